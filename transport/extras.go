@@ -1,0 +1,48 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+)
+
+// This file holds every optional interface a Backend may implement, and the
+// only type assertions for them.
+
+// TLSDialer is implemented by a backend that establishes TLS itself (in
+// another process, in hardware, with keys the caller never sees). When a
+// backend does not implement it, DialTLS dials a plain stream and runs
+// StartTLS over it.
+type TLSDialer interface {
+	// DialTLS connects to address and completes a TLS client handshake
+	// configured by cfg, whose ServerName is set. The returned stream
+	// answers InfoTLS and InfoALPN.
+	DialTLS(ctx context.Context, network, address string, cfg *tls.Config) (Stream, error)
+}
+
+// DialTLS connects to address through b and returns a TLS stream, using
+// the backend's own TLS when it implements TLSDialer and StartTLS over a
+// plain stream otherwise. If cfg is nil an empty config is used; if its
+// ServerName is empty it is set from the host part of address. cfg is not
+// modified.
+func DialTLS(ctx context.Context, b Backend, network, address string, cfg *tls.Config) (Stream, error) {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			host = address
+		}
+		cfg.ServerName = host
+	}
+	if d, ok := b.(TLSDialer); ok {
+		return d.DialTLS(ctx, network, address, cfg)
+	}
+	s, err := b.Dial(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return StartTLS(ctx, s, cfg)
+}

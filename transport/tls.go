@@ -1,0 +1,86 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+)
+
+// StartTLS runs a TLS client handshake over s and returns the encrypted
+// stream. It works over a Stream from any backend.
+//
+// cfg must not be nil. Its NextProtos list is offered by ALPN and the
+// chosen protocol is reported by the returned stream's Info(InfoALPN).
+// Certificate and host name verification are on unless cfg turns them off;
+// cfg.ServerName must be set unless cfg.InsecureSkipVerify is (DialTLS sets
+// it from the address). The handshake honours ctx's deadline and
+// cancellation.
+//
+// On failure s is closed, since it is then in no state to be used, and the
+// error is an *OpError with Op "tls" whose cause says what failed (for
+// example an x509.HostnameError or a tls.AlertError).
+func StartTLS(ctx context.Context, s Stream, cfg *tls.Config) (Stream, error) {
+	if cfg == nil {
+		s.Close()
+		return nil, tlsError(s, errors.New("nil tls.Config"))
+	}
+	tc := tls.Client(s, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		s.Close()
+		if cerr := ctx.Err(); cerr != nil {
+			err = ContextError(cerr)
+		}
+		return nil, tlsError(s, err)
+	}
+	return &tlsStream{Conn: tc, raw: s}, nil
+}
+
+func tlsError(s Stream, err error) error {
+	e := &OpError{Op: "tls", Err: err}
+	if v, ok := s.Info(InfoBackend); ok {
+		e.Backend, _ = v.(string)
+	}
+	if a := s.RemoteAddr(); a != nil {
+		e.Network, e.Address = a.Network(), a.String()
+	}
+	return e
+}
+
+// tlsStream is a Stream encrypted by crypto/tls over another Stream.
+type tlsStream struct {
+	*tls.Conn
+	raw Stream
+}
+
+var _ Stream = (*tlsStream)(nil)
+
+// CloseWrite sends close_notify and then shuts down the raw stream's
+// writing side, so the peer sees both the alert and EOF.
+func (t *tlsStream) CloseWrite() error {
+	if err := t.Conn.CloseWrite(); err != nil {
+		return err
+	}
+	return t.raw.CloseWrite()
+}
+
+// IsReadable reports whether encrypted bytes (or EOF) wait on the raw
+// stream. Bytes crypto/tls has already buffered are not seen, so it can
+// report false where a Read would not block; it never reports true for a
+// quiet stream.
+func (t *tlsStream) IsReadable() bool { return t.raw.IsReadable() }
+
+// Info answers InfoTLS and InfoALPN itself and every other key from the
+// raw stream.
+func (t *tlsStream) Info(key InfoKey) (any, bool) {
+	switch key {
+	case InfoTLS:
+		return t.Conn.ConnectionState(), true
+	case InfoALPN:
+		return t.Conn.ConnectionState().NegotiatedProtocol, true
+	}
+	return t.raw.Info(key)
+}
+
+// NetConn returns the raw stream under the TLS layer.
+func (t *tlsStream) NetConn() net.Conn { return t.raw }
