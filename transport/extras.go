@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"os"
 )
 
 // This file holds every optional interface a Backend may implement, and the
@@ -45,4 +46,25 @@ func DialTLS(ctx context.Context, b Backend, network, address string, cfg *tls.C
 		return nil, err
 	}
 	return StartTLS(ctx, s, cfg)
+}
+
+// Adopter is implemented by a backend that can take over a socket that is
+// already connected, such as one handed over from another process. Adopt
+// takes ownership of f: on success the returned Stream owns the socket (f
+// may be closed by Adopt, since the stream keeps its own descriptor), and
+// on failure f is closed. The plugin host uses it to run handed-off
+// sockets on its in-process backend; a backend without it cannot take
+// handed-off sockets, and the host falls back to one that can.
+type Adopter interface {
+	Adopt(f *os.File) (Stream, error)
+}
+
+// Adopt hands f to b when b implements Adopter, and otherwise closes f and
+// returns an error matching ErrUnsupported.
+func Adopt(b Backend, f *os.File) (Stream, error) {
+	if a, ok := b.(Adopter); ok {
+		return a.Adopt(f)
+	}
+	f.Close()
+	return nil, &OpError{Op: "adopt", Backend: b.Name(), Err: ErrUnsupported}
 }
