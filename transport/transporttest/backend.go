@@ -1,0 +1,364 @@
+package transporttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/transportkit/transportkit/transport"
+)
+
+// dialTimeout bounds dials that are expected to finish on their own.
+const dialTimeout = 10 * time.Second
+
+// hangDeadline is the context deadline given to dials that cannot
+// complete; hangSlack is how much later than it they may return.
+const (
+	hangDeadline = 200 * time.Millisecond
+	hangSlack    = 15 * time.Second
+)
+
+// TestBackend checks a Backend's dialing contract, each check a subtest:
+//
+//   - Name: Name is not empty.
+//   - DialTCP: "tcp", "tcp4" and (where ::1 exists) "tcp6" dial a loopback
+//     listener and exchange bytes; streams report InfoBackend equal to
+//     Name.
+//   - DialUnix: "unix" dials a socket and exchanges bytes.
+//   - Concurrent: several Dials at once all succeed.
+//   - Refused: a closed port fails fast with an *transport.OpError (Op
+//     "dial", Backend equal to Name, Network and Address as dialed)
+//     matching syscall.ECONNREFUSED and not a timeout.
+//   - Deadline: a dial that cannot complete returns soon after the
+//     context's deadline with an *transport.OpError that is a timeout
+//     (net.Error with Timeout() true, matching os.ErrDeadlineExceeded).
+//   - Cancel: the same dial returns soon after the context is canceled,
+//     with an error matching context.Canceled.
+//   - CanceledBefore: a context canceled before Dial fails it even to a
+//     live listener.
+//   - Unsupported: "udp" fails with an error matching
+//     transport.ErrUnsupported.
+//   - BadAddress: malformed addresses fail with an *transport.OpError.
+//   - Closed: Close returns nil, again nil (or net.ErrClosed), and a later
+//     Dial fails matching net.ErrClosed.
+//
+// A dial that cannot complete is made on Linux with a listening socket
+// whose accept queue is full (the kernel then drops SYNs); elsewhere
+// Deadline and Cancel are skipped.
+//
+// newBackend is called once per subtest; the suite closes the backend.
+// Every subtest checks with VerifyNoLeaks that nothing outlives it, so
+// newBackend must not start anything that outlives the backend's Close.
+func TestBackend(t *testing.T, newBackend func(t *testing.T) transport.Backend) {
+	for _, c := range backendChecks {
+		t.Run(c.name, func(t *testing.T) {
+			VerifyNoLeaks(t)
+			b := newBackend(t)
+			if b == nil {
+				t.Fatal("transporttest: newBackend returned nil")
+			}
+			t.Cleanup(func() {
+				if err := b.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+					t.Errorf("transporttest: closing the backend: %v", err)
+				}
+			})
+			run(t, func() error { return c.check(b) }, func() {})
+		})
+	}
+}
+
+// backendChecks are TestBackend's checks, in the order they run.
+var backendChecks = []struct {
+	name  string
+	check func(b transport.Backend) error
+}{
+	{"Name", checkName},
+	{"DialTCP", checkDialTCP},
+	{"DialUnix", checkDialUnix},
+	{"Concurrent", checkConcurrent},
+	{"Refused", checkRefused},
+	{"Deadline", checkDeadline},
+	{"Cancel", checkCancel},
+	{"CanceledBefore", checkCanceledBefore},
+	{"Unsupported", checkUnsupported},
+	{"BadAddress", checkBadAddress},
+	{"Closed", checkClosedBackend},
+}
+
+func checkName(b transport.Backend) error {
+	if b.Name() == "" {
+		return errors.New("Name is empty")
+	}
+	return nil
+}
+
+func checkDialTCP(b transport.Backend) error {
+	nets := []struct{ network, listen string }{
+		{"tcp", "127.0.0.1:0"},
+		{"tcp4", "127.0.0.1:0"},
+		{"tcp6", "[::1]:0"},
+	}
+	for _, n := range nets {
+		ln, err := net.Listen(n.network, n.listen)
+		if err != nil {
+			if n.network == "tcp6" {
+				continue // no IPv6 loopback here
+			}
+			return err
+		}
+		c1, c2, stop, err := dialPair(b, ln, n.network, ln.Addr().String(), func() {})
+		if err != nil {
+			return fmt.Errorf("dial %s: %w", n.network, err)
+		}
+		err = checkDialed(b, c1, c2)
+		stop()
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.network, err)
+		}
+	}
+	return nil
+}
+
+// checkDialed checks a freshly dialed stream against its peer.
+func checkDialed(b transport.Backend, c1 transport.Stream, c2 net.Conn) error {
+	if v, _ := c1.Info(transport.InfoBackend); v != b.Name() {
+		return fmt.Errorf("Info(InfoBackend) = %#v, want the backend's Name %q", v, b.Name())
+	}
+	if c1.RemoteAddr() == nil || c1.RemoteAddr().String() != c2.LocalAddr().String() {
+		return fmt.Errorf("RemoteAddr = %v, want the listener's %v", c1.RemoteAddr(), c2.LocalAddr())
+	}
+	return exchange(c1, c2)
+}
+
+func checkDialUnix(b transport.Backend) error {
+	c1, c2, stop, err := UnixPipe(b)()
+	if err != nil {
+		return fmt.Errorf("dial unix: %w", err)
+	}
+	defer stop()
+	if err := checkDialed(b, c1, c2); err != nil {
+		return err
+	}
+	if err := c1.CloseWrite(); err != nil {
+		return fmt.Errorf("CloseWrite: %w", err)
+	}
+	return readEOF(c2, nil)
+}
+
+func checkConcurrent(b transport.Backend) error {
+	const n = 8
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			c1, c2, stop, err := TCPPipe(b)()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer stop()
+			errs <- exchange(c1, c2)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// dialErr checks err is an *transport.OpError for a dial of address on
+// network by b.
+func dialErr(b transport.Backend, err error, network, address string) (*transport.OpError, error) {
+	if err == nil {
+		return nil, fmt.Errorf("Dial(%q, %q) succeeded, want an error", network, address)
+	}
+	var oe *transport.OpError
+	if !errors.As(err, &oe) {
+		return nil, fmt.Errorf("Dial(%q, %q) error %v is a %T, want a *transport.OpError", network, address, err, err)
+	}
+	if oe.Op != "dial" || oe.Backend != b.Name() || oe.Network != network || oe.Address != address {
+		return nil, fmt.Errorf("Dial(%q, %q) error has Op %q, Backend %q, Network %q, Address %q; want \"dial\", %q, %q, %q",
+			network, address, oe.Op, oe.Backend, oe.Network, oe.Address, b.Name(), network, address)
+	}
+	if oe.Err == nil {
+		return nil, errors.New("OpError.Err is nil")
+	}
+	return oe, nil
+}
+
+// dial dials through b with a context bounded by dialTimeout, closing any
+// stream that comes back since the callers expect failures.
+func dial(ctx context.Context, b transport.Backend, network, address string) error {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	s, err := b.Dial(ctx, network, address)
+	if s != nil {
+		s.Close()
+	}
+	if err == nil && s == nil {
+		return errors.New("Dial returned a nil Stream and a nil error")
+	}
+	return err
+}
+
+// freeAddr returns a loopback TCP address nothing listens on.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+func checkRefused(b transport.Backend) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	err = dial(context.Background(), b, "tcp", addr)
+	oe, err := dialErr(b, err, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	if !errors.Is(oe, syscall.ECONNREFUSED) {
+		return fmt.Errorf("error %v does not match syscall.ECONNREFUSED", oe)
+	}
+	if oe.Timeout() {
+		return fmt.Errorf("error %v is a timeout; a refused dial must fail at once", oe)
+	}
+	return nil
+}
+
+// hangingDial dials an address whose connect never completes, with ctx,
+// and returns the error. It fails if Dial outlives ctx by hangSlack.
+func hangingDial(ctx context.Context, b transport.Backend) (addr string, dialErr, err error) {
+	bh, err := newBlackhole()
+	if errors.Is(err, errors.ErrUnsupported) {
+		return "", nil, skipf("%v", err)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	defer bh.Close()
+	done := make(chan error, 1)
+	go func() { done <- dial(ctx, b, "tcp", bh.addr) }()
+	select {
+	case err := <-done:
+		return bh.addr, err, nil
+	case <-ctx.Done():
+	}
+	timer := time.NewTimer(hangSlack)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return bh.addr, err, nil
+	case <-timer.C:
+		return "", nil, fmt.Errorf("Dial still running %v after its context was done (%v)", hangSlack, context.Cause(ctx))
+	}
+}
+
+func checkDeadline(b transport.Backend) error {
+	ctx, cancel := context.WithTimeout(context.Background(), hangDeadline)
+	defer cancel()
+	addr, derr, err := hangingDial(ctx, b)
+	if err != nil {
+		return err
+	}
+	oe, err := dialErr(b, derr, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	if err := isTimeout(oe); err != nil {
+		return fmt.Errorf("dial past the context deadline: %w", err)
+	}
+	return nil
+}
+
+func checkCancel(b transport.Backend) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := time.AfterFunc(hangDeadline, cancel)
+	defer stop.Stop()
+	addr, derr, err := hangingDial(ctx, b)
+	if err != nil {
+		return err
+	}
+	oe, err := dialErr(b, derr, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	if !errors.Is(oe, context.Canceled) {
+		return fmt.Errorf("dial with a canceled context: error %v does not match context.Canceled", oe)
+	}
+	return nil
+}
+
+func checkCanceledBefore(b transport.Backend) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	addr := ln.Addr().String()
+	oe, err := dialErr(b, dial(ctx, b, "tcp", addr), "tcp", addr)
+	if err != nil {
+		return err
+	}
+	if !errors.Is(oe, context.Canceled) {
+		return fmt.Errorf("error %v does not match context.Canceled", oe)
+	}
+	return nil
+}
+
+func checkUnsupported(b transport.Backend) error {
+	const addr = "127.0.0.1:53"
+	oe, err := dialErr(b, dial(context.Background(), b, "udp", addr), "udp", addr)
+	if err != nil {
+		return err
+	}
+	if !errors.Is(oe, transport.ErrUnsupported) {
+		return fmt.Errorf("error %v does not match transport.ErrUnsupported", oe)
+	}
+	return nil
+}
+
+func checkBadAddress(b transport.Backend) error {
+	for _, addr := range []string{"127.0.0.1", "127.0.0.1:99999", "[::1:80", "127.0.0.1:-1"} {
+		if _, err := dialErr(b, dial(context.Background(), b, "tcp", addr), "tcp", addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkClosedBackend(b transport.Backend) error {
+	if err := b.Close(); err != nil {
+		return fmt.Errorf("first Close: %w", err)
+	}
+	if err := b.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("second Close: got %v, want nil or an error matching net.ErrClosed", err)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	oe, err := dialErr(b, dial(context.Background(), b, "tcp", addr), "tcp", addr)
+	if err != nil {
+		return err
+	}
+	if !errors.Is(oe, net.ErrClosed) {
+		return fmt.Errorf("Dial after Close: error %v does not match net.ErrClosed", oe)
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+// Package transporttest is the conformance suite for transportkit
+// backends. Every Stream and Backend implementation, in tree or shipped as a
+// plugin, runs it from its own tests under the race detector.
+//
+// It has three entry points:
+//
+//   - [TestStream] checks a Stream: it runs golang.org/x/net/nettest's
+//     TestConn (the net.Conn contract: I/O, concurrency, deadlines) and then
+//     transportkit's own rules for CloseWrite, IsReadable, Close, Info and
+//     deadline errors. It takes a [MakePipe], a function that returns a
+//     connected pair; [TCPPipe] and [UnixPipe] make one from a Backend by
+//     dialing a standard library listener on loopback.
+//   - [TestBackend] checks a Backend's Dial: TCP and unix sockets, refused
+//     connections, context deadlines and cancellation, unsupported networks,
+//     bad addresses and Dial after Close, each with the typed errors the
+//     transport package promises.
+//   - [VerifyNoLeaks] fails a test that leaves file descriptors or
+//     goroutines behind. The suites use it themselves; use it in your own
+//     tests too.
+//
+// Each check is a subtest, so a failure names the rule that broke, and a
+// single rule can be rerun with go test -run, for example
+// -run 'TestConformance/tcp/IsReadable'.
+//
+// # Using it in a backend
+//
+// A backend author adds one test file:
+//
+//	package mybackend_test
+//
+//	import (
+//		"testing"
+//
+//		"github.com/transportkit/transportkit/transport"
+//		"github.com/transportkit/transportkit/transport/transporttest"
+//		"example.com/mybackend"
+//	)
+//
+//	func TestConformance(t *testing.T) {
+//		b, err := mybackend.New(transport.Options{})
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		defer b.Close()
+//		t.Run("tcp", func(t *testing.T) { transporttest.TestStream(t, transporttest.TCPPipe(b)) })
+//		t.Run("unix", func(t *testing.T) { transporttest.TestStream(t, transporttest.UnixPipe(b)) })
+//	}
+//
+//	func TestBackend(t *testing.T) {
+//		transporttest.TestBackend(t, func(t *testing.T) transport.Backend {
+//			b, err := mybackend.New(transport.Options{})
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			return b
+//		})
+//	}
+//
+// and runs go test -race. A backend whose streams do not come from a
+// socket writes its own MakePipe: anything that returns the stream under
+// test and a net.Conn peer connected to it.
+//
+// # Decisions the suite enforces
+//
+// Some rules are left open by net.Conn; the suite pins them down:
+//
+//   - A second Close of a Stream may return nil or an error matching
+//     net.ErrClosed; every other call after Close must fail matching
+//     net.ErrClosed. A second Close of a Backend likewise.
+//   - IsReadable is true after Close, since a Read would then return at
+//     once (with an error).
+//   - The stream's InfoBackend and a dial error's OpError.Backend equal the
+//     backend's Name.
+//
+// The suite never calls t.Parallel, listens on loopback and in temporary
+// directories only, bounds every wait, and keeps its timeouts generous so
+// a loaded machine does not make it flaky.
+package transporttest
