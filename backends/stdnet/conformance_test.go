@@ -1,0 +1,35 @@
+package stdnet_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/transportkit/transportkit/backends/stdnet"
+	"github.com/transportkit/transportkit/transport"
+	"github.com/transportkit/transportkit/transport/transporttest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func newBackend(t *testing.T) transport.Backend {
+	t.Helper()
+	b, err := stdnet.New(transport.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	b := newBackend(t)
+	defer b.Close()
+	t.Run("tcp", func(t *testing.T) { transporttest.TestStream(t, transporttest.TCPPipe(b)) })
+	t.Run("unix", func(t *testing.T) { transporttest.TestStream(t, transporttest.UnixPipe(b)) })
+}
+
+func TestBackend(t *testing.T) {
+	transporttest.TestBackend(t, newBackend)
+}

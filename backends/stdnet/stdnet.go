@@ -1,0 +1,176 @@
+package stdnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+
+	"github.com/transportkit/transportkit/registry"
+	"github.com/transportkit/transportkit/transport"
+)
+
+// Name is the name the backend is registered under.
+const Name = "stdnet"
+
+func init() {
+	registry.Register(registry.Driver{
+		Name:         Name,
+		Description:  "Go standard library net package (runtime netpoller); works everywhere",
+		Capabilities: []string{registry.CapTCP, registry.CapUnix, registry.CapFD},
+		Open: func(opts transport.Options) (transport.Backend, error) {
+			return New(opts)
+		},
+	})
+}
+
+// Backend dials with a net.Dialer configured from transport.Options. It is
+// safe for concurrent use. Its zero value is not usable; call New.
+type Backend struct {
+	opts   transport.Options
+	dialer net.Dialer
+	closed atomic.Bool
+}
+
+var (
+	_ transport.Backend = (*Backend)(nil)
+	_ transport.Adopter = (*Backend)(nil)
+)
+
+// New returns a Backend that dials with opts. It fails only when
+// opts.Config holds settings, since stdnet has none.
+func New(opts transport.Options) (*Backend, error) {
+	if err := checkConfig(opts.Config); err != nil {
+		return nil, &transport.OpError{Op: "open", Backend: Name, Err: err}
+	}
+	b := &Backend{opts: opts}
+	b.dialer = net.Dialer{
+		LocalAddr: opts.LocalAddr,
+		KeepAlive: opts.KeepAlivePeriod(),
+		Resolver:  opts.Resolver,
+		Control:   opts.Control,
+	}
+	return b, nil
+}
+
+// checkConfig accepts an empty config, JSON null or an empty object.
+func checkConfig(cfg json.RawMessage) error {
+	if len(bytes.TrimSpace(cfg)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(cfg))
+	dec.DisallowUnknownFields()
+	var none *struct{}
+	if err := dec.Decode(&none); err != nil {
+		return fmt.Errorf("config: %w (stdnet has no settings)", err)
+	}
+	return nil
+}
+
+// Name returns "stdnet".
+func (b *Backend) Name() string { return Name }
+
+// Close makes later Dials fail with an error matching net.ErrClosed.
+// Streams already dialed keep working. Close always returns nil.
+func (b *Backend) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
+// Dial connects to address on network ("tcp", "tcp4", "tcp6" or "unix").
+// The connect is bounded by ctx and Options.ConnectTimeout. Errors are
+// *transport.OpError values with Op "dial"; a timeout matches
+// os.ErrDeadlineExceeded and a canceled ctx context.Canceled.
+func (b *Backend) Dial(ctx context.Context, network, address string) (transport.Stream, error) {
+	if b.closed.Load() {
+		return nil, b.dialError(network, address, net.ErrClosed)
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6", "unix":
+	default:
+		return nil, b.dialError(network, address, fmt.Errorf("network %q: %w", network, transport.ErrUnsupported))
+	}
+	ctx, cancel := b.opts.ConnectContext(ctx)
+	defer cancel()
+	c, err := b.dialer.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, b.dialError(network, address, err)
+	}
+	s, err := b.newStream(c)
+	if err != nil {
+		return nil, b.dialError(network, address, err)
+	}
+	return s, nil
+}
+
+// Adopt takes over f, a connected TCP or unix stream socket, and returns
+// it as a Stream configured like a dialed one. f is closed in every case;
+// the stream keeps its own duplicate of the descriptor.
+func (b *Backend) Adopt(f *os.File) (transport.Stream, error) {
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, &transport.OpError{Op: "adopt", Backend: Name, Err: err}
+	}
+	s, err := b.newStream(c)
+	if err != nil {
+		return nil, &transport.OpError{Op: "adopt", Backend: Name, Err: err}
+	}
+	return s, nil
+}
+
+// newStream wraps c, applying the options that take effect after connect.
+// On failure c is closed.
+func (b *Backend) newStream(c net.Conn) (transport.Stream, error) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		if err := b.configureTCP(tc); err != nil {
+			tc.Close()
+			return nil, err
+		}
+	}
+	s, err := newStream(c)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// configureTCP sets TCP_NODELAY and keep-alive from the options. The
+// dialer has set them already for dialed sockets; adopted ones need it.
+func (b *Backend) configureTCP(tc *net.TCPConn) error {
+	if err := tc.SetNoDelay(b.opts.NoDelay()); err != nil {
+		return err
+	}
+	period := b.opts.KeepAlivePeriod()
+	if err := tc.SetKeepAlive(period > 0); err != nil {
+		return err
+	}
+	if period > 0 {
+		return tc.SetKeepAlivePeriod(period)
+	}
+	return nil
+}
+
+// dialError wraps err from dialing address. A net.OpError from the dialer
+// is unwrapped, since the OpError says the same; context errors become
+// transport.ContextError's.
+func (b *Backend) dialError(network, address string, err error) error {
+	var ne *net.OpError
+	if errors.As(err, &ne) && ne.Err != nil {
+		err = ne.Err
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		err = transport.ContextError(context.DeadlineExceeded)
+	case errors.Is(err, context.Canceled):
+		err = context.Canceled
+	}
+	e := &transport.OpError{Op: "dial", Backend: Name, Network: network, Address: address, Err: err}
+	b.opts.Log().Debug("dial failed", "network", network, "address", address, "error", err)
+	return e
+}
