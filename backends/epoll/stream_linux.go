@@ -1,0 +1,272 @@
+package epoll
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/transportkit/transportkit/transport"
+)
+
+// maxRW bounds one read or write system call, as the standard library does.
+const maxRW = 1 << 30
+
+// stream is a connected, non-blocking stream socket served by a loop.
+//
+// Lifetime: Read holds rmu and Write holds wmu across their system calls,
+// and Close takes both before it closes the fd, so the fd is closed exactly
+// once and never while a system call is using it. Close sets closed first
+// and pokes both directions, so parked callers wake, see the flag and let
+// go of their mutex.
+type stream struct {
+	fd      int
+	gen     uint32
+	tracked bool // SOCK_STREAM: a short read means the socket was drained
+	tryRead bool // Config.TryRead
+	loop    *loop
+	network string
+	laddr   net.Addr
+	raddr   net.Addr
+
+	closed atomic.Bool
+	ev     atomic.Uint32 // evHup
+
+	rd pollDir
+	wd pollDir
+
+	rmu sync.Mutex
+	wmu sync.Mutex
+}
+
+var _ transport.Stream = (*stream)(nil)
+
+// newStream wraps a connected (or connecting) non-blocking fd and registers
+// it with l, which the caller has acquired. On failure the fd is left to
+// the caller.
+func newStream(l *loop, fd int, network string, cfg *Config) (*stream, error) {
+	s := &stream{
+		fd:      fd,
+		gen:     nextGen(),
+		tracked: true,
+		tryRead: cfg.TryRead,
+		loop:    l,
+		network: network,
+	}
+	s.rd.ch = make(chan struct{}, 1)
+	s.wd.ch = make(chan struct{}, 1)
+	if err := l.register(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// destroy unregisters and closes the fd of a stream that never reached a
+// caller.
+func (s *stream) destroy() {
+	s.closed.Store(true)
+	fdClear(s.fd, s)
+	unix.Close(s.fd)
+	s.loop.release()
+}
+
+func (s *stream) opErr(op string, err error) error {
+	addr := ""
+	if s.raddr != nil {
+		addr = s.raddr.String()
+	}
+	return opError(op, s.network, addr, err)
+}
+
+// Read reads into b. When the poller says nothing arrived since the socket
+// was last drained, it parks at once; otherwise it tries read(2) first and
+// parks only on EAGAIN.
+func (s *stream) Read(b []byte) (int, error) {
+	s.rmu.Lock()
+	n, err := s.read(b)
+	s.rmu.Unlock()
+	return n, err
+}
+
+func (s *stream) read(b []byte) (int, error) {
+	if len(b) > maxRW {
+		b = b[:maxRW]
+	}
+	for {
+		if s.closed.Load() {
+			return 0, s.opErr("read", net.ErrClosed)
+		}
+		if s.rd.expired() {
+			return 0, s.opErr("read", transport.ErrTimeout)
+		}
+		if len(b) == 0 {
+			return 0, nil
+		}
+		if s.rd.state.Load() != pollIdle || s.tryRead || s.ev.Load()&evHup != 0 {
+			s.rd.state.Store(pollIdle)
+			n, errno := sysRead(s.fd, b)
+			switch {
+			case errno == 0 && n > 0:
+				if n == len(b) {
+					// More may be waiting: do not park before trying.
+					s.rd.state.Store(pollReady)
+				}
+				return n, nil
+			case errno == 0:
+				s.rd.state.Store(pollReady) // EOF stays readable
+				return 0, io.EOF
+			case errno == unix.EINTR:
+				s.rd.state.Store(pollReady)
+				continue
+			case errno != unix.EAGAIN:
+				s.rd.state.Store(pollReady)
+				return 0, s.opErr("read", os.NewSyscallError("read", errno))
+			}
+		}
+		s.rd.wait(s)
+	}
+}
+
+// Write writes all of b, parking on EAGAIN until the socket is writable.
+func (s *stream) Write(b []byte) (int, error) {
+	s.wmu.Lock()
+	n, err := s.write(b)
+	s.wmu.Unlock()
+	return n, err
+}
+
+func (s *stream) write(b []byte) (int, error) {
+	nn := 0
+	for {
+		if s.closed.Load() {
+			return nn, s.opErr("write", net.ErrClosed)
+		}
+		if s.wd.expired() {
+			return nn, s.opErr("write", transport.ErrTimeout)
+		}
+		if nn == len(b) {
+			return nn, nil
+		}
+		chunk := b[nn:]
+		if len(chunk) > maxRW {
+			chunk = chunk[:maxRW]
+		}
+		n, errno := sysWrite(s.fd, chunk)
+		nn += n
+		switch errno {
+		case 0:
+			if n == 0 {
+				return nn, s.opErr("write", io.ErrUnexpectedEOF)
+			}
+		case unix.EAGAIN:
+			s.wd.wait(s)
+		case unix.EINTR:
+		default:
+			return nn, s.opErr("write", os.NewSyscallError("write", errno))
+		}
+	}
+}
+
+// Close closes the socket. Callers blocked in Read or Write return an
+// error matching net.ErrClosed. A second Close returns such an error too.
+func (s *stream) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return s.opErr("close", net.ErrClosed)
+	}
+	s.rd.poke()
+	s.wd.poke()
+	s.rd.stopTimer()
+	s.wd.stopTimer()
+	s.rmu.Lock()
+	s.wmu.Lock()
+	fdClear(s.fd, s)
+	err := unix.Close(s.fd)
+	s.wmu.Unlock()
+	s.rmu.Unlock()
+	s.loop.release()
+	if err != nil {
+		return s.opErr("close", os.NewSyscallError("close", err))
+	}
+	return nil
+}
+
+// CloseWrite shuts down the writing side (shutdown(2) with SHUT_WR).
+func (s *stream) CloseWrite() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return s.opErr("close", net.ErrClosed)
+	}
+	if err := unix.Shutdown(s.fd, unix.SHUT_WR); err != nil {
+		return s.opErr("close", os.NewSyscallError("shutdown", err))
+	}
+	return nil
+}
+
+// IsReadable reports whether the poller saw data, EOF or an error arrive
+// since the last Read drained the socket. It reads two atomics and makes
+// no system call. An event still queued in the kernel is not seen yet, and
+// an event for bytes a Read has already taken can make it report true once
+// for a quiet stream; a pool that drops such a connection loses nothing
+// but the connection. After Close it reports true, as a Read would return
+// at once.
+func (s *stream) IsReadable() bool {
+	return s.rd.state.Load() == pollReady || s.ev.Load()&evHup != 0 || s.closed.Load()
+}
+
+// Info answers InfoBackend, InfoLocalAddr, InfoRemoteAddr, InfoClosed and,
+// while the stream is open, InfoFD.
+func (s *stream) Info(key transport.InfoKey) (any, bool) {
+	switch key {
+	case transport.InfoBackend:
+		return Name, true
+	case transport.InfoLocalAddr:
+		return s.laddr, s.laddr != nil
+	case transport.InfoRemoteAddr:
+		return s.raddr, s.raddr != nil
+	case transport.InfoClosed:
+		return s.closed.Load(), true
+	case transport.InfoFD:
+		if s.closed.Load() {
+			return nil, false
+		}
+		return s.fd, true
+	}
+	return nil, false
+}
+
+// LocalAddr returns the local address.
+func (s *stream) LocalAddr() net.Addr { return s.laddr }
+
+// RemoteAddr returns the peer's address.
+func (s *stream) RemoteAddr() net.Addr { return s.raddr }
+
+// SetDeadline sets both the read and the write deadline.
+func (s *stream) SetDeadline(t time.Time) error {
+	if !s.rd.setDeadline(s, t) || !s.wd.setDeadline(s, t) {
+		return s.opErr("set deadline", net.ErrClosed)
+	}
+	return nil
+}
+
+// SetReadDeadline sets the time after which Read fails with a timeout.
+// The wake-up at the deadline is a runtime timer, kept for the stream's
+// life and armed only while a deadline is set; see the package doc.
+func (s *stream) SetReadDeadline(t time.Time) error {
+	if !s.rd.setDeadline(s, t) {
+		return s.opErr("set deadline", net.ErrClosed)
+	}
+	return nil
+}
+
+// SetWriteDeadline sets the time after which Write fails with a timeout.
+func (s *stream) SetWriteDeadline(t time.Time) error {
+	if !s.wd.setDeadline(s, t) {
+		return s.opErr("set deadline", net.ErrClosed)
+	}
+	return nil
+}
