@@ -33,3 +33,9 @@ func TestConformance(t *testing.T) {
 func TestBackend(t *testing.T) {
 	transporttest.TestBackend(t, newBackend)
 }
+
+func TestOptions(t *testing.T) {
+	transporttest.TestOptions(t, func(opts transport.Options) (transport.Backend, error) {
+		return stdnet.New(opts)
+	})
+}

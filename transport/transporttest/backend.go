@@ -238,9 +238,10 @@ func checkRefused(b transport.Backend) error {
 	return nil
 }
 
-// hangingDial dials an address whose connect never completes, with ctx,
-// and returns the error. It fails if Dial outlives ctx by hangSlack.
-func hangingDial(ctx context.Context, b transport.Backend) (addr string, dialErr, err error) {
+// hangingDial dials, with ctx, an address whose connect never completes,
+// and returns the error. It fails if Dial has not returned hangSlack after
+// within, the time by which the context or options should have ended it.
+func hangingDial(ctx context.Context, b transport.Backend, within time.Duration) (addr string, dialErr, err error) {
 	bh, err := newBlackhole()
 	if errors.Is(err, errors.ErrUnsupported) {
 		return "", nil, skipf("%v", err)
@@ -250,26 +251,30 @@ func hangingDial(ctx context.Context, b transport.Backend) (addr string, dialErr
 	}
 	defer bh.Close()
 	done := make(chan error, 1)
-	go func() { done <- dial(ctx, b, "tcp", bh.addr) }()
-	select {
-	case err := <-done:
-		return bh.addr, err, nil
-	case <-ctx.Done():
-	}
-	timer := time.NewTimer(hangSlack)
+	go func() {
+		s, err := b.Dial(ctx, "tcp", bh.addr)
+		if s != nil {
+			s.Close()
+		}
+		done <- err
+	}()
+	timer := time.NewTimer(within + hangSlack)
 	defer timer.Stop()
 	select {
 	case err := <-done:
+		if err == nil {
+			err = errors.New("Dial of a connect that cannot complete succeeded")
+		}
 		return bh.addr, err, nil
 	case <-timer.C:
-		return "", nil, fmt.Errorf("Dial still running %v after its context was done (%v)", hangSlack, context.Cause(ctx))
+		return "", nil, fmt.Errorf("Dial of a connect that cannot complete still running %v after it should have ended", within+hangSlack)
 	}
 }
 
 func checkDeadline(b transport.Backend) error {
 	ctx, cancel := context.WithTimeout(context.Background(), hangDeadline)
 	defer cancel()
-	addr, derr, err := hangingDial(ctx, b)
+	addr, derr, err := hangingDial(ctx, b, hangDeadline)
 	if err != nil {
 		return err
 	}
@@ -288,7 +293,7 @@ func checkCancel(b transport.Backend) error {
 	defer cancel()
 	stop := time.AfterFunc(hangDeadline, cancel)
 	defer stop.Stop()
-	addr, derr, err := hangingDial(ctx, b)
+	addr, derr, err := hangingDial(ctx, b, hangDeadline)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,8 @@ import (
 //   - IsReadable: false on a quiet stream; true once data is waiting, and
 //     still true until the data is read (it consumes nothing); false again
 //     once drained; true once EOF is waiting; true after Close.
+//   - IsReadableDuringRead: IsReadable returns (false) while another
+//     goroutine is blocked in Read.
 //   - Close: the first Close returns nil, a second one nil or an error
 //     matching net.ErrClosed; afterwards Read, Write, CloseWrite and the
 //     deadline setters fail with errors matching net.ErrClosed, Info
@@ -65,6 +67,7 @@ var streamChecks = []struct {
 }{
 	{"CloseWrite", checkCloseWrite},
 	{"IsReadable", checkIsReadable},
+	{"IsReadableDuringRead", checkIsReadableDuringRead},
 	{"Close", checkClose},
 	{"Info", checkInfo},
 	{"Deadlines", checkDeadlines},
@@ -148,6 +151,41 @@ func checkIsReadable(c1 transport.Stream, c2 net.Conn) error {
 	}
 	if !c1.IsReadable() {
 		return errors.New("IsReadable is false after Close, but a Read would not block (it fails)")
+	}
+	return nil
+}
+
+// parkTime is how long checkIsReadableDuringRead lets a Read park. If the
+// Read has not parked by then the check is weaker, never wrong.
+const parkTime = 20 * time.Millisecond
+
+func checkIsReadableDuringRead(c1 transport.Stream, c2 net.Conn) error {
+	c1.SetReadDeadline(time.Now().Add(ioTimeout))
+	read := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1)
+		_, err := c1.Read(buf)
+		read <- err
+	}()
+	time.Sleep(parkTime)
+	readable := make(chan bool, 1)
+	go func() { readable <- c1.IsReadable() }()
+	timer := time.NewTimer(ioTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-readable:
+		if r {
+			return errors.New("IsReadable is true on a quiet stream while a Read waits")
+		}
+	case <-timer.C:
+		return fmt.Errorf("IsReadable blocked for %v while another goroutine was in Read", ioTimeout)
+	}
+	c2.SetWriteDeadline(time.Now().Add(ioTimeout))
+	if _, err := c2.Write([]byte("x")); err != nil {
+		return fmt.Errorf("peer Write: %w", err)
+	}
+	if err := <-read; err != nil {
+		return fmt.Errorf("the waiting Read: %w", err)
 	}
 	return nil
 }
