@@ -1,0 +1,106 @@
+// Command bench runs transportkit's cross-backend benchmarks, one workload
+// per call, and prints a table and then one JSON line with each
+// contender's figures and their ratios to the baseline (the first
+// contender).
+//
+//	go run . -w W1 -duration 2s -rounds 3
+//
+// See README.md for the workloads and the exact commands.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"time"
+)
+
+// flags shared by the workloads.
+var (
+	flagWorkload   = flag.String("w", "", "workload to run (see -list)")
+	flagList       = flag.Bool("list", false, "list the workloads and exit")
+	flagDuration   = flag.Duration("duration", 2*time.Second, "length of one measured sample")
+	flagRounds     = flag.Int("rounds", 3, "interleaved rounds (A B, B A, ...) per case")
+	flagContenders = flag.String("contenders", "stdnet,epoll", "comma-separated contenders, the first is the baseline; each is BACKEND, or LABEL=BACKEND:JSON for a backend configuration")
+	flagServe      = flag.String("serve", "", "internal: run a server (echo) in this process")
+	flagCPUProfile = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flagJSONOnly   = flag.Bool("json", false, "print only the JSON line")
+)
+
+// workloads are the registered workloads by id.
+var workloads = map[string]*Workload{}
+
+// register adds a workload; each workload file calls it from init.
+func register(w *Workload) {
+	if _, dup := workloads[w.ID]; dup {
+		panic("bench: workload registered twice: " + w.ID)
+	}
+	workloads[w.ID] = w
+}
+
+func main() {
+	flag.Parse()
+	if *flagServe != "" {
+		if err := serve(*flagServe); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *flagList || *flagWorkload == "" {
+		ids := make([]string, 0, len(workloads))
+		for id := range workloads {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			fmt.Printf("%-6s %s\n", id, workloads[id].Title)
+		}
+		if *flagWorkload == "" && !*flagList {
+			os.Exit(2)
+		}
+		return
+	}
+	w, ok := workloads[*flagWorkload]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "bench: unknown workload %q (try -list)\n", *flagWorkload)
+		os.Exit(2)
+	}
+	contenders, err := parseContenders(*flagContenders)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if *flagCPUProfile != "" {
+		f, err := os.Create(*flagCPUProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	env := &Env{Contenders: contenders, Duration: *flagDuration, Rounds: *flagRounds}
+	rep := &Report{
+		Workload:   w.ID,
+		Title:      w.Title,
+		Go:         runtime.Version(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		NumCPU:     runtime.NumCPU(),
+		Command:    "go run . " + strings.Join(os.Args[1:], " "),
+		Baseline:   contenders[0].Label,
+	}
+	if err := w.Run(env, rep); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	rep.finish()
+	if !*flagJSONOnly {
+		rep.printTable(os.Stdout)
+	}
+	rep.printJSON(os.Stdout)
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Workload is one benchmark: it runs its cases for every contender, in
+// interleaved rounds, and adds samples to the report.
+type Workload struct {
+	// ID is the short name used with -w, such as "W1".
+	ID string
+	// Title says what is measured.
+	Title string
+	// Run measures every case and adds the samples to rep.
+	Run func(env *Env, rep *Report) error
+}
+
+// Env is what a workload gets from the command line.
+type Env struct {
+	Contenders []Contender
+	Duration   time.Duration
+	Rounds     int
+}
+
+// Interleave calls sample for rounds × contenders, alternating the order
+// (A B, then B A, ...) so that neither side always runs first.
+func (e *Env) Interleave(sample func(round int, c Contender) error) error {
+	for r := 0; r < e.Rounds; r++ {
+		order := make([]Contender, len(e.Contenders))
+		copy(order, e.Contenders)
+		if r%2 == 1 {
+			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+				order[i], order[j] = order[j], order[i]
+			}
+		}
+		for _, c := range order {
+			if err := sample(r, c); err != nil {
+				return fmt.Errorf("%s round %d: %w", c.Label, r, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Metric describes one figure a case reports.
+type Metric struct {
+	Name         string `json:"name"`
+	Unit         string `json:"unit"`
+	HigherBetter bool   `json:"higher_better"`
+}
+
+// Case is one configuration of a workload (message size, connections...).
+type Case struct {
+	Name    string   `json:"case"`
+	Metrics []Metric `json:"metrics"`
+
+	samples map[string]map[string][]float64 // contender -> metric -> samples
+
+	// Results and Ratios are filled in by finish.
+	Results map[string]map[string]Stat `json:"results"`
+	Ratios  map[string]map[string]float64 `json:"ratios"`
+}
+
+// Stat is the summary of one metric's samples.
+type Stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+// Report gathers a workload's cases.
+type Report struct {
+	Workload   string  `json:"workload"`
+	Title      string  `json:"title"`
+	Go         string  `json:"go"`
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	NumCPU     int     `json:"num_cpu"`
+	Command    string  `json:"command"`
+	Baseline   string  `json:"baseline"`
+	Notes      []string `json:"notes,omitempty"`
+	Cases      []*Case `json:"cases"`
+
+	byName map[string]*Case
+}
+
+// Case returns the case named name, creating it with metrics.
+func (r *Report) Case(name string, metrics ...Metric) *Case {
+	if r.byName == nil {
+		r.byName = map[string]*Case{}
+	}
+	if c, ok := r.byName[name]; ok {
+		return c
+	}
+	c := &Case{Name: name, Metrics: metrics, samples: map[string]map[string][]float64{}}
+	r.byName[name] = c
+	r.Cases = append(r.Cases, c)
+	return c
+}
+
+// Add records one sample of metric for contender.
+func (c *Case) Add(contender, metric string, v float64) {
+	m := c.samples[contender]
+	if m == nil {
+		m = map[string][]float64{}
+		c.samples[contender] = m
+	}
+	m[metric] = append(m[metric], v)
+}
+
+func summarize(xs []float64) Stat {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	st := Stat{N: len(s)}
+	if len(s) == 0 {
+		return st
+	}
+	st.Min, st.Max = s[0], s[len(s)-1]
+	if len(s)%2 == 1 {
+		st.Median = s[len(s)/2]
+	} else {
+		st.Median = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return st
+}
+
+// finish computes medians, spreads and ratios to the baseline. A ratio is
+// contender/baseline for a higher-is-better metric and baseline/contender
+// otherwise, so above 1 always means better than the baseline.
+func (r *Report) finish() {
+	for _, c := range r.Cases {
+		c.Results = map[string]map[string]Stat{}
+		c.Ratios = map[string]map[string]float64{}
+		for who, ms := range c.samples {
+			c.Results[who] = map[string]Stat{}
+			for m, xs := range ms {
+				c.Results[who][m] = summarize(xs)
+			}
+		}
+		base := c.Results[r.Baseline]
+		for who, res := range c.Results {
+			if who == r.Baseline {
+				continue
+			}
+			c.Ratios[who] = map[string]float64{}
+			for _, m := range c.Metrics {
+				b, x := base[m.Name].Median, res[m.Name].Median
+				var ratio float64
+				switch {
+				case m.HigherBetter && b > 0:
+					ratio = x / b
+				case !m.HigherBetter && x > 0:
+					ratio = b / x
+				default:
+					ratio = math.NaN()
+				}
+				if !math.IsNaN(ratio) {
+					c.Ratios[who][m.Name] = math.Round(ratio*1000) / 1000
+				}
+			}
+		}
+	}
+}
+
+func (r *Report) contenders() []string {
+	seen := map[string]bool{r.Baseline: true}
+	out := []string{r.Baseline}
+	for _, c := range r.Cases {
+		var more []string
+		for who := range c.Results {
+			if !seen[who] {
+				seen[who] = true
+				more = append(more, who)
+			}
+		}
+		sort.Strings(more)
+		out = append(out, more...)
+	}
+	return out
+}
+
+func (r *Report) printTable(w io.Writer) {
+	fmt.Fprintf(w, "%s: %s\n%s, GOMAXPROCS=%d, NumCPU=%d; medians of %s with [min..max]; ratio vs %s (>1 is better)\ncommand: %s\n\n",
+		r.Workload, r.Title, r.Go, r.GOMAXPROCS, r.NumCPU, "the rounds", r.Baseline, r.Command)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "case\tcontender\tmetric\tmedian\tspread\tratio\t")
+	for _, c := range r.Cases {
+		for _, who := range r.contenders() {
+			res, ok := c.Results[who]
+			if !ok {
+				continue
+			}
+			for _, m := range c.Metrics {
+				st := res[m.Name]
+				ratio := ""
+				if who != r.Baseline {
+					if x, ok := c.Ratios[who][m.Name]; ok {
+						ratio = fmt.Sprintf("%.3f", x)
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s\t[%s..%s]\t%s\t\n", c.Name, who, m.Name, m.Unit,
+					num(st.Median), num(st.Min), num(st.Max), ratio)
+			}
+		}
+	}
+	tw.Flush()
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	fmt.Fprintln(w)
+}
+
+func num(x float64) string {
+	switch {
+	case x >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case x >= 1:
+		return fmt.Sprintf("%.2f", x)
+	default:
+		return fmt.Sprintf("%.3f", x)
+	}
+}
+
+func (r *Report) printJSON(w io.Writer) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		fmt.Fprintln(w, `{"error":`+fmt.Sprintf("%q", err.Error())+`}`)
+		return
+	}
+	fmt.Fprintln(w, strings.TrimSpace(string(b)))
+}
+
+// percentile returns the p-th percentile (0..100) of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(sorted) {
+		i = len(sorted) - 1
+	}
+	return sorted[i]
+}

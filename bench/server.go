@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"time"
+)
+
+// serverAddrs is what a server process prints on its first line.
+type serverAddrs struct {
+	TCP string `json:"tcp"`
+	TLS string `json:"tls"`
+}
+
+// serve runs a server in this process until its standard input closes
+// (the parent exited or stopped it). It is the plain standard library, so
+// it is the same for every contender.
+func serve(kind string) error {
+	if kind != "echo" {
+		return fmt.Errorf("unknown server %q", kind)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	cert, err := selfSigned()
+	if err != nil {
+		return err
+	}
+	tln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+	})
+	if err != nil {
+		return err
+	}
+	go acceptEcho(ln)
+	go acceptEcho(tln)
+	b, _ := json.Marshal(serverAddrs{TCP: ln.Addr().String(), TLS: tln.Addr().String()})
+	fmt.Println(string(b))
+	io.Copy(io.Discard, os.Stdin) // until the parent closes it
+	return nil
+}
+
+func acceptEcho(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(5 * time.Millisecond) // EMFILE and the like
+			continue
+		}
+		go func() {
+			defer c.Close()
+			if tc, ok := c.(*tls.Conn); ok {
+				tc.SetDeadline(time.Now().Add(10 * time.Second))
+				if err := tc.Handshake(); err != nil {
+					return
+				}
+				tc.SetDeadline(time.Time{})
+			}
+			io.Copy(c, c)
+		}()
+	}
+}
+
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "bench"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// serverProc is a server running in a child process.
+type serverProc struct {
+	Addrs serverAddrs
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+}
+
+// startServer re-executes this binary with -serve kind and reads the
+// addresses it listens on.
+func startServer(kind string) (*serverProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "-serve", kind)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &serverProc{cmd: cmd, stdin: stdin}
+	line := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if !sc.Scan() {
+			line <- fmt.Errorf("server printed nothing: %v", sc.Err())
+			return
+		}
+		line <- json.Unmarshal(sc.Bytes(), &p.Addrs)
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case err = <-line:
+	case <-time.After(10 * time.Second):
+		err = errors.New("server did not start in 10s")
+	}
+	if err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Stop ends the server process.
+func (p *serverProc) Stop() {
+	p.stdin.Close()
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}

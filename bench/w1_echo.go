@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/transportkit/transportkit/transport"
+)
+
+var (
+	flagW1Sizes = flag.String("w1-sizes", "64,1024,16384", "W1: message sizes in bytes")
+	flagW1Conns = flag.String("w1-conns", "1,100,1000", "W1: connection counts")
+)
+
+func init() {
+	register(&Workload{
+		ID:    "W1",
+		Title: "lockstep ping-pong echo against a standard-library echo server in another process: msgs/s and p99",
+		Run:   runW1,
+	})
+}
+
+var (
+	metricMsgs = Metric{Name: "msgs_per_s", Unit: "msg/s", HigherBetter: true}
+	metricP99  = Metric{Name: "p99_us", Unit: "µs"}
+	metricP50  = Metric{Name: "p50_us", Unit: "µs"}
+)
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad number %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func runW1(env *Env, rep *Report) error {
+	sizes, err := parseInts(*flagW1Sizes)
+	if err != nil {
+		return err
+	}
+	conns, err := parseInts(*flagW1Conns)
+	if err != nil {
+		return err
+	}
+	srv, err := startServer("echo")
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	for _, n := range conns {
+		for _, size := range sizes {
+			c := rep.Case(fmt.Sprintf("%dB/%dconn", size, n), metricMsgs, metricP99, metricP50)
+			err := env.Interleave(func(round int, ct Contender) error {
+				msgs, p50, p99, err := echoSample(ct, srv.Addrs.TCP, n, size, env.Duration)
+				if err != nil {
+					return err
+				}
+				c.Add(ct.Label, metricMsgs.Name, msgs)
+				c.Add(ct.Label, metricP99.Name, float64(p99)/1e3)
+				c.Add(ct.Label, metricP50.Name, float64(p50)/1e3)
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// dialMany opens n streams to addr through b, 64 dials at a time.
+func dialMany(b transport.Backend, addr string, n int) ([]transport.Stream, error) {
+	streams := make([]transport.Stream, n)
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range streams {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := b.Dial(ctx, "tcp", addr)
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			streams[i] = s
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		closeAll(streams)
+		return nil, firstErr
+	}
+	return streams, nil
+}
+
+func closeAll(streams []transport.Stream) {
+	for _, s := range streams {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// echoSample runs n connections in lockstep for d and returns messages per
+// second and the median and 99th percentile round trip.
+func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPerSec float64, p50, p99 time.Duration, err error) {
+	b, err := ct.Open(transport.Options{})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer b.Close()
+	streams, err := dialMany(b, addr, n)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer closeAll(streams)
+
+	var stop atomic.Bool
+	var total atomic.Int64
+	lats := make([][]time.Duration, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := make([]byte, size)
+			buf := make([]byte, size)
+			local := make([]time.Duration, 0, 1024)
+			<-start
+			for !stop.Load() {
+				t0 := time.Now()
+				if _, err := s.Write(msg); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := io.ReadFull(s, buf); err != nil {
+					errs <- err
+					return
+				}
+				local = append(local, time.Since(t0))
+			}
+			lats[i] = local
+			total.Add(int64(len(local)))
+		}()
+	}
+	t0 := time.Now()
+	close(start)
+	timer := time.NewTimer(d)
+	select {
+	case <-timer.C:
+	case err = <-errs:
+	}
+	stop.Store(true)
+	elapsed := time.Since(t0)
+	// Unblock anyone still waiting (a failed peer) and collect.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		closeAll(streams)
+		<-done
+		if err == nil {
+			err = errors.New("echo clients did not stop")
+		}
+	}
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	all := make([]time.Duration, 0, total.Load())
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	return float64(len(all)) / elapsed.Seconds(), percentile(all, 50), percentile(all, 99), nil
+}
