@@ -1,0 +1,576 @@
+package h1
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/transportkit/transportkit/transport"
+)
+
+// Defaults for the zero values of Options.
+const (
+	// DefaultMaxHeaderBytes bounds a response head when
+	// Options.MaxHeaderBytes is zero: 1 MiB, room for large cookies while
+	// keeping a hostile server from filling memory.
+	DefaultMaxHeaderBytes = 1 << 20
+
+	// DefaultDrainBytes is how much of an unread response body Close reads
+	// to keep the connection, when Options.DrainBytes is zero.
+	DefaultDrainBytes = 16 << 10
+
+	// DefaultUserAgent is sent when a request has no User-Agent field.
+	DefaultUserAgent = "transportkit"
+)
+
+// drainWait bounds the time Close spends reading the rest of a body.
+const drainWait = 50 * time.Millisecond
+
+// bufSize is the size of the pooled read and write buffers.
+const bufSize = 4 << 10
+
+// Options configure a Conn. The zero value is ready to use.
+type Options struct {
+	// MaxHeaderBytes limits the size of a response head: the status line
+	// and header fields of the final response and of every 1xx response
+	// before it, together. If zero, DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+
+	// ResponseHeaderTimeout is how long to wait for the response head
+	// once the request has been written in full. If zero, only the
+	// request's context bounds the wait.
+	ResponseHeaderTimeout time.Duration
+
+	// ExpectContinueTimeout is how long to wait for a "100 Continue" after
+	// writing the head of a request that carries "Expect: 100-continue"
+	// and a body; the body is sent when it arrives or the time is up. If
+	// zero, the body is sent at once without waiting.
+	ExpectContinueTimeout time.Duration
+
+	// DrainBytes is how much of an unread response body Body.Close may
+	// read (and only what is already arriving; it never waits long) so
+	// that the connection can be reused. If zero, DefaultDrainBytes; if
+	// negative, Close never drains and an unfinished body always closes
+	// the connection.
+	DrainBytes int
+
+	// UserAgent is sent when a request has no User-Agent field. If empty,
+	// DefaultUserAgent. A request whose User-Agent field is present but
+	// empty is sent without one.
+	UserAgent string
+
+	// OnDone, if not nil, is called once for every exchange (every
+	// RoundTrip that found the connection idle) when it ends: when the
+	// response body reached EOF or was closed, when the response had no
+	// body, or when the exchange failed. reusable is true when the
+	// connection is idle again and may carry another request; when false
+	// the connection is closed (or, after 101 Switching Protocols, handed
+	// to the response body). It is called on the goroutine that ended the
+	// exchange and must not block.
+	OnDone func(reusable bool)
+}
+
+// Connection states.
+const (
+	stateIdle int32 = iota
+	stateBusy
+	stateClosed
+)
+
+// Conn is an HTTP/1.1 client connection over a transport.Stream. It
+// carries one exchange at a time: RoundTrip writes the request and reads
+// the response head on the caller's goroutine, and the response body reads
+// straight from the connection's buffer. A Conn starts no goroutine and,
+// while idle, holds no buffer.
+//
+// RoundTrip may be called again once the previous exchange has ended (see
+// Options.OnDone). Close may be called at any time from any goroutine.
+type Conn struct {
+	s     transport.Stream
+	tls   *tls.ConnectionState
+	state atomic.Int32
+
+	maxHeader   int
+	drain       int
+	headerWait  time.Duration
+	continueFor time.Duration
+	userAgent   string
+	onDone      func(reusable bool)
+	cancelFn    func()
+
+	// Per exchange; touched only by the goroutine that runs it.
+	rbuf     []byte
+	rpool    *[bufSize]byte // rbuf's pooled array, if it is one
+	r, w     int            // unread bytes are rbuf[r:w]
+	scan     int            // headEnd resume point, relative to r
+	wbuf     []byte
+	wpool    *[bufSize]byte
+	nread    int64 // response bytes received in this exchange
+	ctx      context.Context
+	stop     func() bool // stops the context's AfterFunc
+	sent     bool        // the request was written in full
+	wbody    io.Reader   // the request body to send
+	wlen     int64       // its length, or -1 when chunked
+	wchunked bool
+	probe    [1]byte
+	closed   bool // the response or the request asked to close
+	hdr      head
+
+	mu       sync.Mutex // guards the fields below, shared with abort
+	gen      uint64     // exchange number, bumped when one ends
+	abortErr error      // why the exchange was aborted
+	reqBody  io.Closer  // request body while it is being written
+	dlSet    bool       // a read deadline is set
+}
+
+var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
+
+// NewConn returns a connection that speaks HTTP/1.1 over s, which it owns
+// from now on and closes in Close.
+func NewConn(s transport.Stream, opts Options) *Conn {
+	c := &Conn{
+		s:           s,
+		maxHeader:   opts.MaxHeaderBytes,
+		drain:       opts.DrainBytes,
+		headerWait:  opts.ResponseHeaderTimeout,
+		continueFor: opts.ExpectContinueTimeout,
+		userAgent:   opts.UserAgent,
+		onDone:      opts.OnDone,
+	}
+	if c.maxHeader <= 0 {
+		c.maxHeader = DefaultMaxHeaderBytes
+	}
+	if c.drain == 0 {
+		c.drain = DefaultDrainBytes
+	}
+	if c.userAgent == "" {
+		c.userAgent = DefaultUserAgent
+	}
+	if v, ok := s.Info(transport.InfoTLS); ok {
+		if cs, ok := v.(tls.ConnectionState); ok {
+			c.tls = &cs
+		}
+	}
+	c.cancelFn = c.onCancel
+	return c
+}
+
+// Stream returns the stream the connection runs over.
+func (c *Conn) Stream() transport.Stream { return c.s }
+
+// Usable reports whether RoundTrip can be called now: the connection is
+// idle, not closed, and nothing (data or EOF) waits to be read on it,
+// which on an idle HTTP/1.1 connection means the server closed it or broke
+// the protocol. It never blocks and consumes nothing.
+func (c *Conn) Usable() bool {
+	return c.state.Load() == stateIdle && !c.s.IsReadable() && !transport.IsClosed(c.s)
+}
+
+// Close closes the connection. An exchange in progress fails. Close is
+// idempotent.
+func (c *Conn) Close() error {
+	c.state.Store(stateClosed)
+	err := c.s.Close()
+	if errors.Is(err, transport.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// RoundTrip sends req and returns the response, whose Body streams from
+// the connection. Any status is a response, not an error. The exchange
+// ends when the body reaches EOF or is closed (at once when there is no
+// body); the connection is reused only if the request was written in full,
+// the body was read to its end, and neither side asked to close.
+//
+// RoundTrip does not modify req and always closes req.Body. It honours
+// req's context until the exchange ends, body included: cancellation
+// closes the connection and fails the pending call with the context's
+// error. Errors are *Error values.
+func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !c.state.CompareAndSwap(stateIdle, stateBusy) {
+		closeBody(req)
+		err := ErrConnClosed
+		if c.state.Load() == stateBusy {
+			err = ErrConnBusy
+		}
+		return nil, &Error{Op: "write", Err: err, NoResponse: true}
+	}
+	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		closeBody(req)
+		c.finish(true)
+		return nil, &Error{Op: "write", Err: transport.ContextError(err), NoResponse: true}
+	}
+	c.nread, c.sent, c.closed = 0, false, false
+	if ctx.Done() != nil {
+		c.ctx = ctx
+		c.stop = context.AfterFunc(ctx, c.cancelFn)
+	}
+
+	deferred, err := c.writeRequest(req)
+	if err != nil {
+		if c.aborted() == nil && c.s.IsReadable() {
+			// The server may have answered and stopped reading; its
+			// answer is worth more than our write error.
+			resp, rerr := c.readResponse(req, false)
+			if rerr == nil {
+				return resp, nil
+			}
+			var e *Error
+			errors.As(rerr, &e)
+			return nil, &Error{Op: "write", Err: err, NoResponse: e.NoResponse}
+		}
+		return nil, c.fail("write", err)
+	}
+	return c.readResponse(req, deferred)
+}
+
+// onCancel runs when the context of the current exchange is done.
+func (c *Conn) onCancel() {
+	c.abort(transport.ContextError(c.ctx.Err()))
+}
+
+var longAgo = time.Unix(1, 0)
+
+// abort makes every pending and later I/O of the current exchange fail
+// with err, by setting a deadline in the past, and interrupts a request
+// body being read.
+func (c *Conn) abort(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.abortErr != nil {
+		return
+	}
+	c.abortErr = err
+	c.s.SetDeadline(longAgo)
+	if c.reqBody != nil {
+		c.reqBody.Close()
+	}
+}
+
+// abortGen aborts exchange number gen if it is still running.
+func (c *Conn) abortGen(gen uint64, err error) {
+	c.mu.Lock()
+	current := c.gen == gen
+	c.mu.Unlock()
+	if current {
+		c.abort(err)
+	}
+}
+
+func (c *Conn) aborted() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.abortErr
+}
+
+// setReadDeadline sets the read deadline unless the exchange was aborted,
+// whose deadline in the past must stay.
+func (c *Conn) setReadDeadline(t time.Time) {
+	c.mu.Lock()
+	if c.abortErr == nil {
+		c.s.SetReadDeadline(t)
+		c.dlSet = !t.IsZero()
+	}
+	c.mu.Unlock()
+}
+
+// fail ends the exchange unusable and returns the typed error for err.
+func (c *Conn) fail(op string, err error) error {
+	if aerr := c.aborted(); aerr != nil {
+		err = aerr
+	}
+	e := &Error{Op: op, Err: err, NoResponse: c.nread == 0}
+	c.finish(false)
+	return e
+}
+
+// finish ends the current exchange: it releases the buffers, and keeps
+// the connection for another exchange when reusable and nothing spoils it,
+// closing it otherwise. It then reports to OnDone.
+func (c *Conn) finish(reusable bool) {
+	if c.stop != nil {
+		if !c.stop() {
+			reusable = false // the cancellation has fired or is firing
+		} else {
+			c.ctx = nil
+		}
+		c.stop = nil
+	}
+	c.mu.Lock()
+	c.gen++
+	if c.abortErr != nil {
+		reusable = false
+	}
+	if reusable && c.dlSet {
+		c.s.SetReadDeadline(time.Time{})
+		c.dlSet = false
+	}
+	c.mu.Unlock()
+	if c.r != c.w {
+		reusable = false // bytes nobody asked for
+	}
+	c.releaseBuffers()
+	if reusable && c.state.CompareAndSwap(stateBusy, stateIdle) {
+		if c.onDone != nil {
+			c.onDone(true)
+		}
+		return
+	}
+	c.Close()
+	if c.onDone != nil {
+		c.onDone(false)
+	}
+}
+
+// detach ends the exchange handing the stream to a 101 response body.
+func (c *Conn) detach() {
+	if c.stop != nil {
+		c.stop()
+		c.stop = nil
+	}
+	c.mu.Lock()
+	c.gen++
+	c.mu.Unlock()
+	c.state.Store(stateClosed)
+	if c.onDone != nil {
+		c.onDone(false)
+	}
+}
+
+func (c *Conn) releaseBuffers() {
+	if c.rpool != nil {
+		bufPool.Put(c.rpool)
+		c.rpool = nil
+	}
+	c.rbuf, c.r, c.w, c.scan = nil, 0, 0, 0
+	c.releaseWbuf()
+}
+
+func (c *Conn) releaseWbuf() {
+	if c.wpool != nil {
+		bufPool.Put(c.wpool)
+		c.wpool = nil
+	}
+	c.wbuf = nil
+}
+
+// fill reads more bytes into rbuf[w:], compacting rbuf first when it is
+// full. It returns io.ErrShortBuffer when rbuf is full of unread bytes.
+func (c *Conn) fill() error {
+	if c.rbuf == nil {
+		c.rpool = bufPool.Get().(*[bufSize]byte)
+		c.rbuf = c.rpool[:]
+	}
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	} else if c.w == len(c.rbuf) {
+		if c.r == 0 {
+			return io.ErrShortBuffer
+		}
+		c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
+		c.r = 0
+	}
+	for {
+		n, err := c.s.Read(c.rbuf[c.w:])
+		c.w += n
+		c.nread += int64(n)
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// grow replaces rbuf with a larger one holding the same unread bytes.
+func (c *Conn) grow(size int) {
+	nb := make([]byte, size)
+	c.w = copy(nb, c.rbuf[c.r:c.w])
+	c.r = 0
+	if c.rpool != nil {
+		bufPool.Put(c.rpool)
+		c.rpool = nil
+	}
+	c.rbuf = nb
+}
+
+// readErr maps an error from fill while reading a response head.
+func (c *Conn) readErr(err error, timed bool) error {
+	if err == io.EOF {
+		if c.nread == 0 {
+			return ErrServerClosed
+		}
+		return io.ErrUnexpectedEOF
+	}
+	if timed && errors.Is(err, os.ErrDeadlineExceeded) && c.aborted() == nil {
+		return ErrResponseHeaderTimeout
+	}
+	return err
+}
+
+// readHead reads and parses the next response head into c.hdr, charging
+// its size to *budget.
+func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
+	for {
+		if c.r < c.w {
+			end := headEnd(c.rbuf[c.r:c.w], c.scan, &c.scan)
+			if end >= 0 {
+				if end > *budget {
+					return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:c.r+min(end, 64)])
+				}
+				*budget -= end
+				err := c.hdr.parse(c.rbuf[c.r:c.r+end], isHead)
+				c.r += end
+				c.scan = 0
+				return err
+			}
+			if c.w-c.r >= *budget {
+				return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:c.r+64])
+			}
+		}
+		err := c.fill()
+		if err == io.ErrShortBuffer {
+			c.grow(min(2*len(c.rbuf), *budget+1))
+			err = c.fill()
+		}
+		if err != nil {
+			return c.readErr(err, timed)
+		}
+	}
+}
+
+// readResponse reads the final response, skipping 1xx ones, and sends a
+// deferred body on "100 Continue" (or when ExpectContinueTimeout passes
+// with no answer).
+func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, error) {
+	isHead := req.Method == http.MethodHead
+	budget := c.maxHeader
+	if deferred {
+		c.setReadDeadline(time.Now().Add(c.continueFor))
+		err := c.fill()
+		c.setReadDeadline(time.Time{})
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) || c.aborted() != nil {
+				closeBody(req)
+				return nil, c.fail("read", c.readErr(err, false))
+			}
+			// No answer in time: send the body anyway.
+			if err := c.writeBody(req); err != nil {
+				return nil, c.fail("write", err)
+			}
+			deferred = false
+		}
+	}
+	timed := false
+	if !deferred && c.headerWait > 0 {
+		c.setReadDeadline(time.Now().Add(c.headerWait))
+		timed = true
+	}
+	for {
+		if err := c.readHead(isHead, &budget, timed); err != nil {
+			if deferred {
+				closeBody(req)
+			}
+			return nil, c.fail("read", err)
+		}
+		code := c.hdr.code
+		if code >= 200 || code == http.StatusSwitchingProtocols {
+			break
+		}
+		if code == http.StatusContinue && deferred {
+			if err := c.writeBody(req); err != nil {
+				return nil, c.fail("write", err)
+			}
+			deferred = false
+			if c.headerWait > 0 {
+				c.setReadDeadline(time.Now().Add(c.headerWait))
+				timed = true
+			}
+		}
+	}
+	if timed {
+		c.setReadDeadline(time.Time{})
+	}
+	if deferred {
+		// A final answer without 100 Continue: the body stays unsent, so
+		// the connection cannot carry another request.
+		closeBody(req)
+		c.sent = false
+	}
+	return c.response(req), nil
+}
+
+// response is an http.Response and its body in one allocation.
+type response struct {
+	resp http.Response
+	body body
+}
+
+// response builds the Response for the parsed head and ends the exchange
+// at once when there is no body.
+func (c *Conn) response(req *http.Request) *http.Response {
+	h := &c.hdr
+	r := &response{}
+	resp := &r.resp
+	resp.Status = h.status
+	resp.StatusCode = h.code
+	resp.Proto = h.proto
+	resp.ProtoMajor, resp.ProtoMinor = h.major, h.minor
+	resp.Header = h.header
+	resp.ContentLength = h.contentLength
+	resp.Close = h.close
+	resp.Trailer = h.trailer
+	resp.Request = req
+	resp.TLS = c.tls
+	if h.chunked {
+		resp.TransferEncoding = []string{"chunked"}
+	}
+	h.header, h.trailer = nil, nil
+	c.closed = c.closed || h.close
+
+	if h.code == http.StatusSwitchingProtocols {
+		sb := &switchBody{s: c.s, buf: c.rbuf[c.r:c.w]}
+		c.rbuf, c.rpool, c.r, c.w = nil, nil, 0, 0 // sb keeps the bytes
+		c.releaseBuffers()
+		c.detach()
+		resp.Body = sb
+		return resp
+	}
+	if h.bodyLength == 0 {
+		resp.Body = http.NoBody
+		c.finish(c.sent && !c.closed)
+		return resp
+	}
+	b := &r.body
+	b.c = c
+	b.resp = resp
+	c.mu.Lock()
+	b.gen = c.gen
+	c.mu.Unlock()
+	switch {
+	case h.chunked:
+		b.mode = modeChunked
+	case h.bodyLength > 0:
+		b.mode = modeLength
+		b.remain = h.bodyLength
+	default:
+		b.mode = modeUntilClose
+	}
+	resp.Body = b
+	return resp
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}

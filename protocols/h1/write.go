@@ -1,0 +1,344 @@
+package h1
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// writeRequest writes req's head and, unless it waits for "100
+// Continue", its body. deferred reports that the body is still to be sent
+// (by writeBody). On any error req.Body has been closed.
+func (c *Conn) writeRequest(req *http.Request) (deferred bool, err error) {
+	body, err := c.planBody(req)
+	if err != nil {
+		closeBody(req)
+		return false, err
+	}
+	c.wpool = bufPool.Get().(*[bufSize]byte)
+	b, err := c.appendHead(c.wpool[:0], req)
+	if err != nil {
+		c.releaseWbuf()
+		closeBody(req)
+		return false, err
+	}
+	c.wbuf = b
+	if body == nil {
+		closeBody(req)
+		if err := c.flush(); err != nil {
+			return false, err
+		}
+		c.releaseWbuf()
+		c.sent = true
+		return false, nil
+	}
+	c.wbody = body
+	if c.continueFor > 0 && containsToken(req.Header["Expect"], "100-continue") {
+		if err := c.flush(); err != nil {
+			closeBody(req)
+			return false, err
+		}
+		c.releaseWbuf()
+		return true, nil
+	}
+	return false, c.writeBody(req)
+}
+
+// planBody decides how the request body is sent: c.wlen bytes, or chunked
+// when c.wchunked. It returns nil when there is no body to send.
+func (c *Conn) planBody(req *http.Request) (io.Reader, error) {
+	var body io.Reader = req.Body
+	if req.Body == nil || req.Body == http.NoBody {
+		body = nil
+	}
+	te := req.TransferEncoding
+	if len(te) > 1 || len(te) == 1 && te[0] != "chunked" {
+		return nil, fmt.Errorf("%w: unsupported TransferEncoding %q", ErrInvalidRequest, te)
+	}
+	c.wlen, c.wchunked = req.ContentLength, false
+	switch {
+	case body == nil:
+		if c.wlen > 0 {
+			return nil, fmt.Errorf("%w: ContentLength=%d with no Body", ErrInvalidRequest, c.wlen)
+		}
+		c.wlen = 0
+	case len(te) == 1 || c.wlen < 0:
+		c.wchunked, c.wlen = true, -1
+	case c.wlen == 0:
+		// Unknown length: peek one byte to tell an empty body from one
+		// to send chunked.
+		n, err := req.Body.Read(c.probe[:])
+		if n == 0 && err == io.EOF {
+			return nil, nil
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		c.wchunked, c.wlen = true, -1
+		body = io.MultiReader(bytes.NewReader(c.probe[:n]), req.Body)
+	}
+	return body, nil
+}
+
+// appendHead appends the request line and header fields to b.
+func (c *Conn) appendHead(b []byte, req *http.Request) ([]byte, error) {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	} else if !validToken(method) {
+		return b, fmt.Errorf("%w: method %q", ErrInvalidRequest, method)
+	}
+	u := req.URL
+	if u == nil {
+		return b, fmt.Errorf("%w: nil URL", ErrInvalidRequest)
+	}
+	host := req.Host
+	if host == "" {
+		host = u.Host
+	}
+	host = removeZone(host)
+	if host == "" || !validValue(host) || strings.ContainsAny(host, " \t") {
+		return b, fmt.Errorf("%w: host %q", ErrInvalidRequest, host)
+	}
+
+	b = append(b, method...)
+	b = append(b, ' ')
+	start := len(b)
+	b = appendTarget(b, u, method, host)
+	for _, ch := range b[start:] {
+		if ch < ' ' || ch == 0x7f {
+			return b, fmt.Errorf("%w: control byte in target %q", ErrInvalidRequest, b[start:])
+		}
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
+
+	if ua, ok := req.Header["User-Agent"]; !ok {
+		b = append(b, "User-Agent: "...)
+		b = append(b, c.userAgent...)
+		b = append(b, "\r\n"...)
+	} else if len(ua) > 0 && ua[0] != "" {
+		if !validValue(ua[0]) {
+			return b, fmt.Errorf("%w: User-Agent %q", ErrInvalidRequest, ua[0])
+		}
+		b = append(b, "User-Agent: "...)
+		b = append(b, trimOWS(ua[0])...)
+		b = append(b, "\r\n"...)
+	}
+	for k, vv := range req.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		if !validToken(k) {
+			return b, fmt.Errorf("%w: header field name %q", ErrInvalidRequest, k)
+		}
+		for _, v := range vv {
+			if !validValue(v) {
+				return b, fmt.Errorf("%w: value of header field %q", ErrInvalidRequest, k)
+			}
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, trimOWS(v)...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	askedClose := containsToken(req.Header["Connection"], "close")
+	if req.Close && !askedClose {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	c.closed = req.Close || askedClose
+
+	switch {
+	case c.wchunked:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		if len(req.Trailer) > 0 {
+			b = append(b, "Trailer: "...)
+			first := true
+			for k := range req.Trailer {
+				if !validToken(k) {
+					return b, fmt.Errorf("%w: trailer field name %q", ErrInvalidRequest, k)
+				}
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = append(b, k...)
+			}
+			b = append(b, "\r\n"...)
+		}
+	case c.wlen > 0 || method == "POST" || method == "PUT" || method == "PATCH":
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, c.wlen, 10)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "\r\n"...), nil
+}
+
+// appendTarget appends the request target: the path and query, or the
+// authority for CONNECT.
+func appendTarget(b []byte, u *url.URL, method, host string) []byte {
+	if method == http.MethodConnect && u.Path == "" {
+		if u.Opaque != "" {
+			return append(b, u.Opaque...)
+		}
+		return append(b, host...)
+	}
+	if u.Opaque != "" || u.ForceQuery {
+		return append(b, u.RequestURI()...)
+	}
+	if p := u.EscapedPath(); p != "" {
+		b = append(b, p...)
+	} else {
+		b = append(b, '/')
+	}
+	if u.RawQuery != "" {
+		b = append(b, '?')
+		b = append(b, u.RawQuery...)
+	}
+	return b
+}
+
+// removeZone removes the zone from an IPv6 literal host, "[fe80::1%en0]:80"
+// becoming "[fe80::1]:80", as servers do not expect it.
+func removeZone(host string) string {
+	if !strings.HasPrefix(host, "[") {
+		return host
+	}
+	i, j := strings.IndexByte(host, '%'), strings.LastIndexByte(host, ']')
+	if i < 0 || j < i {
+		return host
+	}
+	return host[:i] + host[j:]
+}
+
+// writeBody sends the request body as planned and closes req.Body.
+func (c *Conn) writeBody(req *http.Request) error {
+	c.mu.Lock()
+	c.reqBody = req.Body
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.reqBody = nil
+		c.mu.Unlock()
+		req.Body.Close()
+		c.wbody = nil
+	}()
+	if c.wbuf == nil {
+		c.wpool = bufPool.Get().(*[bufSize]byte)
+		c.wbuf = c.wpool[:0]
+	}
+	var err error
+	if c.wchunked {
+		err = c.copyChunked(c.wbody, req.Trailer)
+	} else {
+		err = c.copyLength(c.wbody, c.wlen)
+	}
+	if err == nil {
+		err = c.flush()
+	}
+	c.releaseWbuf()
+	if err == nil {
+		c.sent = true
+	}
+	return err
+}
+
+// copyLength sends exactly n bytes of r. A body that is longer is cut at
+// n bytes: the request on the wire stays well framed.
+func (c *Conn) copyLength(r io.Reader, n int64) error {
+	for n > 0 {
+		b := c.wbuf
+		if len(b) == cap(b) {
+			if err := c.flush(); err != nil {
+				return err
+			}
+			b = c.wbuf
+		}
+		room := min(int64(cap(b)-len(b)), n)
+		k, err := r.Read(b[len(b) : len(b)+int(room)])
+		c.wbuf = b[:len(b)+k]
+		n -= int64(k)
+		if err == io.EOF {
+			if n > 0 {
+				return fmt.Errorf("%w: %d bytes missing", ErrBodyLength, n)
+			}
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunkRoom is the space left before a chunk's data for its size line.
+const chunkRoom = 6 // up to 4 hex digits (bufSize < 0x10000) and CRLF
+
+// copyChunked sends r in chunks, one per Read, then the last chunk and
+// the trailer fields.
+func (c *Conn) copyChunked(r io.Reader, trailer http.Header) error {
+	for {
+		b := c.wbuf
+		if cap(b)-len(b) < chunkRoom+2+512 {
+			if err := c.flush(); err != nil {
+				return err
+			}
+			b = c.wbuf
+		}
+		data := len(b) + chunkRoom
+		end := min(cap(b)-2, data+0xffff)
+		k, err := r.Read(b[data:end])
+		if k > 0 {
+			var line [chunkRoom]byte
+			l := strconv.AppendUint(line[:0], uint64(k), 16)
+			l = append(l, '\r', '\n')
+			copy(b[len(b)+len(l):len(b)+len(l)+k], b[data:data+k])
+			copy(b[len(b):len(b)+len(l)], l)
+			b = b[:len(b)+len(l)+k]
+			b = append(b, '\r', '\n')
+			c.wbuf = b
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+	b := append(c.wbuf, "0\r\n"...)
+	for k, vv := range trailer {
+		if !validToken(k) {
+			return fmt.Errorf("%w: trailer field name %q", ErrInvalidRequest, k)
+		}
+		for _, v := range vv {
+			if !validValue(v) {
+				return fmt.Errorf("%w: value of trailer field %q", ErrInvalidRequest, k)
+			}
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, trimOWS(v)...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	c.wbuf = append(b, "\r\n"...)
+	return nil
+}
+
+// flush writes the buffered bytes.
+func (c *Conn) flush() error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	_, err := c.s.Write(c.wbuf)
+	c.wbuf = c.wbuf[:0]
+	return err
+}
