@@ -124,7 +124,7 @@ func Select(sel Selection) (transport.Backend, Choice, error) {
 	if err != nil {
 		switch c.Source {
 		case SourceEnv:
-			err = fmt.Errorf("registry: %s=%s: %w", EnvBackend, c.Name, err)
+			err = fmt.Errorf("%s=%s: %w", EnvBackend, c.Name, err)
 		case SourceConfig:
 			err = &ConfigError{Path: cfg.Path, Field: "backend", Err: err}
 		}

@@ -1,0 +1,478 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/transportkit/transportkit/registry"
+	"github.com/transportkit/transportkit/transport"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// Test-only backends, registered next to the real ones.
+var (
+	brokenOpen   atomic.Bool // makes test-broken's Open fail
+	discoverFail atomic.Bool // makes the test discoverer fail
+)
+
+func init() {
+	unavailable := func() error { return fmt.Errorf("%w: test backend", transport.ErrUnavailable) }
+	registry.Register(registry.Driver{
+		Name:        "test-unavailable",
+		Description: "never available",
+		Available:   unavailable,
+		Open:        func(transport.Options) (transport.Backend, error) { return nil, unavailable() },
+	})
+	registry.Register(registry.Driver{
+		Name:        "test-broken",
+		Description: "opens when brokenOpen is false, as stdnet does",
+		Open: func(o transport.Options) (transport.Backend, error) {
+			if brokenOpen.Load() {
+				return nil, errors.New("broken on purpose")
+			}
+			return registry.Open("stdnet", o)
+		},
+	})
+	registry.Register(registry.Driver{
+		Name:         "test-inmemory",
+		Description:  "an in-memory backend that is not the mock",
+		Capabilities: []string{registry.CapInMemory},
+		Open: func(o transport.Options) (transport.Backend, error) {
+			return registry.Open("stdnet", o)
+		},
+	})
+	registry.RegisterDiscoverer(func(registry.PluginConfig) ([]registry.Driver, error) {
+		if discoverFail.Load() {
+			return nil, errors.New("plugin dir unreadable")
+		}
+		return nil, nil
+	})
+}
+
+// cli runs transportctl in process with args and returns the exit code
+// and what it wrote.
+func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// noEnv clears the environment variables that steer the registry.
+func noEnv(t *testing.T) {
+	t.Setenv(registry.EnvBackend, "")
+	t.Setenv(registry.EnvConfig, "")
+	t.Setenv(registry.EnvPluginPath, "")
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "transportkit.json")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func decodeRows(t *testing.T, stdout string) map[string]probeRow {
+	t.Helper()
+	var rows []probeRow
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+		t.Fatalf("probe --json printed invalid JSON: %v\n%s", err, stdout)
+	}
+	m := map[string]probeRow{}
+	for _, r := range rows {
+		m[r.Backend] = r
+	}
+	return m
+}
+
+func TestList(t *testing.T) {
+	noEnv(t)
+	code, out, errOut := cli(t, "list")
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "DEFAULT") {
+		t.Errorf("no header: %q", lines[0])
+	}
+	for _, want := range []string{"stdnet", "mock", "test-unavailable"} {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, want+" ") }) {
+			t.Errorf("no row for %s:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "unavailable: transport: backend unavailable: test backend") {
+		t.Errorf("reason of test-unavailable missing:\n%s", out)
+	}
+}
+
+func TestListJSON(t *testing.T) {
+	noEnv(t)
+	code, out, errOut := cli(t, "list", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	var infos []registry.Info
+	if err := json.Unmarshal([]byte(out), &infos); err != nil {
+		t.Fatalf("invalid JSON: %v\n%s", err, out)
+	}
+	byName := map[string]registry.Info{}
+	defaults := 0
+	for _, in := range infos {
+		byName[in.Name] = in
+		if in.Default {
+			defaults++
+		}
+	}
+	if in := byName["stdnet"]; !in.Available || in.Kind != registry.KindInTree || in.Description == "" {
+		t.Errorf("stdnet: %+v", in)
+	}
+	if in := byName["mock"]; !in.Available || in.Default || !slices.Contains(in.Capabilities, registry.CapInMemory) {
+		t.Errorf("mock: %+v", in)
+	}
+	if in := byName["test-unavailable"]; in.Available || in.Reason == "" {
+		t.Errorf("test-unavailable: %+v", in)
+	}
+	if defaults != 1 {
+		t.Errorf("%d backends marked default, want 1", defaults)
+	}
+}
+
+func TestListDiscoveryFailure(t *testing.T) {
+	noEnv(t)
+	discoverFail.Store(true)
+	defer discoverFail.Store(false)
+	code, out, errOut := cli(t, "list")
+	if code != exitFailure || !strings.Contains(errOut, "plugin dir unreadable") || !strings.Contains(out, "stdnet") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, the list and the discovery error", code, out, errOut)
+	}
+}
+
+func TestProbeEmbeddedStdnet(t *testing.T) {
+	noEnv(t)
+	code, out, errOut := cli(t, "probe", "--backend", "stdnet", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	rows := decodeRows(t, out)
+	r, ok := rows["stdnet"]
+	if len(rows) != 1 || !ok {
+		t.Fatalf("rows %v, want stdnet only", rows)
+	}
+	if !r.OK || r.Status != http.StatusOK || r.ALPN != "h2" || r.Proto != "HTTP/2.0" || r.Count != 1 ||
+		r.Bytes == 0 || r.TotalMS <= 0 || r.ConnectMS <= 0 || r.TLSMS <= 0 || !strings.HasPrefix(r.URL, "https://127.0.0.1:") {
+		t.Errorf("row %+v, want an h2 200 with timings", r)
+	}
+}
+
+func TestProbeEmbeddedAll(t *testing.T) {
+	noEnv(t)
+	code, out, errOut := cli(t, "probe", "--proto", "h1", "--count", "2")
+	rows := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 2 {
+			rows[f[0]] = l
+		}
+	}
+	for name, want := range map[string][]string{
+		"stdnet":           {" ok ", "http/1.1", "200"},
+		"mock":             {" ok ", "http/1.1", "200", "own TLS"},
+		"test-unavailable": {"skipped", "unavailable"},
+		"test-inmemory":    {"skipped", "in-memory"},
+		"test-broken":      {" ok "},
+	} {
+		for _, w := range want {
+			if !strings.Contains(rows[name], w) {
+				t.Errorf("row for %s is %q, want %q in it", name, rows[name], w)
+			}
+		}
+	}
+	failed := strings.Contains(out, " FAIL ")
+	if (code == exitOK) == failed || (code != exitOK && code != exitFailure) {
+		t.Errorf("exit %d with table\n%s\nstderr %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "(embedded server), proto h1, 2 fetch(es)") {
+		t.Errorf("no heading:\n%s", out)
+	}
+}
+
+func TestProbeMockEmbedded(t *testing.T) {
+	noEnv(t)
+	t.Setenv(registry.EnvBackend, "mock")
+	code, out, errOut := cli(t, "probe", "--json", "--proto", "h2")
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	r := decodeRows(t, out)["mock"]
+	if !r.OK || r.ALPN != "h2" || r.Status != 200 || r.ConnectMS != 0 || r.TLSMS <= 0 {
+		t.Errorf("row %+v, want h2 200 over the mock's own TLS", r)
+	}
+}
+
+func TestProbeEnvUnknown(t *testing.T) {
+	noEnv(t)
+	t.Setenv(registry.EnvBackend, "nosuch")
+	code, out, errOut := cli(t, "probe")
+	if code != exitUsage {
+		t.Errorf("exit %d, want %d", code, exitUsage)
+	}
+	for _, w := range []string{`"nosuch"`, "forgotten import", "mock", "stdnet", registry.EnvBackend} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr %q lacks %q", errOut, w)
+		}
+	}
+	if out != "" {
+		t.Errorf("stdout %q, want nothing", out)
+	}
+}
+
+func TestProbeUnavailableOrBroken(t *testing.T) {
+	noEnv(t)
+	code, _, errOut := cli(t, "probe", "--backend", "test-unavailable")
+	if code != exitFailure || !strings.Contains(errOut, "test backend") {
+		t.Errorf("unavailable: exit %d, stderr %q; want 1 with the reason", code, errOut)
+	}
+	brokenOpen.Store(true)
+	defer brokenOpen.Store(false)
+	code, out, _ := cli(t, "probe", "--json")
+	if r := decodeRows(t, out)["test-broken"]; code != exitFailure || r.OK || !strings.Contains(r.Error, "broken on purpose") {
+		t.Errorf("broken: exit %d, row %+v; want exit 1 and the open error", code, r)
+	}
+}
+
+func TestProbeConfig(t *testing.T) {
+	noEnv(t)
+	code, out, errOut := cli(t, "--config", writeFile(t, `{"backend": "stdnet", "options": {"connect_timeout": "5s"}}`), "probe", "--json")
+	if rows := decodeRows(t, out); code != exitOK || len(rows) != 1 || !rows["stdnet"].OK {
+		t.Errorf("exit %d, rows %v, stderr %s; want stdnet only, from the config file", code, rows, errOut)
+	}
+
+	bad := writeFile(t, `{"backend": "stdnet", "options": {"conect_timeout": "5s"}}`)
+	code, _, errOut = cli(t, "--config", bad, "probe")
+	if code != exitUsage || !strings.Contains(errOut, `"options.conect_timeout"`) || !strings.Contains(errOut, bad) {
+		t.Errorf("exit %d, stderr %q; want 2 naming the field and the file", code, errOut)
+	}
+
+	t.Setenv(registry.EnvConfig, writeFile(t, `{"backend": "nosuch"}`))
+	code, _, errOut = cli(t, "list")
+	if code != exitOK {
+		t.Errorf("list with a config naming an unknown backend: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = cli(t, "probe")
+	if code != exitUsage || !strings.Contains(errOut, `field "backend"`) || !strings.Contains(errOut, "known backends") {
+		t.Errorf("exit %d, stderr %q; want 2 for the config's unknown backend", code, errOut)
+	}
+}
+
+func TestProbeURL(t *testing.T) {
+	noEnv(t)
+	h := http.HandlerFunc(probeHandler)
+	quiet := log.New(io.Discard, "", 0)
+	h2srv := httptest.NewUnstartedServer(h)
+	h2srv.EnableHTTP2 = true
+	h2srv.Config.ErrorLog = quiet
+	h2srv.StartTLS()
+	defer h2srv.Close()
+	h1srv := httptest.NewUnstartedServer(h)
+	h1srv.Config.ErrorLog = quiet
+	h1srv.StartTLS()
+	defer h1srv.Close()
+	noALPN := startNoALPN(t)
+	plain := httptest.NewServer(h)
+	defer plain.Close()
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		check    func(r probeRow) bool
+	}{
+		{"h2 insecure", []string{h2srv.URL, "--insecure"}, exitOK,
+			func(r probeRow) bool { return r.OK && r.ALPN == "h2" && r.Status == 200 }},
+		{"count", []string{h2srv.URL + "/x", "--insecure", "--count", "2"}, exitOK,
+			func(r probeRow) bool { return r.OK && r.Count == 2 }},
+		{"untrusted", []string{h2srv.URL}, exitFailure,
+			func(r probeRow) bool { return !r.OK && strings.Contains(r.Error, "certificate") }},
+		{"h1 only server", []string{h1srv.URL, "--insecure"}, exitOK,
+			func(r probeRow) bool { return r.OK && r.ALPN == "http/1.1" && r.Proto == "HTTP/1.1" }},
+		{"h2 refused", []string{h1srv.URL, "--insecure", "--proto", "h2"}, exitFailure,
+			func(r probeRow) bool { return !r.OK && strings.Contains(r.Error, "no application protocol") }},
+		{"h2 not negotiated", []string{noALPN, "--insecure", "--proto", "h2"}, exitFailure,
+			func(r probeRow) bool { return !r.OK && strings.Contains(r.Error, "did not negotiate h2") }},
+		{"plain http", []string{plain.URL}, exitOK,
+			func(r probeRow) bool { return r.OK && r.ALPN == "" && r.TLSMS == 0 && r.Status == 200 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"probe", "--json", "--backend", "stdnet"}, tt.args...)
+			code, out, errOut := cli(t, args...)
+			r := decodeRows(t, out)["stdnet"]
+			if code != tt.wantCode || !tt.check(r) {
+				t.Errorf("exit %d (want %d), row %+v, stderr %s", code, tt.wantCode, r, errOut)
+			}
+		})
+	}
+
+	t.Run("mock skipped for a real URL", func(t *testing.T) {
+		code, out, errOut := cli(t, "probe", "--backend", "mock", plain.URL)
+		if code != exitFailure || !strings.Contains(out, "skipped") || !strings.Contains(errOut, "no backend could run") {
+			t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	})
+}
+
+// startNoALPN starts a TLS server that offers no ALPN protocol and closes
+// each connection after the handshake; it stops when t ends.
+func startNoALPN(t *testing.T) string {
+	cert, _, err := newCert(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if tc, ok := c.(*tls.Conn); ok {
+				tc.Handshake()
+			}
+			c.Close()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return "https://" + ln.Addr().String() + "/"
+}
+
+// TestProbeTimeout probes a server that accepts and never answers, and
+// checks that --timeout ends the handshake with a timeout error.
+func TestProbeTimeout(t *testing.T) {
+	noEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	defer func() {
+		ln.Close()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	code, out, _ := cli(t, "probe", "--json", "--backend", "stdnet", "--timeout", "100ms", "https://"+ln.Addr().String()+"/")
+	r := decodeRows(t, out)["stdnet"]
+	if code != exitFailure || r.OK || !strings.Contains(r.Error, "timeout") {
+		t.Errorf("exit %d, row %+v; want a timeout failure", code, r)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	noEnv(t)
+	for _, args := range [][]string{
+		{"nosuchcommand"},
+		{"--bogus"},
+		{"list", "extra"},
+		{"--log-level", "loud", "list"},
+		{"probe", "--proto", "h3"},
+		{"probe", "--count", "0"},
+		{"probe", "--timeout", "0s"},
+		{"probe", "ftp://example.com/"},
+		{"probe", "https://"},
+		{"probe", "http://127.0.0.1:1/", "--proto", "h2"},
+		{"probe", "%zz"},
+		{"probe", "a", "b"},
+		{"--config", filepath.Join(t.TempDir(), "missing.json"), "list"},
+	} {
+		code, _, errOut := cli(t, args...)
+		if code != exitUsage || !strings.HasPrefix(errOut, "transportctl: ") {
+			t.Errorf("%q: exit %d, stderr %q; want %d and a message", args, code, errOut, exitUsage)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	noEnv(t)
+	for _, args := range [][]string{{"--help"}, {"probe", "--help"}, {"list", "--help"}, {}} {
+		code, out, _ := cli(t, args...)
+		if code != exitOK || !strings.Contains(out, "Example") && !strings.Contains(out, "Examples") {
+			t.Errorf("%q: exit %d, stdout %q", args, code, out)
+		}
+	}
+	_, out, _ := cli(t, "probe", "--help")
+	for _, w := range []string{"Exit codes", "TRANSPORTKIT_BACKEND", "--count", "skipped"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("probe --help lacks %q", w)
+		}
+	}
+	_, out, _ = cli(t, "--help")
+	if !strings.Contains(out, "Exit codes") || !strings.Contains(out, "TRANSPORTKIT_CONFIG") {
+		t.Errorf("--help lacks exit codes or config:\n%s", out)
+	}
+}
+
+func TestMedianAndHostPort(t *testing.T) {
+	runs := []fetchResult{{timings: timings{Total: 4e6}}, {timings: timings{Total: 1e6}}, {timings: timings{Total: 2e6}}, {timings: timings{Total: 3e6}}}
+	if got := medianMS(runs, func(r fetchResult) time.Duration { return r.Total }); got != 2.5 {
+		t.Errorf("median of 1..4 ms = %v, want 2.5", got)
+	}
+	if got := medianMS(runs[:3], func(r fetchResult) time.Duration { return r.Total }); got != 2 {
+		t.Errorf("median of 4,1,2 ms = %v, want 2", got)
+	}
+	for in, want := range map[string]string{
+		"https://example.com/": "example.com:443", "http://example.com/": "example.com:80",
+		"https://[::1]:8443/": "[::1]:8443", "http://[::1]/": "[::1]:80",
+	} {
+		u, _ := url.Parse(in)
+		if got := hostPort(u); got != want {
+			t.Errorf("hostPort(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
+	_ "github.com/transportkit/transportkit/backends/all"
+	"github.com/transportkit/transportkit/registry"
+)
+
+// app holds what every command shares: the global flags, the logger and
+// the config file.
+type app struct {
+	stdout, stderr io.Writer
+
+	backend    string // --backend
+	configPath string // --config
+	logLevel   string // --log-level
+
+	log hclog.Logger
+	cfg *registry.Config
+}
+
+const rootLong = `transportctl lists the transportkit network backends and probes an
+HTTPS target with each of them, side by side.
+
+Backend selection, strongest first:
+  1. --backend NAME
+  2. the TRANSPORTKIT_BACKEND environment variable
+  3. the "backend" key of the config file
+  4. the default chain (on Linux epoll, then stdnet; elsewhere stdnet)
+A backend named by 1-3 is used or fails with the reason; only the default
+chain falls back, and only past backends that cannot run here.
+
+The config file (--config, or TRANSPORTKIT_CONFIG) is JSON:
+  {"backend": "stdnet",
+   "options": {"connect_timeout": "5s", "keepalive": "30s",
+               "no_delay": true, "local_addr": "127.0.0.1:0"},
+   "backends": {"epoll": {"loops": 2}},
+   "plugins": {"dirs": ["/opt/transportkit/plugins"],
+               "checksums": {"socks5": "<sha256 hex>"},
+               "start_timeout": "10s"}}
+Unknown keys are errors that name the key.
+
+Exit codes:
+  0  success
+  1  a probe failed, or a chosen backend could not be opened
+  2  bad usage: unknown command or flag, bad config file, unknown backend`
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "transportctl",
+		Short: "List transportkit backends and probe a target with each",
+		Long:  rootLong,
+		Example: `  transportctl list
+  transportctl probe
+  transportctl probe --backend stdnet https://example.com/
+  TRANSPORTKIT_BACKEND=mock transportctl probe --json`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: func(*cobra.Command, []string) error { return a.setup() },
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	f := root.PersistentFlags()
+	f.StringVar(&a.backend, "backend", "", "use this backend only (beats TRANSPORTKIT_BACKEND and the config file)")
+	f.StringVar(&a.configPath, "config", "", "JSON config file (default: $TRANSPORTKIT_CONFIG, else none)")
+	f.StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: trace, debug, info, warn, error or off")
+	root.AddCommand(newListCmd(a), newProbeCmd(a))
+	return root
+}
+
+// setup makes the logger and loads the config file.
+func (a *app) setup() error {
+	level := hclog.LevelFromString(a.logLevel)
+	if level == hclog.NoLevel {
+		return fmt.Errorf("--log-level %q: want trace, debug, info, warn, error or off", a.logLevel)
+	}
+	a.log = hclog.New(&hclog.LoggerOptions{Name: "transportctl", Level: level, Output: a.stderr})
+	cfg, err := registry.ResolveConfig(a.configPath)
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	return nil
+}
