@@ -1,9 +1,13 @@
 package mock
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +72,35 @@ func TestStreamDirect(t *testing.T) {
 		p := newPair(&Conn{done: make(chan struct{})}, &Addr{Net: "tcp", Address: "mock:1"}, &Addr{Net: "tcp", Address: "x:1"})
 		return p.client(), p.peer(), p.closeAll, nil
 	})
+}
+
+// backendChecks are the checks of transporttest.TestBackend that apply to
+// memory. The others need real sockets: DialTCP, DialUnix and Concurrent
+// dial listeners of the standard library, and Deadline and Cancel need a
+// dial that hangs at a blackholed port (the mock hangs only where a Delay
+// fault says so; TestFaultDelay checks the same contract there).
+var backendChecks = []string{"Name", "Refused", "CanceledBefore", "Unsupported", "BadAddress", "Closed"}
+
+// TestBackendSuite runs those checks of the shared suite, unchanged, in a
+// child process of this test binary, since a test cannot skip some of a
+// suite's subtests from outside.
+func TestBackendSuite(t *testing.T) {
+	if os.Getenv("MOCK_BACKEND_SUITE") == "1" {
+		transporttest.TestBackend(t, func(t *testing.T) transport.Backend { return New() })
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	run := "-test.run=^TestBackendSuite$/^(" + strings.Join(backendChecks, "|") + ")$"
+	cmd := exec.CommandContext(ctx, os.Args[0], run, "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MOCK_BACKEND_SUITE=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("suite failed: %v\n%s", err, out)
+	}
+	for _, c := range backendChecks {
+		if !bytes.Contains(out, []byte("--- PASS: TestBackendSuite/"+c+" ")) {
+			t.Errorf("check %s did not pass:\n%s", c, out)
+		}
+	}
 }

@@ -51,9 +51,9 @@ func TestFaultDelay(t *testing.T) {
 
 	t.Run("deadline", func(t *testing.T) {
 		const d = 30 * time.Millisecond
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(t.Context(), d)
 		defer cancel()
-		start := time.Now()
 		_, err := b.Dial(ctx, "tcp", "slow:80")
 		if time.Since(start) < d {
 			t.Fatal("Dial gave up before its context's deadline")
@@ -96,8 +96,8 @@ func TestFaultStall(t *testing.T) {
 
 	t.Run("read", func(t *testing.T) {
 		s := dial(t, b, "stuck:80")
-		s.SetReadDeadline(time.Now().Add(d))
 		start := time.Now()
+		s.SetReadDeadline(start.Add(d))
 		n, err := s.Read(make([]byte, 1))
 		if time.Since(start) < d {
 			t.Fatal("Read gave up before its deadline")
@@ -117,9 +117,9 @@ func TestFaultStall(t *testing.T) {
 		}
 	})
 	t.Run("scriptedTLS", func(t *testing.T) {
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(t.Context(), d)
 		defer cancel()
-		start := time.Now()
 		_, err := b.DialTLS(ctx, "tcp", "stuck:443", &tls.Config{NextProtos: []string{"h2"}})
 		if time.Since(start) < d {
 			t.Fatal("DialTLS gave up before its deadline")
