@@ -13,16 +13,6 @@ import (
 	"github.com/transportkit/transportkit/transport"
 )
 
-// dialTimeout bounds dials that are expected to finish on their own.
-const dialTimeout = 10 * time.Second
-
-// hangDeadline is the context deadline given to dials that cannot
-// complete; hangSlack is how much later than it they may return.
-const (
-	hangDeadline = 200 * time.Millisecond
-	hangSlack    = 15 * time.Second
-)
-
 // TestBackend checks a Backend's dialing contract, each check a subtest:
 //
 //   - Name: Name is not empty.
@@ -238,10 +228,12 @@ func checkRefused(b transport.Backend) error {
 	return nil
 }
 
-// hangingDial dials, with ctx, an address whose connect never completes,
-// and returns the error. It fails if Dial has not returned hangSlack after
-// within, the time by which the context or options should have ended it.
-func hangingDial(ctx context.Context, b transport.Backend, within time.Duration) (addr string, dialErr, err error) {
+// hangingDial dials an address whose connect never completes, under the
+// context newCtx returns (made once the address is ready, so its deadline
+// is all the dial's own), and returns the error. It fails if Dial has not
+// returned hangSlack after within, the time by which the context or the
+// options should have ended it.
+func hangingDial(b transport.Backend, within time.Duration, newCtx func() (context.Context, context.CancelFunc)) (addr string, dialErr, err error) {
 	bh, err := newBlackhole()
 	if errors.Is(err, errors.ErrUnsupported) {
 		return "", nil, skipf("%v", err)
@@ -250,6 +242,8 @@ func hangingDial(ctx context.Context, b transport.Backend, within time.Duration)
 		return "", nil, err
 	}
 	defer bh.Close()
+	ctx, cancel := newCtx()
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		s, err := b.Dial(ctx, "tcp", bh.addr)
@@ -272,9 +266,9 @@ func hangingDial(ctx context.Context, b transport.Backend, within time.Duration)
 }
 
 func checkDeadline(b transport.Backend) error {
-	ctx, cancel := context.WithTimeout(context.Background(), hangDeadline)
-	defer cancel()
-	addr, derr, err := hangingDial(ctx, b, hangDeadline)
+	addr, derr, err := hangingDial(b, hangDeadline, func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), hangDeadline)
+	})
 	if err != nil {
 		return err
 	}
@@ -289,11 +283,11 @@ func checkDeadline(b transport.Backend) error {
 }
 
 func checkCancel(b transport.Backend) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stop := time.AfterFunc(hangDeadline, cancel)
-	defer stop.Stop()
-	addr, derr, err := hangingDial(ctx, b, hangDeadline)
+	addr, derr, err := hangingDial(b, hangDeadline, func() (context.Context, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		stop := time.AfterFunc(hangDeadline, cancel)
+		return ctx, func() { stop.Stop(); cancel() }
+	})
 	if err != nil {
 		return err
 	}

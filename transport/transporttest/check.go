@@ -13,12 +13,27 @@ import (
 	"github.com/transportkit/transportkit/transport"
 )
 
-// checkTimeout bounds one check; a check still running then has hung.
-const checkTimeout = time.Minute
-
-// ioTimeout is the deadline checks put on their reads and writes, so a
-// broken stream fails a check instead of hanging it.
-const ioTimeout = 10 * time.Second
+// The suite's time limits. They are generous, so that a loaded machine
+// running -race does not make a check fail, and they only bound waits that
+// end at once on a working implementation; the suite's own tests shorten
+// them to run the failure paths quickly.
+var (
+	// checkTimeout bounds one check; a check still running then has hung.
+	checkTimeout = time.Minute
+	// ioTimeout is the deadline checks put on their reads and writes, so
+	// a broken stream fails a check instead of hanging it.
+	ioTimeout = 10 * time.Second
+	// pipeTimeout bounds the dial and accept that make one pair.
+	pipeTimeout = 10 * time.Second
+	// dialTimeout bounds dials that are expected to end on their own.
+	dialTimeout = 10 * time.Second
+	// hangDeadline is the deadline (or ConnectTimeout) given to dials that
+	// cannot complete; hangSlack is how much later than it they may return.
+	hangDeadline = 200 * time.Millisecond
+	hangSlack    = 15 * time.Second
+	// settleTime is how long VerifyNoLeaks waits for closes to settle.
+	settleTime = 3 * time.Second
+)
 
 // skipError makes a check skip its subtest instead of failing it.
 type skipError struct{ reason error }

@@ -11,9 +11,6 @@ import (
 	"go.uber.org/goleak"
 )
 
-// settleTime is how long VerifyNoLeaks waits for closes to settle.
-const settleTime = 3 * time.Second
-
 // VerifyNoLeaks records the open file descriptor count (/proc/self/fd; the
 // fd part is skipped where that does not exist) and the running goroutines
 // now, and in t.Cleanup fails t if they have not come back, polling for a

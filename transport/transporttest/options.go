@@ -93,7 +93,9 @@ func withPair(open openFunc, opts transport.Options, f func(b transport.Backend,
 
 func checkConnectTimeout(open openFunc) error {
 	return withBackend(open, transport.Options{ConnectTimeout: hangDeadline}, func(b transport.Backend) error {
-		addr, derr, err := hangingDial(context.Background(), b, hangDeadline)
+		addr, derr, err := hangingDial(b, hangDeadline, func() (context.Context, context.CancelFunc) {
+			return context.WithCancel(context.Background())
+		})
 		if err != nil {
 			return err
 		}

@@ -17,9 +17,6 @@ import (
 // once per pair.
 type MakePipe func() (c1 transport.Stream, c2 net.Conn, stop func(), err error)
 
-// pipeTimeout bounds the dial and accept that make one pair.
-const pipeTimeout = 10 * time.Second
-
 // TCPPipe returns a MakePipe that listens on 127.0.0.1:0 with the standard
 // library and dials the listener through b. The listener is closed as soon
 // as the pair is made. b is not closed by stop.

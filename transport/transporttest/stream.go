@@ -37,8 +37,8 @@ import (
 //     unknown key is absent.
 //   - Deadlines: Reads and Writes past a deadline fail with an error that
 //     is a net.Error with Timeout() true and matches
-//     os.ErrDeadlineExceeded, and clearing the deadline makes the stream
-//     usable again.
+//     os.ErrDeadlineExceeded, and clearing a read deadline makes the
+//     stream usable again.
 //   - StopReleases: a pair's stop function leaves no file descriptor or
 //     goroutine behind (see VerifyNoLeaks).
 //
@@ -283,16 +283,18 @@ func checkDeadlines(c1 transport.Stream, c2 net.Conn) error {
 	if err := isTimeout(err); err != nil {
 		return fmt.Errorf("Read reaching its deadline: %w", err)
 	}
-	c1.SetWriteDeadline(time.Now().Add(-time.Second))
-	_, err = c1.Write([]byte("x"))
-	if err := isTimeout(err); err != nil {
-		return fmt.Errorf("Write past its deadline: %w", err)
-	}
 	if err := c1.SetDeadline(time.Time{}); err != nil {
 		return fmt.Errorf("clearing the deadline: %w", err)
 	}
 	if err := exchange(c1, c2); err != nil {
 		return fmt.Errorf("after clearing the deadline: %w", err)
+	}
+	// Last, since a Write that timed out may leave a stream unusable
+	// (crypto/tls does).
+	c1.SetWriteDeadline(time.Now().Add(-time.Second))
+	_, err = c1.Write([]byte("x"))
+	if err := isTimeout(err); err != nil {
+		return fmt.Errorf("Write past its deadline: %w", err)
 	}
 	return nil
 }
