@@ -170,7 +170,7 @@ func parseTarget(s, proto string) (*url.URL, error) {
 		return nil, err
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("URL %q: want http://HOST[:PORT]/... or https://HOST[:PORT]/...", s)
+		return nil, fmt.Errorf("URL %q: want an http or https URL with a host, such as https://example.com/", s)
 	}
 	if u.Scheme == "http" && proto == "h2" {
 		return nil, fmt.Errorf("URL %q: --proto h2 needs https (h2c is not supported yet)", s)
