@@ -1,6 +1,7 @@
 package transporttest
 
 import (
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,15 +19,15 @@ func readSockopts(fd int) (sockopts, error) {
 	var o sockopts
 	v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
 	if err != nil {
-		return o, err
+		return o, os.NewSyscallError("getsockopt TCP_NODELAY", err)
 	}
 	o.noDelay = v != 0
 	if v, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE); err != nil {
-		return o, err
+		return o, os.NewSyscallError("getsockopt SO_KEEPALIVE", err)
 	}
 	o.keepAlive = v != 0
 	if v, err = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE); err != nil {
-		return o, err
+		return o, os.NewSyscallError("getsockopt TCP_KEEPIDLE", err)
 	}
 	o.keepIdle = time.Duration(v) * time.Second
 	return o, nil
