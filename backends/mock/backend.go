@@ -290,7 +290,10 @@ type Conn struct {
 	p       *pair
 	done    chan struct{}
 	err     error // set before done is closed
-	written []byte
+
+	// Guarded by p.mu.
+	written  [][]byte // chunks the client wrote
+	recorded int      // bytes in written
 }
 
 // Network returns the network the connection was dialed on.
@@ -299,13 +302,14 @@ func (c *Conn) Network() string { return c.network }
 // Address returns the address the connection was dialed to.
 func (c *Conn) Address() string { return c.address }
 
-// Written returns a copy of every byte the client has written so far,
-// whether or not the peer has read it yet. Under scripted TLS these are
-// the plain bytes; under real TLS, the encrypted ones.
+// Written returns a copy of the bytes the client has written so far,
+// whether or not the peer has read them yet: all of them, up to the first
+// 64 MiB of the connection. Under scripted TLS these are the plain bytes;
+// under real TLS, the encrypted ones.
 func (c *Conn) Written() []byte {
 	c.p.mu.Lock()
 	defer c.p.mu.Unlock()
-	return slices.Clone(c.written)
+	return bytes.Join(c.written, nil)
 }
 
 // Done returns a channel closed when the peer has finished with the

@@ -22,6 +22,10 @@ const (
 	maxPiece = 64 << 10
 )
 
+// maxRecorded bounds what Conn.Written keeps of each connection; tests
+// lower it.
+var maxRecorded = 64 << 20
+
 // Ends of a pair.
 const (
 	clientSide = 0
@@ -236,7 +240,7 @@ func (e *end) Write(b []byte) (int, error) {
 			return n, nil
 		}
 		if d.discard {
-			e.record(b)
+			e.record(append([]byte(nil), b...))
 			return n + len(b), nil
 		}
 		k := min(len(b), d.piece)
@@ -247,9 +251,10 @@ func (e *end) Write(b []byte) (int, error) {
 			p.wait()
 			continue
 		}
-		d.chunks = append(d.chunks, append([]byte(nil), b[:k]...))
+		chunk := append([]byte(nil), b[:k]...)
+		d.chunks = append(d.chunks, chunk)
 		d.size += k
-		e.record(b[:k])
+		e.record(chunk)
 		n += k
 		b = b[k:]
 		if d.limit >= 0 {
@@ -263,11 +268,17 @@ func (e *end) Write(b []byte) (int, error) {
 	}
 }
 
-// record keeps what the client wrote. The caller holds p.mu.
-func (e *end) record(b []byte) {
-	if e.side == clientSide {
-		e.p.rec.written = append(e.p.rec.written, b...)
+// record keeps a chunk the client wrote, up to maxRecorded bytes in all.
+// Chunks are never modified (Read copies out of them), so the record
+// shares them with the queue. The caller holds p.mu.
+func (e *end) record(chunk []byte) {
+	rec := e.p.rec
+	if e.side != clientSide || rec.recorded >= maxRecorded {
+		return
 	}
+	chunk = chunk[:min(len(chunk), maxRecorded-rec.recorded)]
+	rec.written = append(rec.written, chunk)
+	rec.recorded += len(chunk)
 }
 
 // Close closes this end: the other end reads EOF after draining what was

@@ -253,3 +253,22 @@ func TestScriptedTLS(t *testing.T) {
 		t.Fatalf("DialTLS to an unconfigured address: %v", err)
 	}
 }
+
+func TestWrittenIsBounded(t *testing.T) {
+	defer func(n int) { maxRecorded = n }(maxRecorded)
+	maxRecorded = 1000
+	b := newBackend(t)
+	b.Handle("a:1", ScriptPeer())
+	s := dial(t, b, "a:1")
+	c := b.Conns()[0]
+	<-c.Done()
+	s.Write([]byte("head"))
+	s.Write(make([]byte, 600))
+	s.Write(make([]byte, 600))
+	if n := len(c.Written()); n != maxRecorded {
+		t.Fatalf("Written kept %d bytes, want the first %d", n, maxRecorded)
+	}
+	if !bytes.HasPrefix(c.Written(), []byte("head")) {
+		t.Fatal("Written lost the first bytes")
+	}
+}
