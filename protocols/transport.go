@@ -1,0 +1,423 @@
+package protocols
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/registry"
+	"github.com/transportkit/transportkit/transport"
+)
+
+// Defaults for the zero values of Transport's fields.
+const (
+	// DefaultMaxIdleConnsPerHost is the idle connections kept per origin
+	// when Transport.MaxIdleConnsPerHost is zero.
+	DefaultMaxIdleConnsPerHost = 64
+
+	// DefaultIdleConnTimeout is how long an idle connection is kept when
+	// Transport.IdleConnTimeout is zero.
+	DefaultIdleConnTimeout = 90 * time.Second
+)
+
+// maxAttempts bounds the tries of one request: the first and the
+// replays after stale reused connections.
+const maxAttempts = 5
+
+// Transport is an http.RoundTripper that dials through a transportkit
+// backend, speaks HTTP/1.1 over the streams it returns (over TLS for
+// https, negotiated by ALPN), and pools connections per origin.
+//
+// Each request runs on its caller's goroutine: the transport starts no
+// goroutine per connection or request, and an idle connection holds no
+// buffer. Idle connections are kept on a stack per origin, most recently
+// used first; one the server closed is found when it is taken
+// (Stream.IsReadable) and replaced.
+//
+// The zero value is ready to use: it opens the backend the registry
+// selects on first use. A Transport must not be copied after first use.
+// It is safe for concurrent use.
+type Transport struct {
+	// Backend dials the connections. If nil, the backend chosen by
+	// registry.Select with Selection is opened on first use (and closed
+	// by Close); the program must import the backends it wants, for
+	// example backends/all.
+	Backend transport.Backend
+
+	// Selection chooses the backend when Backend is nil. The zero value
+	// selects by TRANSPORTKIT_BACKEND, then the TRANSPORTKIT_CONFIG file,
+	// then the default chain.
+	Selection registry.Selection
+
+	// TLSClientConfig configures TLS for https. If nil, the default
+	// configuration is used. Its NextProtos is replaced by what the
+	// transport offers (NextProtos); ServerName, if empty, is the host.
+	TLSClientConfig *tls.Config
+
+	// TLSHandshakeTimeout bounds the dial and TLS handshake of an https
+	// connection together. If zero, only the request's context bounds
+	// them.
+	TLSHandshakeTimeout time.Duration
+
+	// DisableKeepAlives closes each connection after one request. If
+	// false, connections are reused.
+	DisableKeepAlives bool
+
+	// MaxConnsPerHost limits the connections per origin, dialing and
+	// busy ones included; callers beyond it wait for one to come free.
+	// If zero, there is no limit.
+	MaxConnsPerHost int
+
+	// MaxIdleConnsPerHost is the number of idle connections kept per
+	// origin. If zero, DefaultMaxIdleConnsPerHost; if negative, none are
+	// kept.
+	MaxIdleConnsPerHost int
+
+	// IdleConnTimeout is how long a connection may stay idle before it is
+	// closed. If zero, DefaultIdleConnTimeout; if negative, no limit.
+	IdleConnTimeout time.Duration
+
+	// ResponseHeaderTimeout is how long to wait for a response head after
+	// the request was written. If zero, only the request's context
+	// bounds the wait.
+	ResponseHeaderTimeout time.Duration
+
+	// ExpectContinueTimeout is how long to wait for "100 Continue" before
+	// sending the body of a request with "Expect: 100-continue". If zero,
+	// the body is sent at once.
+	ExpectContinueTimeout time.Duration
+
+	// MaxResponseHeaderBytes limits a response head. If zero,
+	// h1.DefaultMaxHeaderBytes.
+	MaxResponseHeaderBytes int
+
+	// UserAgent is sent when a request has none. If empty,
+	// h1.DefaultUserAgent.
+	UserAgent string
+
+	// Logger receives debug logs (the backend chosen). If nil, nothing is
+	// logged.
+	Logger hclog.Logger
+
+	mu      sync.RWMutex
+	pools   map[key]*hostPool
+	last    atomic.Pointer[hostPool] // the pool used last, checked first
+	closed  atomic.Bool
+	dials   atomic.Int64
+	tlsOnce sync.Once
+	tlsCfg  *tls.Config
+
+	bmu   sync.Mutex
+	owned transport.Backend // opened by the transport from the registry
+
+	jmu       sync.Mutex
+	janitor   *time.Timer
+	janitorOn bool
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// ErrClosed is returned by RoundTrip after Close.
+var ErrClosed = errors.New("protocols: transport closed")
+
+// RoundTrip sends req and returns its response. Any status is a response,
+// not an error. req is not modified and req.Body is always closed.
+//
+// A request that fails on a reused connection before any byte of a
+// response arrived is tried again on another connection when it can be
+// replayed: a GET, HEAD, OPTIONS or TRACE (or a request with an
+// Idempotency-Key), whose body is absent or can be had again through
+// GetBody.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	p, err := t.poolFor(req)
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	ctx := req.Context()
+	r := req
+	for attempt := 1; ; attempt++ {
+		pc, reused, err := p.get(ctx)
+		if err == nil && pc == nil {
+			pc, err = p.dial(ctx)
+		}
+		if err != nil {
+			if r.Body != nil {
+				r.Body.Close()
+			}
+			return nil, err
+		}
+		resp, err := pc.roundTrip(r)
+		if err == nil {
+			resp.Request = req
+			return resp, nil
+		}
+		if !reused || attempt == maxAttempts || !retryable(err) || !replayable(req) || ctx.Err() != nil {
+			return nil, err
+		}
+		if r, err = rewind(req, err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// retryable reports whether err is a connection failure before any
+// response byte: the server closed a reused connection as it was taken.
+func retryable(err error) bool {
+	var e *h1.Error
+	if !errors.As(err, &e) || !e.NoResponse || e.Timeout() {
+		return false
+	}
+	return !errors.Is(err, h1.ErrInvalidRequest) && !errors.Is(err, h1.ErrBodyLength)
+}
+
+// replayable reports whether req may be sent again.
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, ok := req.Header["Idempotency-Key"]
+	_, xok := req.Header["X-Idempotency-Key"]
+	return ok || xok
+}
+
+// rewind returns the request to replay: req itself, or a copy with a
+// fresh body from GetBody. failed is returned if GetBody fails.
+func rewind(req *http.Request, failed error) (*http.Request, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, failed
+	}
+	r := *req
+	r.Body = body
+	return &r, nil
+}
+
+// poolFor returns the pool of req's origin, creating it.
+func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
+	if t.closed.Load() {
+		return nil, ErrClosed
+	}
+	u := req.URL
+	if u == nil {
+		return nil, fmt.Errorf("%w: nil URL", h1.ErrInvalidRequest)
+	}
+	var port string
+	switch u.Scheme {
+	case "http":
+		port = "80"
+	case "https":
+		port = "443"
+	default:
+		return nil, fmt.Errorf("%w: unsupported protocol scheme %q", h1.ErrInvalidRequest, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%w: no Host in URL", h1.ErrInvalidRequest)
+	}
+	k := key{scheme: u.Scheme, host: strings.TrimSuffix(u.Host, ":"+port)}
+	if p := t.last.Load(); p != nil && p.key == k {
+		return p, nil
+	}
+	t.mu.RLock()
+	p := t.pools[k]
+	t.mu.RUnlock()
+	if p == nil {
+		t.mu.Lock()
+		if p = t.pools[k]; p == nil {
+			addr := k.host
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
+			}
+			p = &hostPool{t: t, key: k, addr: addr}
+			if t.pools == nil {
+				t.pools = map[key]*hostPool{}
+			}
+			t.pools[k] = p
+		}
+		t.mu.Unlock()
+	}
+	t.last.Store(p)
+	return p, nil
+}
+
+// backend returns the backend to dial with, opening it on first use.
+func (t *Transport) backend() (transport.Backend, error) {
+	if t.Backend != nil {
+		return t.Backend, nil
+	}
+	t.bmu.Lock()
+	defer t.bmu.Unlock()
+	if t.closed.Load() {
+		return nil, ErrClosed
+	}
+	if t.owned == nil {
+		sel := t.Selection
+		if sel.Logger == nil {
+			sel.Logger = t.Logger
+		}
+		b, _, err := registry.Select(sel)
+		if err != nil {
+			return nil, err
+		}
+		t.owned = b
+	}
+	return t.owned, nil
+}
+
+func (t *Transport) tlsConfig() *tls.Config {
+	t.tlsOnce.Do(func() { t.tlsCfg = tlsConfigFor(t.TLSClientConfig) })
+	return t.tlsCfg
+}
+
+// h1Options are the options of every HTTP/1.1 connection.
+func (t *Transport) h1Options(done func(bool)) h1.Options {
+	return h1.Options{
+		MaxHeaderBytes:        t.MaxResponseHeaderBytes,
+		ResponseHeaderTimeout: t.ResponseHeaderTimeout,
+		ExpectContinueTimeout: t.ExpectContinueTimeout,
+		UserAgent:             t.UserAgent,
+		OnDone:                done,
+	}
+}
+
+func (t *Transport) maxIdle() int {
+	switch n := t.MaxIdleConnsPerHost; {
+	case n == 0:
+		return DefaultMaxIdleConnsPerHost
+	case n < 0:
+		return 0
+	default:
+		return n
+	}
+}
+
+func (t *Transport) idleTimeout() time.Duration {
+	if t.IdleConnTimeout == 0 {
+		return DefaultIdleConnTimeout
+	}
+	return t.IdleConnTimeout
+}
+
+// armJanitor makes sure a timer will close expired idle connections. One
+// timer serves the whole transport; no goroutine waits while idle.
+func (t *Transport) armJanitor() {
+	d := t.idleTimeout()
+	if d < 0 {
+		return
+	}
+	t.jmu.Lock()
+	defer t.jmu.Unlock()
+	if t.janitorOn || t.closed.Load() {
+		return
+	}
+	t.janitorOn = true
+	if t.janitor == nil {
+		t.janitor = time.AfterFunc(d, t.sweep)
+	} else {
+		t.janitor.Reset(d)
+	}
+}
+
+// sweep closes the expired idle connections and sets the timer for the
+// next expiry.
+func (t *Transport) sweep() {
+	t.jmu.Lock()
+	t.janitorOn = false
+	t.jmu.Unlock()
+	d := t.idleTimeout()
+	now := time.Now()
+	var oldest time.Time
+	for _, p := range t.poolList() {
+		if o := p.closeIdle(now.Add(-d)); !o.IsZero() && (oldest.IsZero() || o.Before(oldest)) {
+			oldest = o
+		}
+	}
+	if oldest.IsZero() {
+		return
+	}
+	t.jmu.Lock()
+	defer t.jmu.Unlock()
+	if !t.janitorOn && !t.closed.Load() {
+		t.janitorOn = true
+		t.janitor.Reset(time.Until(oldest.Add(d)) + time.Millisecond)
+	}
+}
+
+func (t *Transport) poolList() []*hostPool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	list := make([]*hostPool, 0, len(t.pools))
+	for _, p := range t.pools {
+		list = append(list, p)
+	}
+	return list
+}
+
+// CloseIdleConnections closes the connections that are idle now.
+// Connections in use are not interrupted.
+func (t *Transport) CloseIdleConnections() {
+	for _, p := range t.poolList() {
+		p.closeIdle(time.Time{})
+	}
+}
+
+// Close closes the idle connections and stops pooling: later requests
+// fail with ErrClosed, and connections in use are closed when their
+// exchange ends. It closes the backend if the transport opened it.
+func (t *Transport) Close() error {
+	t.closed.Store(true)
+	t.jmu.Lock()
+	if t.janitor != nil {
+		t.janitor.Stop()
+	}
+	t.jmu.Unlock()
+	t.CloseIdleConnections()
+	t.bmu.Lock()
+	defer t.bmu.Unlock()
+	if t.owned != nil {
+		err := t.owned.Close()
+		t.owned = nil
+		return err
+	}
+	return nil
+}
+
+// Stats describes the transport's connections.
+type Stats struct {
+	// Dials is the number of connections dialed so far.
+	Dials int64
+	// Open is the number of connections open (idle, busy or dialing).
+	Open int
+	// Idle is the number of idle connections.
+	Idle int
+}
+
+// Stats returns counts of the transport's connections, over all origins.
+func (t *Transport) Stats() Stats {
+	s := Stats{Dials: t.dials.Load()}
+	for _, p := range t.poolList() {
+		p.mu.Lock()
+		s.Open += p.conns
+		s.Idle += len(p.idle)
+		p.mu.Unlock()
+	}
+	return s
+}
