@@ -8,10 +8,11 @@
 // Plugin backends are not listed here: they are found at run time.
 package all
 
+// One import per in-tree backend, sorted by path so that gofmt keeps the
+// order. A new backend adds its line here (see docs/ARCHITECTURE.md,
+// "Adding a backend").
 import (
-	// One line per in-tree backend, sorted. A new backend adds its
-	// import here (see docs/ARCHITECTURE.md, "Adding a backend").
+	// epoll ("epoll", the Linux engine): its import line goes here.
 	_ "github.com/transportkit/transportkit/backends/mock"   // "mock": in-memory, for tests
 	_ "github.com/transportkit/transportkit/backends/stdnet" // "stdnet": the standard library's net
-	// epoll: the Linux engine's import goes here.
 )
