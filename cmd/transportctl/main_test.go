@@ -25,6 +25,7 @@ import (
 
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
+	"github.com/transportkit/transportkit/transport/transporttest"
 )
 
 func TestMain(m *testing.M) {
@@ -172,6 +173,7 @@ func TestListDiscoveryFailure(t *testing.T) {
 }
 
 func TestProbeEmbeddedStdnet(t *testing.T) {
+	transporttest.VerifyNoLeaks(t) // fds and goroutines
 	noEnv(t)
 	code, out, errOut := cli(t, "probe", "--backend", "stdnet", "--json")
 	if code != exitOK {
@@ -189,6 +191,7 @@ func TestProbeEmbeddedStdnet(t *testing.T) {
 }
 
 func TestProbeEmbeddedAll(t *testing.T) {
+	transporttest.VerifyNoLeaks(t) // fds and goroutines
 	noEnv(t)
 	code, out, errOut := cli(t, "probe", "--proto", "h1", "--count", "2")
 	rows := map[string]string{}
@@ -288,6 +291,7 @@ func TestProbeConfig(t *testing.T) {
 }
 
 func TestProbeURL(t *testing.T) {
+	transporttest.VerifyNoLeaks(t) // fds and goroutines
 	noEnv(t)
 	h := http.HandlerFunc(probeHandler)
 	quiet := log.New(io.Discard, "", 0)
