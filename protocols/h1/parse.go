@@ -264,6 +264,9 @@ func parseFields(s string, h http.Header, rule error) (fields, error) {
 				return f, protoErr(rule, []byte(cont))
 			}
 			value = value + " " + trimOWS(cont)
+			for value != "" && (value[0] == ' ' || value[0] == '\t') {
+				value = value[1:] // as textproto: an empty first line leaves no space
+			}
 		}
 		key, id := canonicalKey(line[:colon])
 		f.seen |= 1 << id
@@ -482,20 +485,21 @@ func (h *head) frame(f fields, isHead bool) error {
 // parseLength parses a Content-Length value: decimal digits only, below
 // 2^63.
 func parseLength(s string) (int64, bool) {
-	if s == "" || len(s) > 19 {
+	if s == "" {
 		return 0, false
 	}
-	var n uint64
+	var n int64
 	for i := 0; i < len(s); i++ {
 		if !isDigit(s[i]) {
 			return 0, false
 		}
-		n = n*10 + uint64(s[i]-'0')
+		d := int64(s[i] - '0')
+		if n > (1<<63-1-d)/10 {
+			return 0, false // 2^63 or more
+		}
+		n = n*10 + d
 	}
-	if n > 1<<63-1 {
-		return 0, false
-	}
-	return int64(n), true
+	return n, true
 }
 
 // containsToken reports whether any comma-separated element of vals is
