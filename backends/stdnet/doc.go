@@ -16,9 +16,10 @@
 //
 // Streams wrap a *net.TCPConn or *net.UnixConn. Their Read and Write errors
 // are the standard library's *net.OpError values, which match net.ErrClosed
-// after Close and os.ErrDeadlineExceeded after a deadline. IsReadable peeks
-// at the socket with one non-blocking recv(MSG_PEEK) on Unix systems; on
-// other systems (Windows) it always reports false, so a pool cannot see
+// after Close and os.ErrDeadlineExceeded after a deadline. IsReadable asks
+// the kernel with one poll(2) of zero timeout on Unix systems, which
+// consumes nothing (not even a pending error); on other systems (Windows)
+// it always reports false, so a pool cannot see
 // that an idle connection was closed until it uses it. Info answers
 // InfoFD with the socket's descriptor (a Windows handle on Windows).
 package stdnet

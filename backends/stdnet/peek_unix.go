@@ -9,28 +9,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// peekReadable peeks at one byte with recv(MSG_PEEK|MSG_DONTWAIT). It runs
-// inside RawConn.Control rather than RawConn.Read: Read would wait for the
-// fd's read lock while another goroutine is in Read, and would fail once a
-// read deadline has passed, where Control only pins the fd. Nothing is
-// consumed and nothing parks. Data, EOF and a pending socket error all
-// count as readable; only EAGAIN does not.
+// peekReadable asks the kernel, with poll(2) and a zero timeout, whether a
+// read would return at once: data waiting (POLLIN), EOF (POLLIN, POLLHUP)
+// or a pending error (POLLERR). poll consumes nothing. recv(MSG_PEEK)
+// would not do: it leaves data alone but takes a pending error such as
+// ECONNRESET off the socket, so the next Read would see EOF instead.
+//
+// It runs inside RawConn.Control rather than RawConn.Read: Read waits for
+// the fd's read lock while another goroutine is in Read, and fails once a
+// read deadline has passed, where Control only pins the fd. Nothing
+// parks.
 func peekReadable(rc syscall.RawConn) (bool, error) {
 	var readable bool
 	err := rc.Control(func(fd uintptr) {
-		var b [1]byte
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		for {
-			n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			switch {
-			case errors.Is(err, unix.EINTR):
+			n, err := unix.Poll(fds, 0)
+			if errors.Is(err, unix.EINTR) {
 				continue
-			case n > 0:
-				readable = true
-			case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EWOULDBLOCK):
-				readable = false
-			default: // EOF (n == 0) or an error waiting to be read
-				readable = true
 			}
+			// On any other error, say readable: a Read will not block but
+			// report the problem.
+			readable = err != nil || (n > 0 && fds[0].Revents != 0)
 			return
 		}
 	})

@@ -100,8 +100,16 @@ func (b *Backend) Dial(ctx context.Context, network, address string) (transport.
 	if err != nil {
 		return nil, b.dialError(network, address, err)
 	}
-	s, err := b.newStream(c)
+	// The dialer has set keep-alive and TCP_NODELAY (on) already.
+	if tc, ok := c.(*net.TCPConn); ok && b.opts.DisableNoDelay {
+		if err := tc.SetNoDelay(false); err != nil {
+			c.Close()
+			return nil, b.dialError(network, address, err)
+		}
+	}
+	s, err := newStream(c)
 	if err != nil {
+		c.Close()
 		return nil, b.dialError(network, address, err)
 	}
 	return s, nil
@@ -116,16 +124,16 @@ func (b *Backend) Adopt(f *os.File) (transport.Stream, error) {
 	if err != nil {
 		return nil, &transport.OpError{Op: "adopt", Backend: Name, Err: err}
 	}
-	s, err := b.newStream(c)
+	s, err := b.adopt(c)
 	if err != nil {
 		return nil, &transport.OpError{Op: "adopt", Backend: Name, Err: err}
 	}
 	return s, nil
 }
 
-// newStream wraps c, applying the options that take effect after connect.
-// On failure c is closed.
-func (b *Backend) newStream(c net.Conn) (transport.Stream, error) {
+// adopt wraps c, applying the options a dialer would have applied. On
+// failure c is closed.
+func (b *Backend) adopt(c net.Conn) (transport.Stream, error) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		if err := b.configureTCP(tc); err != nil {
 			tc.Close()
@@ -140,8 +148,7 @@ func (b *Backend) newStream(c net.Conn) (transport.Stream, error) {
 	return s, nil
 }
 
-// configureTCP sets TCP_NODELAY and keep-alive from the options. The
-// dialer has set them already for dialed sockets; adopted ones need it.
+// configureTCP sets TCP_NODELAY and keep-alive on tc from the options.
 func (b *Backend) configureTCP(tc *net.TCPConn) error {
 	if err := tc.SetNoDelay(b.opts.NoDelay()); err != nil {
 		return err

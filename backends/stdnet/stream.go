@@ -46,8 +46,8 @@ func (s *stream) Close() error {
 	return s.sockConn.Close()
 }
 
-// IsReadable reports whether data or EOF is waiting, by peeking at one
-// byte without blocking (see peekReadable). After Close it reports true,
+// IsReadable reports whether data, EOF or an error is waiting, without
+// blocking or consuming anything (see peekReadable). After Close it reports true,
 // since a Read fails at once.
 func (s *stream) IsReadable() bool {
 	if s.closed.Load() {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +28,10 @@ import (
 //     once drained; true once EOF is waiting; true after Close.
 //   - IsReadableDuringRead: IsReadable returns (false) while another
 //     goroutine is blocked in Read.
+//   - IsReadableAfterReset: when the peer resets the connection, IsReadable
+//     becomes true and stays true, and the next Read still fails with
+//     ECONNRESET: IsReadable consumes no pending error either. (Skipped
+//     unless the peer is a *net.TCPConn, which can send a reset.)
 //   - Close: the first Close returns nil, a second one nil or an error
 //     matching net.ErrClosed; afterwards Read, Write, CloseWrite and the
 //     deadline setters fail with errors matching net.ErrClosed, Info
@@ -68,6 +73,7 @@ var streamChecks = []struct {
 	{"CloseWrite", checkCloseWrite},
 	{"IsReadable", checkIsReadable},
 	{"IsReadableDuringRead", checkIsReadableDuringRead},
+	{"IsReadableAfterReset", checkIsReadableAfterReset},
 	{"Close", checkClose},
 	{"Info", checkInfo},
 	{"Deadlines", checkDeadlines},
@@ -186,6 +192,31 @@ func checkIsReadableDuringRead(c1 transport.Stream, c2 net.Conn) error {
 	}
 	if err := <-read; err != nil {
 		return fmt.Errorf("the waiting Read: %w", err)
+	}
+	return nil
+}
+
+func checkIsReadableAfterReset(c1 transport.Stream, c2 net.Conn) error {
+	tc, ok := c2.(*net.TCPConn)
+	if !ok {
+		return skipf("the peer is a %T, not a *net.TCPConn that can send a reset", c2)
+	}
+	// With a zero linger time, Close sends a reset.
+	if err := tc.SetLinger(0); err != nil {
+		return fmt.Errorf("peer SetLinger: %w", err)
+	}
+	if err := tc.Close(); err != nil {
+		return fmt.Errorf("peer Close: %w", err)
+	}
+	if !poll(c1.IsReadable) {
+		return fmt.Errorf("IsReadable still false %v after the peer reset the connection", ioTimeout)
+	}
+	if !c1.IsReadable() {
+		return errors.New("IsReadable went back to false after a reset: it consumed the pending error")
+	}
+	c1.SetReadDeadline(time.Now().Add(ioTimeout))
+	if _, err := c1.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		return fmt.Errorf("Read after a reset = %v, want an error matching syscall.ECONNRESET (did IsReadable consume it?)", err)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package transporttest
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"sync/atomic"
@@ -64,6 +66,22 @@ func TestStreamChecksCatchBrokenStreams(t *testing.T) {
 			f.isReadable = func() bool { time.Sleep(2 * ioTimeout); return false }
 		}},
 		{"DuringRead/ReadFails", checkIsReadableDuringRead, func(f *fakeStream) { f.read = failIO }},
+
+		{"AfterReset/NeverReadable", checkIsReadableAfterReset, func(f *fakeStream) { f.isReadable = func() bool { return false } }},
+		{"AfterReset/Consumes", checkIsReadableAfterReset, func(f *fakeStream) {
+			var seen atomic.Bool
+			f.isReadable = func() bool {
+				if seen.Load() {
+					return false
+				}
+				r := f.Stream.IsReadable()
+				seen.Store(r)
+				return r
+			}
+		}},
+		{"AfterReset/ReadEOF", checkIsReadableAfterReset, func(f *fakeStream) {
+			f.read = func([]byte) (int, error) { return 0, io.EOF }
+		}},
 
 		{"Close/ClosedBefore", checkClose, func(f *fakeStream) { f.info = infoWith(f.Stream, transport.InfoClosed, true, true) }},
 		{"Close/Fails", checkClose, func(f *fakeStream) { f.close = failErr }},
@@ -188,6 +206,16 @@ func readThen(lie func(f *fakeStream) bool) func(f *fakeStream) {
 			}
 			return f.Stream.IsReadable()
 		}
+	}
+}
+
+func TestResetNeedsTCPPeer(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	var skip *skipError
+	if err := checkIsReadableAfterReset(&fakeStream{}, b); !errors.As(err, &skip) {
+		t.Fatalf("check with a net.Pipe peer = %v, want a skip", err)
 	}
 }
 
