@@ -322,11 +322,17 @@ type body struct {
 	done atomic.Bool
 }
 
-// Read reads the body; its end (or failure) frees the stream's slot.
+// Read reads the body; its end (or failure) frees the stream's slot. A
+// failure caused by a peer flood also matches ErrFlood.
 func (b *body) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && b.done.CompareAndSwap(false, true) {
-		b.c.finish()
+	if err != nil {
+		if b.done.CompareAndSwap(false, true) {
+			b.c.finish()
+		}
+		if gerr := b.c.guard.err(); gerr != nil && err != io.EOF {
+			err = fmt.Errorf("%w: %w", gerr, err)
+		}
 	}
 	return n, err
 }

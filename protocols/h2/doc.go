@@ -21,8 +21,8 @@
 // caller may send such a request again on another connection if its body
 // can be replayed. Protocol failures keep the engine's types, reached with
 // errors.As: http2.StreamError, http2.ConnectionError, http2.GoAwayError.
-// A peer that floods the connection gets GOAWAY with ENHANCE_YOUR_CALM
-// and its requests fail with errors matching [ErrFlood].
+// When the peer floods the connection, it is closed and its requests fail
+// with errors matching [ErrFlood] and ENHANCE_YOUR_CALM.
 //
 // # Design: the engine
 //

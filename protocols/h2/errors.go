@@ -26,8 +26,7 @@ var (
 	// RST_STREAM, PRIORITY, unknown or empty frames) than
 	// Options.MaxControlFrames allows in a second, or split a header block
 	// into more CONTINUATION frames than its size limit could need. The
-	// peer is sent GOAWAY with ENHANCE_YOUR_CALM, and the error also
-	// matches http2.ConnectionError with that code.
+	// error also matches http2.ConnectionError with ENHANCE_YOUR_CALM.
 	ErrFlood = errors.New("h2: peer flooded the connection")
 
 	// errGoingAway is the cause behind ErrRetryable when RoundTrip is

@@ -34,8 +34,8 @@ const (
 // unknown and empty frames beyond Options.MaxControlFrames a second, and
 // header blocks split into more CONTINUATION frames than their size
 // limit could need. A tripped guard fails every later Read with
-// ConnectionError(ENHANCE_YOUR_CALM), which the engine answers with a
-// GOAWAY and reports to every open stream.
+// ConnectionError(ENHANCE_YOUR_CALM), which the engine reports to every
+// open stream before it closes the connection.
 //
 // All fields but tripped are touched only by the engine's read goroutine.
 type guard struct {
