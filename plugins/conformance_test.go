@@ -1,0 +1,46 @@
+package plugins_test
+
+import (
+	"testing"
+
+	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/transport"
+	"github.com/transportkit/transportkit/transport/transporttest"
+)
+
+func inProcess(t testing.TB, cfg testConfig) *plugins.Backend {
+	t.Helper()
+	sc := testServeConfig()
+	return plugins.TestBackend(t, sc, transport.Options{Config: configJSON(t, cfg)})
+}
+
+func TestConformanceInProcess(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  testConfig
+	}{
+		{"handoff", testConfig{}},
+		{"bytes", testConfig{Bytes: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := inProcess(t, tc.cfg)
+			t.Run("tcp", func(t *testing.T) { transporttest.TestStream(t, transporttest.TCPPipe(b)) })
+			t.Run("unix", func(t *testing.T) { transporttest.TestStream(t, transporttest.UnixPipe(b)) })
+		})
+	}
+}
+
+func TestConformanceSubprocess(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  testConfig
+	}{
+		{"handoff", testConfig{}},
+		{"bytes", testConfig{Bytes: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := openSubprocess(t, tc.cfg, transport.Options{})
+			transporttest.TestStream(t, transporttest.TCPPipe(b))
+		})
+	}
+}

@@ -1,0 +1,201 @@
+package plugins
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/transportkit/transportkit/transport"
+)
+
+var (
+	// ErrChecksumMismatch is matched by the error of a plugin whose binary
+	// does not have the SHA-256 the config pins: the plugin is not
+	// started. The error is a *ChecksumError.
+	ErrChecksumMismatch = errors.New("plugins: checksum mismatch")
+
+	// ErrInsecureBinary is matched by the error of a plugin binary that
+	// group or others may write to: anyone who can rewrite it could run
+	// code as the host, so it is not started. The error is a
+	// *PermissionError.
+	ErrInsecureBinary = errors.New("plugins: plugin binary is writable by group or others")
+
+	// ErrStartTimeout is matched by the error of a plugin that did not
+	// complete go-plugin's handshake within its start timeout.
+	ErrStartTimeout = errors.New("plugins: plugin did not start in time")
+)
+
+// ChecksumError reports a plugin binary whose SHA-256 is not the pinned
+// one. It matches ErrChecksumMismatch.
+type ChecksumError struct {
+	// Path is the binary.
+	Path string
+	// Want is the pinned hex SHA-256, Got the binary's.
+	Want, Got string
+}
+
+func (e *ChecksumError) Error() string {
+	return fmt.Sprintf("plugins: %s: checksum mismatch: the config pins sha256 %s but the binary has %s; refusing to start it", e.Path, e.Want, e.Got)
+}
+
+// Is reports whether target is ErrChecksumMismatch.
+func (e *ChecksumError) Is(target error) bool { return target == ErrChecksumMismatch }
+
+// PermissionError reports a plugin binary that group or others may write
+// to. It matches ErrInsecureBinary.
+type PermissionError struct {
+	// Path is the binary and Mode its permission bits.
+	Path string
+	Mode fs.FileMode
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("plugins: %s: mode %v lets group or others write the binary; refusing to start it (chmod go-w %s)", e.Path, e.Mode, e.Path)
+}
+
+// Is reports whether target is ErrInsecureBinary.
+func (e *PermissionError) Is(target error) bool { return target == ErrInsecureBinary }
+
+// ExitError reports that a plugin process exited, or that the host lost
+// its control connection to it (and then ended it). It matches
+// transport.ErrBackendExited.
+type ExitError struct {
+	// Plugin is the backend's name ("plugin:socks5").
+	Plugin string
+	// Status is how the process ended ("exit status 2", "signal:
+	// killed"), or why it was ended; empty if not known yet.
+	Status string
+	// Output is the end of what the process wrote to its stderr, such as
+	// a panic and its stack; empty if it wrote nothing.
+	Output string
+}
+
+func (e *ExitError) Error() string {
+	s := "plugins: " + e.Plugin + ": plugin process exited"
+	if e.Status != "" {
+		s += " (" + e.Status + ")"
+	}
+	if e.Output != "" {
+		s += "; its last output:\n" + e.Output
+	}
+	return s
+}
+
+// Is reports whether target is transport.ErrBackendExited.
+func (e *ExitError) Is(target error) bool { return target == transport.ErrBackendExited }
+
+// RemoteError is an error that happened inside the plugin process,
+// carried to the host. Error returns the plugin's message; errors.Is
+// matches what the plugin's error matched among the errors the protocol
+// knows: syscall.Errno values (such as syscall.ECONNREFUSED),
+// transport.ErrTimeout (and so os.ErrDeadlineExceeded),
+// context.Canceled, transport.ErrUnsupported, net.ErrClosed,
+// transport.ErrUnavailable and io.EOF; errors.As finds a tls.AlertError.
+type RemoteError struct {
+	// Message is the plugin's error text.
+	Message string
+	causes  []error
+}
+
+func (e *RemoteError) Error() string { return e.Message }
+
+// Unwrap returns the known errors the plugin's error matched.
+func (e *RemoteError) Unwrap() []error { return e.causes }
+
+// Timeout reports whether the plugin's error was a timeout.
+func (e *RemoteError) Timeout() bool { return errors.Is(e, transport.ErrTimeout) }
+
+// Temporary reports the same as Timeout.
+//
+// Deprecated: as for net.Error, use Timeout or errors.Is.
+func (e *RemoteError) Temporary() bool { return e.Timeout() }
+
+var _ net.Error = (*RemoteError)(nil)
+
+// wireError is an error in transit: its text and what it matched.
+type wireError struct {
+	Message string   `json:"message"`
+	Kinds   []string `json:"kinds,omitempty"`
+	Errno   int      `json:"errno,omitempty"`
+	Alert   int      `json:"tls_alert,omitempty"`
+}
+
+// errorKinds are the sentinels an error can match across the protocol.
+var errorKinds = []struct {
+	name string
+	err  error
+}{
+	{"timeout", transport.ErrTimeout},
+	{"canceled", context.Canceled},
+	{"unsupported", transport.ErrUnsupported},
+	{"closed", net.ErrClosed},
+	{"unavailable", transport.ErrUnavailable},
+	{"exited", transport.ErrBackendExited},
+	{"eof", io.EOF},
+	{"unexpected_eof", io.ErrUnexpectedEOF},
+}
+
+// encodeError puts err in transit. A *transport.OpError is unwrapped
+// first: the host builds its own around the cause.
+func encodeError(err error) *wireError {
+	if err == nil {
+		return nil
+	}
+	var oe *transport.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	w := &wireError{Message: err.Error()}
+	for _, k := range errorKinds {
+		if errors.Is(err, k.err) {
+			w.Kinds = append(w.Kinds, k.name)
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, transport.ErrTimeout) {
+		w.Kinds = append(w.Kinds, "timeout")
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		w.Errno = int(errno)
+	}
+	var alert tls.AlertError
+	if errors.As(err, &alert) {
+		w.Alert = int(alert) + 1 // 0 means none
+	}
+	return w
+}
+
+// decode rebuilds the error as a *RemoteError; nil stays nil.
+func (w *wireError) decode() error {
+	if w == nil {
+		return nil
+	}
+	e := &RemoteError{Message: w.Message}
+	for _, name := range w.Kinds {
+		for _, k := range errorKinds {
+			if k.name == name {
+				e.causes = append(e.causes, k.err)
+			}
+		}
+	}
+	if w.Errno != 0 {
+		e.causes = append(e.causes, syscall.Errno(w.Errno))
+	}
+	if w.Alert > 0 {
+		e.causes = append(e.causes, tls.AlertError(w.Alert-1))
+	}
+	return e
+}
+
+// isTimeout reports whether err is a timeout, by either convention.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}

@@ -1,0 +1,242 @@
+package plugins_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/transportkit/transportkit/backends/stdnet"
+	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/transport"
+)
+
+// The test binary doubles as the plugin the subprocess tests launch:
+// TestMain copies it to a temporary directory as transportkit-backend-test,
+// and a copy started with envTestPlugin set serves testServeConfig instead
+// of running tests. A copy started with envSleeper set just sleeps: the
+// plugin's child process in the tests that count processes.
+const (
+	envTestPlugin = "TRANSPORTKIT_TEST_PLUGIN"
+	envSleeper    = "TRANSPORTKIT_TEST_SLEEPER"
+)
+
+// testPluginPath is the test plugin binary, set by TestMain.
+var testPluginPath string
+
+// waitLimit bounds every wait in these tests; reaching it means a hang.
+const waitLimit = 20 * time.Second
+
+func TestMain(m *testing.M) {
+	switch {
+	case os.Getenv(envSleeper) != "":
+		time.Sleep(time.Hour)
+		os.Exit(0)
+	case os.Getenv(envTestPlugin) != "":
+		if err := plugins.Serve(testServeConfig()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "plugins-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	testPluginPath, err = copyFile(os.Args[0], filepath.Join(dir, "transportkit-backend-test"), 0o755)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Setenv(envTestPlugin, "1")
+	code := m.Run()
+	plugins.Cleanup()
+	if code == 0 {
+		if err := goleak.Find(leakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// leakOptions ignores what outlives the tests by design: nothing so far.
+func leakOptions() []goleak.Option {
+	return nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", err
+	}
+	if err := out.Close(); err != nil {
+		return "", err
+	}
+	return dst, os.Chmod(dst, mode)
+}
+
+// testConfig is the test plugin's Options.Config.
+type testConfig struct {
+	// Bytes hides the sockets' descriptors, so streams take the byte
+	// path.
+	Bytes bool `json:"bytes"`
+	// Spawn starts a child process when the backend opens.
+	Spawn bool `json:"spawn"`
+	// TLS makes the backend do its own TLS (transport.TLSDialer).
+	TLS bool `json:"tls"`
+	// Log is logged at Info when the backend opens.
+	Log string `json:"log"`
+}
+
+func testServeConfig() plugins.ServeConfig {
+	return plugins.ServeConfig{
+		Name:         "test",
+		Version:      "v0.0.1-test",
+		Description:  "stdnet in a plugin, for the plugins package's tests",
+		Capabilities: []string{"tcp", "unix"},
+		Open:         openTestBackend,
+	}
+}
+
+func openTestBackend(opts transport.Options) (transport.Backend, error) {
+	var cfg testConfig
+	if len(opts.Config) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(opts.Config))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return nil, fmt.Errorf("test plugin config: %w", err)
+		}
+	}
+	if cfg.Log != "" {
+		opts.Log().Info(cfg.Log)
+	}
+	inner := opts
+	inner.Config = nil
+	base, err := stdnet.New(inner)
+	if err != nil {
+		return nil, err
+	}
+	tb := &testBackend{Backend: base, cfg: cfg}
+	if cfg.Spawn {
+		tb.child = exec.Command(os.Args[0])
+		tb.child.Env = append(os.Environ(), envSleeper+"=1")
+		tb.child.Stderr = os.Stderr
+		if err := tb.child.Start(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.TLS {
+		return &tlsTestBackend{tb}, nil
+	}
+	return tb, nil
+}
+
+// testBackend is stdnet with test hooks: dialing "panic" panics, and
+// streams can hide their descriptors.
+type testBackend struct {
+	transport.Backend
+	cfg   testConfig
+	child *exec.Cmd
+}
+
+func (b *testBackend) Dial(ctx context.Context, network, address string) (transport.Stream, error) {
+	if address == "panic" {
+		panic("test plugin asked to panic")
+	}
+	s, err := b.Backend.Dial(ctx, network, address)
+	if err != nil || !b.cfg.Bytes {
+		return s, err
+	}
+	return noFD{s}, nil
+}
+
+func (b *testBackend) Close() error {
+	if b.child != nil {
+		b.child.Process.Kill()
+		b.child.Wait()
+	}
+	return b.Backend.Close()
+}
+
+// tlsTestBackend does its TLS in the plugin.
+type tlsTestBackend struct{ *testBackend }
+
+func (b *tlsTestBackend) DialTLS(ctx context.Context, network, address string, cfg *tls.Config) (transport.Stream, error) {
+	s, err := b.testBackend.Dial(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return transport.StartTLS(ctx, s, cfg)
+}
+
+// noFD hides a stream's descriptor.
+type noFD struct{ transport.Stream }
+
+func (s noFD) Info(key transport.InfoKey) (any, bool) {
+	if key == transport.InfoFD {
+		return nil, false
+	}
+	return s.Stream.Info(key)
+}
+
+// configJSON encodes a test plugin config.
+func configJSON(t testing.TB, cfg testConfig) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// openSubprocess opens the test plugin binary with cfg; the backend is
+// closed when t ends.
+func openSubprocess(t testing.TB, cfg testConfig, opts transport.Options) *plugins.Backend {
+	t.Helper()
+	opts.Config = configJSON(t, cfg)
+	b, err := plugins.Open(plugins.Plugin{Name: "test", Path: testPluginPath}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// dialTimeout is a context for one dial.
+func dialCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var (
+	_ = errors.Is
+	_ = strings.Contains
+)

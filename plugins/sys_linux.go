@@ -1,0 +1,172 @@
+package plugins
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// errPlatform is nil: plugin hosts run on Linux.
+var errPlatform error
+
+// handoffPair returns a connected pair of SOCK_SEQPACKET unix sockets, both
+// close-on-exec: the host keeps the first, the plugin process gets the
+// second. Sequenced packets keep each handed-off socket's message whole.
+func handoffPair() (host *net.UnixConn, peer *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	hf := os.NewFile(uintptr(fds[0]), "transportkit-handoff-host")
+	peer = os.NewFile(uintptr(fds[1]), "transportkit-handoff-plugin")
+	host, err = fileUnixConn(hf)
+	if err != nil {
+		peer.Close()
+		return nil, nil, err
+	}
+	return host, peer, nil
+}
+
+// handoffMsgLen is the size of a handoff message: the id, big-endian.
+const handoffMsgLen = 8
+
+// sendFD sends fd over c tagged with id. The kernel takes its own
+// reference to the socket: the caller may close fd afterwards.
+func sendFD(c *net.UnixConn, id uint64, fd int) error {
+	var msg [handoffMsgLen]byte
+	binary.BigEndian.PutUint64(msg[:], id)
+	_, _, err := c.WriteMsgUnix(msg[:], unix.UnixRights(fd), nil)
+	return err
+}
+
+// recvFD receives one handoff message from c. A message that carries no
+// descriptor, or more than one, or a wrong-sized tag, has its descriptors
+// closed and is reported as an error with ok false; a read error ends
+// the channel.
+func recvFD(c *net.UnixConn) (id uint64, f *os.File, err error) {
+	var msg [handoffMsgLen + 1]byte
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, flags, _, err := c.ReadMsgUnix(msg[:], oob)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n == 0 && oobn == 0 {
+		return 0, nil, errHandoffEOF
+	}
+	var fds []int
+	if cmsgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); perr == nil {
+		for _, m := range cmsgs {
+			if got, rerr := unix.ParseUnixRights(&m); rerr == nil {
+				fds = append(fds, got...)
+			}
+		}
+	}
+	bad := func(why string) (uint64, *os.File, error) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return 0, nil, &badHandoffError{why}
+	}
+	switch {
+	case flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0:
+		return bad("truncated message")
+	case n != handoffMsgLen:
+		return bad(fmt.Sprintf("%d-byte tag", n))
+	case len(fds) != 1:
+		return bad(fmt.Sprintf("%d descriptors", len(fds)))
+	}
+	return binary.BigEndian.Uint64(msg[:handoffMsgLen]), os.NewFile(uintptr(fds[0]), "transportkit-handoff"), nil
+}
+
+// errHandoffEOF reports that the other end of the handoff channel closed.
+var errHandoffEOF = errors.New("plugins: handoff channel closed")
+
+// badHandoffError reports a malformed handoff message; the channel stays
+// usable.
+type badHandoffError struct{ why string }
+
+func (e *badHandoffError) Error() string { return "plugins: malformed handoff message: " + e.why }
+
+// peekReadable reports whether a read on rc would not block: data, EOF or
+// an error waiting. It polls without waiting (poll(2), not a MSG_PEEK
+// recv, which would consume a pending error such as ECONNRESET), and runs
+// beside a blocked Read, since Control takes no read lock.
+func peekReadable(rc syscall.RawConn) bool {
+	readable := true
+	err := rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			readable = err != nil || (n > 0 && fds[0].Revents != 0)
+			return
+		}
+	})
+	return readable || err != nil
+}
+
+// procAttr puts the plugin process in a process group of its own, so that
+// it and every child it starts can be ended together.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
+
+// waitExit blocks until process pid has exited, without reaping it, so
+// that its pid (which names its process group) cannot be reused while the
+// group is being killed.
+func waitExit(pid int) {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// killGroup sends SIGKILL to every process in the process group pgid.
+func killGroup(pgid int) error {
+	if pgid <= 1 {
+		return fmt.Errorf("plugins: refusing to kill process group %d", pgid)
+	}
+	err := unix.Kill(-pgid, unix.SIGKILL)
+	if err == unix.ESRCH {
+		return nil
+	}
+	return err
+}
+
+// killOwnGroup ends this process and the processes it started, when it
+// leads its own process group (which a plugin started by a host does).
+// It does nothing otherwise, so it never touches the group of a parent.
+func killOwnGroup() {
+	if unix.Getpgrp() == unix.Getpid() {
+		unix.Kill(0, unix.SIGKILL)
+	}
+}
+
+// dupFile returns a close-on-exec duplicate of f's descriptor.
+func dupFile(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd := -1
+	var dupErr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, os.NewSyscallError("fcntl", dupErr)
+	}
+	return os.NewFile(uintptr(nfd), f.Name()), nil
+}
