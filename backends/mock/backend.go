@@ -91,7 +91,9 @@ func (b *Backend) Name() string { return Name }
 func (b *Backend) Handle(address string, p Peer, faults ...Fault) {
 	r := route{peer: p, faults: newFaults()}
 	for _, f := range faults {
-		f.apply(&r.faults)
+		if f.apply != nil { // the zero Fault changes nothing
+			f.apply(&r.faults)
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

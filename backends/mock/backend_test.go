@@ -245,7 +245,7 @@ func TestHandleReplaces(t *testing.T) {
 			t.Errorf("connection %d read %q, %v; want %q", i, buf[:n], err, want)
 		}
 	}
-	b.Handle("a:1", nil, Refuse())
+	b.Handle("a:1", nil, Fault{}, Refuse())
 	if _, err := b.Dial(t.Context(), "tcp", "a:1"); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("Dial after Handle with Refuse: %v", err)
 	}

@@ -7,31 +7,34 @@ import (
 )
 
 // The test certificate: a self-signed ECDSA P-256 certificate authority,
-// valid from 2000 to 2079, for example.com, example.org, example.net, their
-// subdomains (*.example.com, ...), localhost, 127.0.0.1 and ::1. It was
+// valid from 2000 to 2079, for example.com, example.org, example.net and
+// their subdomains (*.example.com, ...), the names one level under the
+// reserved test domains (*.test, *.example, *.invalid, *.localhost),
+// localhost, 127.0.0.1 and ::1. It was
 // made with crypto/tls/generate_cert.go. Its key is public: use it for
 // tests only.
 const (
 	certPEM = `
 -----BEGIN CERTIFICATE-----
-MIICADCCAaegAwIBAgIRAIH/Un41E9A10HAhmZUfepYwCgYIKoZIzj0EAwIwEjEQ
+MIICMDCCAdagAwIBAgIRAN9SxvtgByJ6lziwHeGdusgwCgYIKoZIzj0EAwIwEjEQ
 MA4GA1UEChMHQWNtZSBDbzAgFw0wMDAxMDEwMDAwMDBaGA8yMDc5MTEwODE2MDAw
 MFowEjEQMA4GA1UEChMHQWNtZSBDbzBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IA
-BPmdCThRX/siNy6WUaLkRrEz9sLhzZXSbFEy1behzDnlIUK6er0he010hUSJBfNG
-nj1NyCT9Qz4n/dmiaDAvRFOjgdswgdgwDgYDVR0PAQH/BAQDAgKEMBMGA1UdJQQM
-MAoGCCsGAQUFBwMBMA8GA1UdEwEB/wQFMAMBAf8wHQYDVR0OBBYEFN0b3Oo0EdrY
-sLdNxVLBZzyp2He8MIGABgNVHREEeTB3ggtleGFtcGxlLmNvbYINKi5leGFtcGxl
-LmNvbYILZXhhbXBsZS5vcmeCDSouZXhhbXBsZS5vcmeCC2V4YW1wbGUubmV0gg0q
-LmV4YW1wbGUubmV0gglsb2NhbGhvc3SHBH8AAAGHEAAAAAAAAAAAAAAAAAAAAAEw
-CgYIKoZIzj0EAwIDRwAwRAIgAJfzkuBU8s3ZgeL675wxBuQzPJiDlJD8SjxSnkW6
-C0UCIC58tfB0jUMW93UzlK5Iz1mjM0EDhy/eAhvGUZixKxBL
+BImDKfMOAXNWv6xziFXNPMYRNMGx9lZ1xMQTelRuYSpY5IbCtT4hvIz4rsxlELqz
+0wkttIWt/4YpIRmAAJZxXvCjggEJMIIBBTAOBgNVHQ8BAf8EBAMCAoQwEwYDVR0l
+BAwwCgYIKwYBBQUHAwEwDwYDVR0TAQH/BAUwAwEB/zAdBgNVHQ4EFgQUzBcmJM0v
+lBccFfBLL4Awqhe67yYwga0GA1UdEQSBpTCBooILZXhhbXBsZS5jb22CDSouZXhh
+bXBsZS5jb22CC2V4YW1wbGUub3Jngg0qLmV4YW1wbGUub3JnggtleGFtcGxlLm5l
+dIINKi5leGFtcGxlLm5ldIIGKi50ZXN0ggkqLmV4YW1wbGWCCSouaW52YWxpZIIJ
+bG9jYWxob3N0ggsqLmxvY2FsaG9zdIcEfwAAAYcQAAAAAAAAAAAAAAAAAAAAATAK
+BggqhkjOPQQDAgNIADBFAiEAjAyxQHBT8xcRPsyVAslDLVnV8C+fnphV5JO54K3B
+zPMCIAr47ltt5F2N/VG4OgTnfWswkfR8bvy63+g7RijhTtOy
 -----END CERTIFICATE-----
 `
 	keyPEM = `
 -----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUmPx7YZsXhCYQ6Qi
-5wTB6nIsTu6m5QmCWa+I3o0AD+OhRANCAAT5nQk4UV/7IjcullGi5EaxM/bC4c2V
-0mxRMtW3ocw55SFCunq9IXtNdIVEiQXzRp49Tcgk/UM+J/3ZomgwL0RT
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgwZx9AKS+Gn3l55NQ
+8JGSEsUQLsYW1CElMoiUmMUkVduhRANCAASJgynzDgFzVr+sc4hVzTzGETTBsfZW
+dcTEE3pUbmEqWOSGwrU+IbyM+K7MZRC6s9MJLbSFrf+GKSEZgACWcV7w
 -----END PRIVATE KEY-----
 `
 )
@@ -42,7 +45,8 @@ var testCert = sync.OnceValues(func() (tls.Certificate, error) {
 
 // ServerTLSConfig returns a new server configuration that presents the
 // test certificate (for example.com, example.org, example.net, their
-// subdomains, localhost, 127.0.0.1 and ::1) and offers ALPN "h2" and
+// subdomains, *.test, *.example, *.invalid, *.localhost, localhost,
+// 127.0.0.1 and ::1) and offers ALPN "h2" and
 // "http/1.1". Clients trust it through RootCAs. It is what TLSHandlerPeer
 // uses when given no certificate.
 func ServerTLSConfig() *tls.Config {
