@@ -64,7 +64,7 @@ type Case struct {
 	samples map[string]map[string][]float64 // contender -> metric -> samples
 
 	// Results and Ratios are filled in by finish.
-	Results map[string]map[string]Stat `json:"results"`
+	Results map[string]map[string]Stat    `json:"results"`
 	Ratios  map[string]map[string]float64 `json:"ratios"`
 }
 
@@ -78,15 +78,15 @@ type Stat struct {
 
 // Report gathers a workload's cases.
 type Report struct {
-	Workload   string  `json:"workload"`
-	Title      string  `json:"title"`
-	Go         string  `json:"go"`
-	GOMAXPROCS int     `json:"gomaxprocs"`
-	NumCPU     int     `json:"num_cpu"`
-	Command    string  `json:"command"`
-	Baseline   string  `json:"baseline"`
+	Workload   string   `json:"workload"`
+	Title      string   `json:"title"`
+	Go         string   `json:"go"`
+	GOMAXPROCS int      `json:"gomaxprocs"`
+	NumCPU     int      `json:"num_cpu"`
+	Command    string   `json:"command"`
+	Baseline   string   `json:"baseline"`
 	Notes      []string `json:"notes,omitempty"`
-	Cases      []*Case `json:"cases"`
+	Cases      []*Case  `json:"cases"`
 
 	byName map[string]*Case
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -110,9 +111,15 @@ type serverProc struct {
 	stdin io.WriteCloser
 }
 
+var flagServerTCP = flag.String("server-tcp", "", "use this running echo server (TCP address) instead of starting one; for profiling the client alone")
+var flagServerTLS = flag.String("server-tls", "", "with -server-tcp: the running echo server's TLS address")
+
 // startServer re-executes this binary with -serve kind and reads the
 // addresses it listens on.
 func startServer(kind string) (*serverProc, error) {
+	if *flagServerTCP != "" {
+		return &serverProc{Addrs: serverAddrs{TCP: *flagServerTCP, TLS: *flagServerTLS}}, nil
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -155,6 +162,9 @@ func startServer(kind string) (*serverProc, error) {
 
 // Stop ends the server process.
 func (p *serverProc) Stop() {
+	if p.cmd == nil {
+		return
+	}
 	p.stdin.Close()
 	done := make(chan struct{})
 	go func() { p.cmd.Wait(); close(done) }()

@@ -119,7 +119,7 @@ func (b *Backend) NewStream(fd int, network string) (transport.Stream, error) {
 	if !ok {
 		return nil, opError("adopt", network, "", transport.ErrClosed)
 	}
-	s, err := newStream(l, fd, network, &b.cfg)
+	s, err := newStream(l, fd, network, &b.cfg, false)
 	if err != nil {
 		l.release()
 		return nil, opError("adopt", network, "", err)

@@ -24,17 +24,21 @@ type Config struct {
 	// zero, 256; it must not be negative.
 	Events int `json:"events"`
 
-	// LockOSThread pins each loop goroutine to its own OS thread. If false
-	// (the default), loops are ordinary goroutines; pinning makes every
-	// wake-up cross threads and measured slower (see BENCHMARKS.md).
+	// BlockingWait makes each loop sleep in a blocking epoll_wait on its
+	// own thread. If false (the default), a loop sleeps in the runtime's
+	// poller, which wakes it when its epoll fd has events; that saves a
+	// thread hand-off per wake-up and measured faster (see BENCHMARKS.md).
+	BlockingWait bool `json:"blocking_wait"`
+
+	// LockOSThread pins each loop goroutine to its own OS thread. It
+	// applies only with BlockingWait. If false (the default), loops are
+	// ordinary goroutines.
 	LockOSThread bool `json:"lock_os_thread"`
 
-	// NoYield turns off the hand-over after each batch of events. If false
-	// (the default), a loop that has just woken callers yields its
-	// processor once (runtime.Gosched) and polls again without blocking
-	// before it sleeps in epoll_wait, so the woken goroutines run at once
-	// instead of waiting for the scheduler to notice the loop's thread is
-	// in a system call.
+	// NoYield applies only with BlockingWait. If false (the default), a
+	// loop that has just woken callers yields its processor once
+	// (runtime.Gosched) and polls again without blocking before it sleeps
+	// in epoll_wait, so the woken goroutines run at once.
 	NoYield bool `json:"no_yield"`
 
 	// TryRead makes every Read try the read system call first, even when
@@ -107,6 +111,8 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 				dst = &c.Loops
 			case "events":
 				dst = &c.Events
+			case "blocking_wait":
+				dst = &c.BlockingWait
 			case "lock_os_thread":
 				dst = &c.LockOSThread
 			case "no_yield":

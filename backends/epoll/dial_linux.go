@@ -257,7 +257,7 @@ func (b *Backend) connect(ctx context.Context, network, address string, family i
 		l.release()
 		return nil, os.NewSyscallError("connect", cerr)
 	}
-	s, err := newStream(l, fd, network, &b.cfg)
+	s, err := newStream(l, fd, network, &b.cfg, cerr != nil)
 	if err != nil {
 		unix.Close(fd)
 		l.release()
@@ -268,6 +268,12 @@ func (b *Backend) connect(ctx context.Context, network, address string, family i
 			s.destroy()
 			return nil, err
 		}
+		// Connected: stop asking for output readiness.
+		if err := l.control(unix.EPOLL_CTL_MOD, s, false); err != nil {
+			s.destroy()
+			return nil, err
+		}
+		s.outArmed = false
 	}
 	// The write readiness of the connect is used up; a Write finds the
 	// socket writable by trying it.
@@ -353,7 +359,7 @@ func localSockaddr(a net.Addr, family int) (unix.Sockaddr, error) {
 // outcome.
 func (s *stream) awaitConnect(ctx context.Context) error {
 	for {
-		if err := s.wd.waitContext(ctx); err != nil {
+		if err := s.wd.waitContext(ctx, s.loop); err != nil {
 			return transport.ContextError(err)
 		}
 		soerr, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)

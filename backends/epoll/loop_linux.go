@@ -3,9 +3,11 @@ package epoll
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -78,14 +80,36 @@ func nextGen() uint32 {
 	}
 }
 
-// loop is one event loop: an epoll instance and the goroutine that waits on
-// it and wakes the streams' callers.
+// loop is one event loop: an epoll instance, the goroutine that serves it,
+// and the leader/follower state of the goroutines waiting on it.
+//
+// By default the epoll fd sleeps in the runtime's own poller: it is itself
+// pollable (readable while it has events), so it is registered with the
+// runtime through an *os.File, and whoever leads the loop harvests it with
+// a non-blocking epoll_wait whenever the runtime says it is readable.
+//
+// The leader is the first goroutine that has to wait while nobody polls:
+// it polls the loop itself, handing readiness to the followers (parked on
+// their channels), until its own wait is over. A lone caller so sleeps in
+// the runtime poller and is woken straight from it, like a caller of the
+// runtime's own network poller, with no goroutine in between. When the
+// leader steps down with followers still parked, the loop goroutine takes
+// over and leads while anyone waits.
+//
+// With Config.BlockingWait the loop goroutine alone polls, blocked in
+// epoll_wait on its own thread.
 type loop struct {
 	epfd   int
-	efd    int // eventfd that wakes the loop for shutdown
+	efd    int // eventfd: interrupts the leader (and, blocking, the loop)
 	cfg    *Config
 	done   chan struct{}
 	events []unix.EpollEvent
+	file   *os.File        // epfd, registered with the runtime poller
+	rc     syscall.RawConn // file's
+
+	leader  atomic.Int32  // 1 while a goroutine polls
+	waiters atomic.Int32  // followers parked on their channels
+	wakeL   chan struct{} // capacity 1: wakes the loop goroutine
 
 	mu       sync.Mutex
 	n        int  // streams registered, guarded by mu
@@ -115,6 +139,20 @@ func newLoop(cfg *Config) (*loop, error) {
 		cfg:    cfg,
 		done:   make(chan struct{}),
 		events: make([]unix.EpollEvent, cfg.Events),
+		wakeL:  make(chan struct{}, 1),
+	}
+	if !cfg.BlockingWait {
+		if err := unix.SetNonblock(epfd, true); err != nil {
+			unix.Close(efd)
+			unix.Close(epfd)
+			return nil, fmt.Errorf("fcntl: %w", err)
+		}
+		l.file = os.NewFile(uintptr(epfd), "epoll")
+		if l.rc, err = l.file.SyscallConn(); err != nil {
+			unix.Close(efd)
+			l.file.Close()
+			return nil, err
+		}
 	}
 	go l.run()
 	return l, nil
@@ -158,42 +196,136 @@ func (l *loop) shutdown() (idle bool) {
 	return l.n == 0
 }
 
+// exitable reports whether the loop is shut down with no stream left, in
+// which case nothing will use its fds again.
+func (l *loop) exitable() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closing && l.n == 0
+}
+
 func (l *loop) wakeLocked() {
+	l.interrupt()
+	if !l.cfg.BlockingWait {
+		l.wakeLoop()
+	}
+}
+
+// interrupt makes the epoll fd report an event, waking whoever polls.
+func (l *loop) interrupt() {
 	one := uint64(1)
 	unix.Write(l.efd, (*[8]byte)(unsafe.Pointer(&one))[:])
 }
 
-// register adds fd to the loop's epoll set, edge-triggered for reads,
-// writes and the peer's shutdown.
-func (l *loop) register(s *stream) error {
-	if err := fdStore(s.fd, s); err != nil {
-		return err
+// wakeLoop wakes the loop goroutine, to lead or to exit.
+func (l *loop) wakeLoop() {
+	select {
+	case l.wakeL <- struct{}{}:
+	default:
 	}
-	ev := unix.EpollEvent{
-		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
-		Fd:     int32(s.fd),
-		Pad:    int32(s.gen),
-	}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
-		fdClear(s.fd, s)
-		return fmt.Errorf("epoll_ctl: %w", err)
-	}
-	return nil
 }
 
-// Readiness bits the loop folds into stream.ev.
-const (
-	evHup uint32 = 1 << iota // peer shut down, hang-up or error: reads never park
-)
+// follow counts a caller about to park as a follower (its waker uncounts
+// it), and makes sure that somebody leads. With stepDown it is a Dekker
+// pair: either the follower sees no leader and wakes the loop goroutine,
+// or the leader stepping down sees the follower and does.
+func (l *loop) follow() {
+	l.waiters.Add(1)
+	if !l.cfg.BlockingWait && l.leader.Load() == 0 {
+		l.wakeLoop()
+	}
+}
 
-// run waits for events and hands readiness to the streams until the loop
-// is shut down and has no stream left.
+// stepDown ends a caller's lead; the loop goroutine takes over if
+// followers are left.
+func (l *loop) stepDown() {
+	l.leader.Store(0)
+	if l.waiters.Load() > 0 {
+		l.wakeLoop()
+	}
+}
+
+// lead polls the loop and dispatches its events until own (the leader's
+// own wait) is over or, for the loop goroutine (own nil), until nobody
+// waits. It drains the epoll fd before it returns.
+func (l *loop) lead(own *pollDir) {
+	err := l.rc.Read(func(uintptr) bool {
+		for {
+			n, errno := epollWait(l.epfd, l.events, 0)
+			if errno != 0 && errno != unix.EINTR {
+				panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
+			}
+			if n > 0 {
+				l.dispatch(n)
+			}
+			if n == len(l.events) {
+				continue
+			}
+			if own != nil {
+				return own.state.Load() != pollWaiting
+			}
+			return l.waiters.Load() == 0
+		}
+	})
+	if err != nil {
+		panic(fmt.Sprintf("epoll: waiting on the epoll fd: %v", err))
+	}
+}
+
+// harvest collects the events pending on the loop when no goroutine leads
+// it, so that readiness of streams nobody waits on is seen. It reports
+// whether it harvested.
+func (l *loop) harvest() bool {
+	if l.cfg.BlockingWait || !l.leader.CompareAndSwap(0, 1) {
+		return false
+	}
+	for {
+		n, errno := epollWait(l.epfd, l.events, 0)
+		if errno != 0 && errno != unix.EINTR {
+			panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
+		}
+		if n > 0 {
+			l.dispatch(n)
+		}
+		if n < len(l.events) {
+			break
+		}
+	}
+	l.stepDown()
+	return true
+}
+
+// run is the loop goroutine. It sleeps until woken, leads while followers
+// wait, and exits once the loop is shut down with no stream left.
 func (l *loop) run() {
+	defer close(l.done)
+	if l.cfg.BlockingWait {
+		l.runBlocking()
+		return
+	}
+	for range l.wakeL {
+		for {
+			if l.exitable() {
+				unix.Close(l.efd)
+				l.file.Close()
+				return
+			}
+			if l.waiters.Load() == 0 || !l.leader.CompareAndSwap(0, 1) {
+				break
+			}
+			l.lead(nil)
+			l.leader.Store(0)
+		}
+	}
+}
+
+// runBlocking is the loop for Config.BlockingWait: it blocks in
+// epoll_wait on its own thread.
+func (l *loop) runBlocking() {
 	if l.cfg.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
-	defer close(l.done)
 	timeout := -1
 	for {
 		n, err := epollWait(l.epfd, l.events, timeout)
@@ -201,29 +333,9 @@ func (l *loop) run() {
 			// Only EBADF/EFAULT/EINVAL are possible, none recoverable.
 			panic(fmt.Sprintf("epoll: epoll_wait: %v", err))
 		}
-		woken := false
-		for i := 0; i < n; i++ {
-			ev := &l.events[i]
-			if ev.Pad == 0 {
-				woken = true
-				continue
-			}
-			s := fdLookup(ev.Fd)
-			if s == nil || s.gen != uint32(ev.Pad) {
-				continue
-			}
-			e := ev.Events
-			if e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-				s.ev.Or(evHup)
-			}
-			if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-				s.rd.ready()
-			}
-			if e&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-				s.wd.ready()
-			}
-		}
-		if woken && l.exit() {
+		if n > 0 && l.dispatch(n) && l.exitable() {
+			unix.Close(l.efd)
+			unix.Close(l.epfd)
 			return
 		}
 		if n > 0 && !l.cfg.NoYield {
@@ -237,21 +349,72 @@ func (l *loop) run() {
 	}
 }
 
-// exit drains the eventfd and, when the loop is shut down with no stream,
-// closes its fds and reports true.
-func (l *loop) exit() bool {
-	var buf [8]byte
-	unix.Read(l.efd, buf[:])
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.closing || l.n != 0 {
-		return false
+// dispatch hands the first n events to their streams and reports whether
+// the eventfd was among them.
+func (l *loop) dispatch(n int) (woken bool) {
+	for i := 0; i < n; i++ {
+		ev := &l.events[i]
+		if ev.Pad == 0 {
+			woken = true
+			continue
+		}
+		s := fdLookup(ev.Fd)
+		if s == nil || s.gen != uint32(ev.Pad) {
+			continue
+		}
+		e := ev.Events
+		if e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			s.ev.Or(evHup)
+		}
+		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			s.rd.ready(l)
+		}
+		if e&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			s.wd.ready(l)
+		}
 	}
-	l.finished = true
-	unix.Close(l.efd)
-	unix.Close(l.epfd)
-	return true
+	return woken
 }
+
+// Interest sets. Output readiness is asked for only while it is needed (a
+// connect in progress, a Write that met EAGAIN): with it, every ACK that
+// frees send-buffer space would wake the loop for nothing.
+const (
+	interestIn    = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+	interestInOut = interestIn | unix.EPOLLOUT
+)
+
+// register adds fd to the loop's epoll set, edge-triggered, for input and
+// the peer's shutdown, and for output too if out is set.
+func (l *loop) register(s *stream, out bool) error {
+	if err := fdStore(s.fd, s); err != nil {
+		return err
+	}
+	if err := l.control(unix.EPOLL_CTL_ADD, s, out); err != nil {
+		fdClear(s.fd, s)
+		return err
+	}
+	return nil
+}
+
+// control adds or modifies s's registration; out selects interestInOut.
+// Modifying an edge-triggered registration reports the current readiness
+// anew, so readiness that came before the call is not lost.
+func (l *loop) control(op int, s *stream, out bool) error {
+	ev := unix.EpollEvent{Events: interestIn, Fd: int32(s.fd), Pad: int32(s.gen)}
+	if out {
+		ev.Events = interestInOut
+	}
+	if err := unix.EpollCtl(l.epfd, op, s.fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// Readiness bits the loop folds into stream.ev.
+const (
+	evHup uint32 = 1 << iota // peer shut down, hang-up or error: reads never park
+)
 
 // epollWait calls epoll_wait; a zero timeout takes the raw path, as it
 // cannot block.

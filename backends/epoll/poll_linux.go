@@ -24,8 +24,9 @@ const (
 // and sends one token. Exactly one token is sent per wait, and the waiter
 // takes it, so ch is empty between waits and a wake-up is never lost.
 type pollDir struct {
-	state atomic.Uint32
-	ch    chan struct{} // capacity 1
+	state   atomic.Uint32
+	leading atomic.Bool   // the waiter is the loop's leader, polling
+	ch      chan struct{} // capacity 1
 
 	// deadline is the monotonic time (monoNow) at which operations time
 	// out; 0 means none.
@@ -43,20 +44,38 @@ var monoBase = time.Now()
 func monoNow() int64 { return int64(time.Since(monoBase)) }
 
 // ready records readiness reported by the loop and wakes the waiter.
-func (d *pollDir) ready() {
+func (d *pollDir) ready(l *loop) {
 	if d.state.Load() == pollReady {
 		return
 	}
 	if d.state.Swap(pollReady) == pollWaiting {
-		d.ch <- struct{}{}
+		d.wake(l, false)
 	}
 }
 
 // poke wakes the waiter, if any, without claiming readiness, so that it
 // looks again at the deadline and the closed flag.
-func (d *pollDir) poke() {
+func (d *pollDir) poke(l *loop) {
 	if d.state.CompareAndSwap(pollWaiting, pollIdle) {
-		d.ch <- struct{}{}
+		d.wake(l, true)
+	}
+}
+
+// wake hands the token to the waiter whose wait the caller ended. A
+// follower is uncounted here, so that the leader's count is exact when it
+// decides to step down; a leader sleeps in the poller, not on ch, so it is
+// interrupted through the loop's eventfd when poked. When ready finds a
+// leader's wait, the caller is that leader, dispatching its own event: a
+// loop has one leader at a time, and a leader's wait is marked leading
+// only while it leads. It sees the change itself after the harvest.
+func (d *pollDir) wake(l *loop, poked bool) {
+	leading := d.leading.Load()
+	if !leading {
+		l.waiters.Add(-1)
+	}
+	d.ch <- struct{}{}
+	if leading && poked {
+		l.interrupt()
 	}
 }
 
@@ -67,33 +86,69 @@ func (d *pollDir) expired() bool {
 }
 
 // wait parks the caller until the loop reports readiness, or until a poke.
-// It returns at once when readiness arrived already, or when stop (closed
-// or past the deadline) holds after the caller announced itself, so that a
+// It returns at once when readiness arrived already, or when the stream is
+// closed or past the deadline after the caller announced itself, so that a
 // poke that came just before the caller parked is not lost.
+//
+// If no goroutine is polling the loop, the caller polls it itself (see
+// loop.lead) until its own wait is over; otherwise it parks on ch as a
+// follower and the leader wakes it.
 func (d *pollDir) wait(s *stream) {
+	l := s.loop
+	lead := !l.cfg.BlockingWait && l.leader.CompareAndSwap(0, 1)
+	d.leading.Store(lead)
+	if !lead {
+		l.follow()
+	}
 	if !d.state.CompareAndSwap(pollIdle, pollWaiting) {
+		d.unannounce(l, lead) // readiness came already
 		return
 	}
 	if s.closed.Load() || d.expired() {
-		if !d.state.CompareAndSwap(pollWaiting, pollIdle) {
-			<-d.ch // a waker took the wait over; take its token
+		if d.state.CompareAndSwap(pollWaiting, pollIdle) {
+			d.unannounce(l, lead)
+			return
 		}
+		<-d.ch // a waker took the wait over; take its token
+	} else if lead {
+		l.lead(d)
+		<-d.ch
+	} else {
+		<-d.ch
 		return
 	}
-	<-d.ch
+	if lead {
+		d.leading.Store(false)
+		l.stepDown()
+	}
 }
 
-// waitContext is wait bounded by ctx, for connect. It returns ctx's error
-// if ctx ended first.
-func (d *pollDir) waitContext(ctx context.Context) error {
+// unannounce undoes wait's choice of role when no waker saw it.
+func (d *pollDir) unannounce(l *loop, lead bool) {
+	if lead {
+		d.leading.Store(false)
+		l.stepDown()
+	} else {
+		l.waiters.Add(-1)
+	}
+}
+
+// waitContext is wait bounded by ctx, for connect; the caller is always a
+// follower. It returns ctx's error if ctx ended first.
+func (d *pollDir) waitContext(ctx context.Context, l *loop) error {
+	d.leading.Store(false)
+	l.follow()
 	if !d.state.CompareAndSwap(pollIdle, pollWaiting) {
+		l.waiters.Add(-1)
 		return nil
 	}
 	select {
 	case <-d.ch:
 		return nil
 	case <-ctx.Done():
-		if !d.state.CompareAndSwap(pollWaiting, pollIdle) {
+		if d.state.CompareAndSwap(pollWaiting, pollIdle) {
+			l.waiters.Add(-1)
+		} else {
 			<-d.ch
 		}
 		return ctx.Err()
@@ -104,6 +159,7 @@ func (d *pollDir) waitContext(ctx context.Context) error {
 // wakes a waiter then, and pokes a current waiter so that it re-reads the
 // deadline. It reports false if the stream is closed.
 func (d *pollDir) setDeadline(s *stream, t time.Time) bool {
+	l := s.loop
 	d.tmu.Lock()
 	if s.closed.Load() {
 		d.tmu.Unlock()
@@ -127,13 +183,13 @@ func (d *pollDir) setDeadline(s *stream, t time.Time) bool {
 				d.timer.Stop()
 			}
 		case d.timer == nil:
-			d.timer = time.AfterFunc(dur, d.poke)
+			d.timer = time.AfterFunc(dur, func() { d.poke(l) })
 		default:
 			d.timer.Reset(dur)
 		}
 	}
 	d.tmu.Unlock()
-	d.poke()
+	d.poke(l)
 	return true
 }
 

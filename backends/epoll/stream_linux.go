@@ -24,14 +24,15 @@ const maxRW = 1 << 30
 // and pokes both directions, so parked callers wake, see the flag and let
 // go of their mutex.
 type stream struct {
-	fd      int
-	gen     uint32
-	tracked bool // SOCK_STREAM: a short read means the socket was drained
-	tryRead bool // Config.TryRead
-	loop    *loop
-	network string
-	laddr   net.Addr
-	raddr   net.Addr
+	fd       int
+	gen      uint32
+	tracked  bool // SOCK_STREAM: a short read means the socket was drained
+	tryRead  bool // Config.TryRead
+	outArmed bool // registered for output readiness; guarded by wmu
+	loop     *loop
+	network  string
+	laddr    net.Addr
+	raddr    net.Addr
 
 	closed atomic.Bool
 	ev     atomic.Uint32 // evHup
@@ -46,20 +47,22 @@ type stream struct {
 var _ transport.Stream = (*stream)(nil)
 
 // newStream wraps a connected (or connecting) non-blocking fd and registers
-// it with l, which the caller has acquired. On failure the fd is left to
-// the caller.
-func newStream(l *loop, fd int, network string, cfg *Config) (*stream, error) {
+// it with l, which the caller has acquired; out asks for output readiness
+// from the start (a connect in progress). On failure the fd is left to the
+// caller.
+func newStream(l *loop, fd int, network string, cfg *Config, out bool) (*stream, error) {
 	s := &stream{
-		fd:      fd,
-		gen:     nextGen(),
-		tracked: true,
-		tryRead: cfg.TryRead,
-		loop:    l,
-		network: network,
+		fd:       fd,
+		gen:      nextGen(),
+		tracked:  true,
+		tryRead:  cfg.TryRead,
+		loop:     l,
+		network:  network,
+		outArmed: out,
 	}
 	s.rd.ch = make(chan struct{}, 1)
 	s.wd.ch = make(chan struct{}, 1)
-	if err := l.register(s); err != nil {
+	if err := l.register(s, out); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -163,6 +166,14 @@ func (s *stream) write(b []byte) (int, error) {
 				return nn, s.opErr("write", io.ErrUnexpectedEOF)
 			}
 		case unix.EAGAIN:
+			if !s.outArmed {
+				// Reports the socket writable at once if space freed
+				// since the EAGAIN.
+				if err := s.loop.control(unix.EPOLL_CTL_MOD, s, true); err != nil {
+					return nn, s.opErr("write", err)
+				}
+				s.outArmed = true
+			}
 			s.wd.wait(s)
 		case unix.EINTR:
 		default:
@@ -177,8 +188,8 @@ func (s *stream) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return s.opErr("close", net.ErrClosed)
 	}
-	s.rd.poke()
-	s.wd.poke()
+	s.rd.poke(s.loop)
+	s.wd.poke(s.loop)
 	s.rd.stopTimer()
 	s.wd.stopTimer()
 	s.rmu.Lock()
@@ -215,6 +226,16 @@ func (s *stream) CloseWrite() error {
 // but the connection. After Close it reports true, as a Read would return
 // at once.
 func (s *stream) IsReadable() bool {
+	if s.readable() {
+		return true
+	}
+	if s.loop.harvest() {
+		return s.readable()
+	}
+	return false
+}
+
+func (s *stream) readable() bool {
 	return s.rd.state.Load() == pollReady || s.ev.Load()&evHup != 0 || s.closed.Load()
 }
 
