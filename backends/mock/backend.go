@@ -260,8 +260,10 @@ func (e *end) handshakeErr() error {
 // calls on client streams return errors matching net.ErrClosed), shuts
 // down the HTTP servers of handler peers, and waits for every peer
 // goroutine to return. Later Dials fail with an error matching
-// net.ErrClosed. Close is idempotent. A FuncPeer function that does not
-// return once its connection is closed makes Close wait for it.
+// net.ErrClosed. Close is idempotent. Close waits for peer code too: a
+// FuncPeer function that does not return once its connection is closed,
+// or an HTTP/1 handler that ignores its request's context, makes Close
+// wait for it.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {
