@@ -20,7 +20,7 @@ func TestConformanceInProcess(t *testing.T) {
 		cfg  testConfig
 	}{
 		{"handoff", testConfig{}},
-		{"bytes", testConfig{Bytes: true}},
+		{"bytes", testConfig{Bytes: "all"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := inProcess(t, tc.cfg)
@@ -36,7 +36,7 @@ func TestConformanceSubprocess(t *testing.T) {
 		cfg  testConfig
 	}{
 		{"handoff", testConfig{}},
-		{"bytes", testConfig{Bytes: true}},
+		{"bytes", testConfig{Bytes: "all"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := openSubprocess(t, tc.cfg, transport.Options{})

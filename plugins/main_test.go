@@ -104,9 +104,10 @@ func copyFile(src, dst string, mode os.FileMode) (string, error) {
 
 // testConfig is the test plugin's Options.Config.
 type testConfig struct {
-	// Bytes hides the sockets' descriptors, so streams take the byte
-	// path.
-	Bytes bool `json:"bytes"`
+	// Bytes hides the descriptors of sockets, so streams take the byte
+	// path: "all" of them, or those of "unix" sockets only. If empty,
+	// none.
+	Bytes string `json:"bytes"`
 	// Spawn starts a child process when the backend opens.
 	Spawn bool `json:"spawn"`
 	// TLS makes the backend do its own TLS (transport.TLSDialer).
@@ -171,7 +172,7 @@ func (b *testBackend) Dial(ctx context.Context, network, address string) (transp
 		panic("test plugin asked to panic")
 	}
 	s, err := b.Backend.Dial(ctx, network, address)
-	if err != nil || !b.cfg.Bytes {
+	if err != nil || (b.cfg.Bytes != "all" && (b.cfg.Bytes != "unix" || network != "unix")) {
 		return s, err
 	}
 	return noFD{s}, nil
