@@ -402,11 +402,18 @@ func (c *Conn) Ping(ctx context.Context) error {
 // requests, sends GOAWAY, waits for the requests in flight to finish
 // (their bodies read or closed) and closes. If ctx ends first, Shutdown
 // returns its error and leaves the connection open, the requests in
-// flight going on; call Close to end them.
+// flight going on; call Close to end them. On a closed Conn it does
+// nothing.
 func (c *Conn) Shutdown(ctx context.Context) error {
-	c.setGoingAway()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.goingAway = true
+	c.shutdowns.Add(1) // before Close can wait: it sets closed first
+	c.mu.Unlock()
 	done := make(chan error, 1)
-	c.shutdowns.Add(1)
 	go func() {
 		defer c.shutdowns.Done()
 		done <- c.cc.Shutdown(ctx)

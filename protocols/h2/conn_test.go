@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/backends/epoll"
 	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/transport"
+	"github.com/transportkit/transportkit/transport/transporttest"
 	"golang.org/x/net/http2"
 )
 
@@ -44,11 +47,25 @@ func TestBackends(t *testing.T) {
 			}
 			return s
 		}, true},
-		{"stdnet/h2c", func(t *testing.T) transport.Stream { return loopbackH2C(t, hello) }, false},
-		{"stdnet/tls", func(t *testing.T) transport.Stream { return loopbackTLS(t, hello, 0) }, true},
+		{"mock/split-reads", func(t *testing.T) transport.Stream {
+			// Every read returns 1 byte, so the guard sees each frame
+			// header and payload in pieces.
+			b := newMock(t)
+			b.Handle("h2c.test:80", mock.HandlerPeer(hello, mock.H2C), mock.SplitReads(1))
+			s, err := b.Dial(testContext(t), "tcp", "h2c.test:80")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}, false},
+		{"stdnet/h2c", func(t *testing.T) transport.Stream { return loopbackH2C(t, openBackend(t, stdnet.Name), hello) }, false},
+		{"stdnet/tls", func(t *testing.T) transport.Stream { return loopbackTLS(t, openBackend(t, stdnet.Name), hello, 0) }, true},
+		{"epoll/h2c", func(t *testing.T) transport.Stream { return loopbackH2C(t, openBackend(t, epoll.Name), hello) }, false},
+		{"epoll/tls", func(t *testing.T) transport.Stream { return loopbackTLS(t, openBackend(t, epoll.Name), hello, 0) }, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			transporttest.VerifyNoLeaks(t) // goroutines and fds
 			c := startConn(t, tc.stream(t), Options{})
 			scheme := "http"
 			if tc.wantTLS {
@@ -70,8 +87,8 @@ func TestBackends(t *testing.T) {
 				t.Fatalf("Ping: %v", err)
 			}
 			st := c.State()
-			if st.Active != 0 || st.GoingAway || st.Closed || st.LastIdle.IsZero() {
-				t.Fatalf("State after requests = %+v", st)
+			if st.Active != 0 || st.GoingAway || st.Closed || st.LastIdle.IsZero() || st.MaxConcurrent != 250 {
+				t.Fatalf("State after requests = %+v, want idle with net/http's 250 streams", st)
 			}
 		})
 	}
@@ -486,4 +503,39 @@ func TestNewConnWriteError(t *testing.T) {
 	}
 }
 
-var _ = http2.ErrCodeNo
+// TestShutdownIdle shuts down an idle Conn: the peer gets GOAWAY with
+// NO_ERROR, the connection closes, and a second Shutdown does nothing.
+func TestShutdownIdle(t *testing.T) {
+	goaway := make(chan http2.ErrCode, 1)
+	c := rawH2C(t, Options{}, func(p *rawPeer) {
+		if !p.handshake() {
+			return
+		}
+		for {
+			f, err := p.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if ga, ok := f.(*http2.GoAwayFrame); ok {
+				goaway <- ga.ErrCode
+			}
+		}
+	})
+	if err := c.Shutdown(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-goaway:
+		if code != http2.ErrCodeNo {
+			t.Fatalf("GOAWAY code %v", code)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the peer got no GOAWAY")
+	}
+	if !c.State().Closed {
+		t.Fatalf("State after Shutdown = %+v", c.State())
+	}
+	if err := c.Shutdown(testContext(t)); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/backends/epoll"
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/transport"
@@ -89,8 +90,8 @@ var hello = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 // loopbackTLS starts a net/http TLS server with HTTP/2 on 127.0.0.1 and
-// returns a stdnet stream to it that negotiated "h2".
-func loopbackTLS(t testing.TB, h http.Handler, maxStreams int) transport.Stream {
+// returns a stream to it from backend b that negotiated "h2".
+func loopbackTLS(t testing.TB, b transport.Backend, h http.Handler, maxStreams int) transport.Stream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -108,12 +109,12 @@ func loopbackTLS(t testing.TB, h http.Handler, maxStreams int) transport.Stream 
 		srv.Close()
 		<-served
 	})
-	return dialStdnet(t, ln.Addr().String(), &tls.Config{RootCAs: mock.RootCAs(), ServerName: "localhost", NextProtos: []string{NextProtoTLS}})
+	return dialWith(t, b, ln.Addr().String(), tlsConfig())
 }
 
 // loopbackH2C starts a net/http server speaking h2c with prior knowledge
-// on 127.0.0.1 and returns a stdnet stream to it.
-func loopbackH2C(t testing.TB, h http.Handler) transport.Stream {
+// on 127.0.0.1 and returns a stream to it from backend b.
+func loopbackH2C(t testing.TB, b transport.Backend, h http.Handler) transport.Stream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -131,18 +132,36 @@ func loopbackH2C(t testing.TB, h http.Handler) transport.Stream {
 		srv.Close()
 		<-served
 	})
-	return dialStdnet(t, ln.Addr().String(), nil)
+	return dialWith(t, b, ln.Addr().String(), nil)
 }
 
-// dialStdnet dials addr with the stdnet backend, then runs TLS when cfg
-// is not nil.
-func dialStdnet(t testing.TB, addr string, cfg *tls.Config) transport.Stream {
+// openBackend opens the in-tree backend called name, closed at the end of
+// the test, or skips the test where it is unavailable.
+func openBackend(t testing.TB, name string) transport.Backend {
 	t.Helper()
-	b, err := stdnet.New(transport.Options{})
+	var b transport.Backend
+	var err error
+	switch name {
+	case stdnet.Name:
+		b, err = stdnet.New(transport.Options{})
+	case epoll.Name:
+		b, err = epoll.Open(transport.Options{})
+	default:
+		t.Fatalf("no backend %q", name)
+	}
+	if errors.Is(err, transport.ErrUnavailable) {
+		t.Skipf("backend %s: %v", name, err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// dialWith dials addr with backend b, then runs TLS when cfg is not nil.
+func dialWith(t testing.TB, b transport.Backend, addr string, cfg *tls.Config) transport.Stream {
+	t.Helper()
 	ctx := testContext(t)
 	s, err := b.Dial(ctx, "tcp", addr)
 	if err != nil {
