@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -45,7 +46,25 @@ import (
 // Every subtest checks with VerifyNoLeaks that nothing outlives it, so
 // newBackend must not start anything that outlives the backend's Close.
 func TestBackend(t *testing.T, newBackend func(t *testing.T) transport.Backend) {
+	TestBackendChecks(t, newBackend)
+}
+
+// TestBackendChecks runs only the named checks of TestBackend (see
+// BackendCheckNames), or all of them when no name is given. It is for
+// backends some checks cannot apply to, such as an in-memory backend that
+// cannot reach the loopback listeners DialTCP, DialUnix, Concurrent,
+// Deadline and Cancel dial; say in the test why the others are left out.
+// An unknown name fails t.
+func TestBackendChecks(t *testing.T, newBackend func(t *testing.T) transport.Backend, names ...string) {
+	for _, n := range names {
+		if !slices.Contains(BackendCheckNames(), n) {
+			t.Fatalf("transporttest: no backend check named %q; the checks are %v", n, BackendCheckNames())
+		}
+	}
 	for _, c := range backendChecks {
+		if len(names) > 0 && !slices.Contains(names, c.name) {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
 			VerifyNoLeaks(t)
 			b := newBackend(t)
@@ -60,6 +79,16 @@ func TestBackend(t *testing.T, newBackend func(t *testing.T) transport.Backend) 
 			run(t, func() error { return c.check(b) }, func() {})
 		})
 	}
+}
+
+// BackendCheckNames returns the names of TestBackend's checks (its
+// subtests), in the order they run.
+func BackendCheckNames() []string {
+	names := make([]string, len(backendChecks))
+	for i, c := range backendChecks {
+		names[i] = c.name
+	}
+	return names
 }
 
 // backendChecks are TestBackend's checks, in the order they run.

@@ -14,6 +14,10 @@
 //     connections, context deadlines and cancellation, unsupported networks,
 //     bad addresses and Dial after Close, each with the typed errors the
 //     transport package promises.
+//   - [TestOptions] checks that a Backend honours transport.Options:
+//     ConnectTimeout, Control, LocalAddr, DisableNoDelay, KeepAlive and
+//     Resolver. Backends that dial kernel sockets run it; it takes a
+//     function with the signature of registry.Driver's Open.
 //   - [VerifyNoLeaks] fails a test that leaves file descriptors or
 //     goroutines behind. The suites use it themselves; use it in your own
 //     tests too.
@@ -56,7 +60,17 @@
 //		})
 //	}
 //
-// and runs go test -race. A backend whose streams do not come from a
+// and runs go test -race. A backend that dials real sockets adds
+//
+//	func TestOptions(t *testing.T) {
+//		transporttest.TestOptions(t, func(opts transport.Options) (transport.Backend, error) {
+//			return mybackend.New(opts)
+//		})
+//	}
+//
+// A backend some of TestBackend's checks cannot apply to (an in-memory
+// one cannot reach loopback listeners) runs the others with
+// [TestBackendChecks] and says why. A backend whose streams do not come from a
 // socket writes its own MakePipe: anything that returns the stream under
 // test and a net.Conn peer connected to it.
 //

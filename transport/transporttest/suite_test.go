@@ -1,6 +1,7 @@
 package transporttest
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,4 +43,20 @@ func TestOptionsStdnet(t *testing.T) {
 	TestOptions(t, func(opts transport.Options) (transport.Backend, error) {
 		return newStdnet(t, opts), nil
 	})
+}
+
+func TestBackendChecksSubset(t *testing.T) {
+	if got := BackendCheckNames(); len(got) != len(backendChecks) || got[0] != "Name" {
+		t.Fatalf("BackendCheckNames() = %v", got)
+	}
+	var opened atomic.Int32
+	t.Run("only", func(t *testing.T) {
+		TestBackendChecks(t, func(t *testing.T) transport.Backend {
+			opened.Add(1)
+			return newStdnet(t, transport.Options{})
+		}, "Name", "Unsupported")
+	})
+	if opened.Load() != 2 {
+		t.Fatalf("TestBackendChecks with two names opened %d backends, want 2", opened.Load())
+	}
 }
