@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/transportkit/transportkit/transport"
@@ -33,7 +34,17 @@ var (
 	metricMsgs = Metric{Name: "msgs_per_s", Unit: "msg/s", HigherBetter: true}
 	metricP99  = Metric{Name: "p99_us", Unit: "µs"}
 	metricP50  = Metric{Name: "p50_us", Unit: "µs"}
+	metricCPU  = Metric{Name: "cpu_us_per_msg", Unit: "µs"}
 )
+
+// cpuTime returns the user plus system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 func parseInts(s string) ([]int, error) {
 	var out []int
@@ -63,12 +74,13 @@ func runW1(env *Env, rep *Report) error {
 	defer srv.Stop()
 	for _, n := range conns {
 		for _, size := range sizes {
-			c := rep.Case(fmt.Sprintf("%dB/%dconn", size, n), metricMsgs, metricP99, metricP50)
+			c := rep.Case(fmt.Sprintf("%dB/%dconn", size, n), metricMsgs, metricP99, metricP50, metricCPU)
 			err := env.Interleave(func(round int, ct Contender) error {
-				msgs, p50, p99, err := echoSample(ct, srv.Addrs.TCP, n, size, env.Duration)
+				msgs, p50, p99, cpu, err := echoSample(ct, srv.Addrs.TCP, n, size, env.Duration)
 				if err != nil {
 					return err
 				}
+				c.Add(ct.Label, metricCPU.Name, cpu)
 				c.Add(ct.Label, metricMsgs.Name, msgs)
 				c.Add(ct.Label, metricP99.Name, float64(p99)/1e3)
 				c.Add(ct.Label, metricP50.Name, float64(p50)/1e3)
@@ -125,16 +137,17 @@ func closeAll(streams []transport.Stream) {
 }
 
 // echoSample runs n connections in lockstep for d and returns messages per
-// second and the median and 99th percentile round trip.
-func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPerSec float64, p50, p99 time.Duration, err error) {
+// second, the median and 99th percentile round trip, and the client's CPU
+// time per message in µs (user plus system, whole process).
+func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPerSec float64, p50, p99 time.Duration, cpuPerMsg float64, err error) {
 	b, err := ct.Open(transport.Options{})
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer b.Close()
 	streams, err := dialMany(b, addr, n)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer closeAll(streams)
 
@@ -169,6 +182,7 @@ func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPe
 		}()
 	}
 	t0 := time.Now()
+	cpu0 := cpuTime()
 	close(start)
 	timer := time.NewTimer(d)
 	select {
@@ -177,6 +191,7 @@ func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPe
 	}
 	stop.Store(true)
 	elapsed := time.Since(t0)
+	cpu := cpuTime() - cpu0
 	// Unblock anyone still waiting (a failed peer) and collect.
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -190,12 +205,13 @@ func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPe
 		}
 	}
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	all := make([]time.Duration, 0, total.Load())
 	for _, l := range lats {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
-	return float64(len(all)) / elapsed.Seconds(), percentile(all, 50), percentile(all, 99), nil
+	cpuPerMsg = float64(cpu.Microseconds()) / float64(max(len(all), 1))
+	return float64(len(all)) / elapsed.Seconds(), percentile(all, 50), percentile(all, 99), cpuPerMsg, nil
 }

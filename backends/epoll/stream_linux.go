@@ -29,6 +29,12 @@ type stream struct {
 	tracked  bool // SOCK_STREAM: a short read means the socket was drained
 	tryRead  bool // Config.TryRead
 	outArmed bool // registered for output readiness; guarded by wmu
+
+	// spill holds one byte read past the end of a caller's buffer, which
+	// tells a full read from a drained socket; hasSpill says it is there.
+	// Both are guarded by rmu.
+	spill    byte
+	hasSpill bool
 	loop     *loop
 	network  string
 	laddr    net.Addr
@@ -109,15 +115,13 @@ func (s *stream) read(b []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, nil
 		}
+		if s.hasSpill {
+			return s.readSpill(b), nil
+		}
 		if s.rd.state.Load() != pollIdle || s.tryRead || s.ev.Load()&evHup != 0 {
-			s.rd.state.Store(pollIdle)
-			n, errno := sysRead(s.fd, b)
+			n, errno := s.sysRead(b)
 			switch {
 			case errno == 0 && n > 0:
-				if n == len(b) {
-					// More may be waiting: do not park before trying.
-					s.rd.state.Store(pollReady)
-				}
 				return n, nil
 			case errno == 0:
 				s.rd.state.Store(pollReady) // EOF stays readable
@@ -132,6 +136,48 @@ func (s *stream) read(b []byte) (int, error) {
 		}
 		s.rd.wait(s)
 	}
+}
+
+// sysRead consumes the read readiness and reads into b. A read that fills
+// b sets the readiness again, since more may be waiting; for a stream
+// socket one extra byte is read into spill to tell, so that a read that
+// exactly drains the socket leaves it idle and the next Read parks without
+// a read(2) that could only fail with EAGAIN.
+func (s *stream) sysRead(b []byte) (int, unix.Errno) {
+	s.rd.state.Store(pollIdle)
+	if !s.tracked {
+		n, errno := sysRead(s.fd, b)
+		if n == len(b) {
+			s.rd.state.Store(pollReady)
+		}
+		return n, errno
+	}
+	n, errno := sysReadv(s.fd, b, &s.spill)
+	if n > len(b) {
+		n = len(b)
+		s.hasSpill = true
+		s.rd.state.Store(pollReady)
+	}
+	return n, errno
+}
+
+// readSpill returns the spilled byte and whatever more is waiting, without
+// parking.
+func (s *stream) readSpill(b []byte) int {
+	b[0] = s.spill
+	s.hasSpill = false
+	if len(b) == 1 {
+		return 1
+	}
+	n, errno := s.sysRead(b[1:])
+	switch {
+	case errno == unix.EAGAIN:
+		return 1
+	case errno != 0 || n == 0:
+		s.rd.state.Store(pollReady) // the next Read reports the error or EOF
+		return 1
+	}
+	return 1 + n
 }
 
 // Write writes all of b, parking on EAGAIN until the socket is writable.

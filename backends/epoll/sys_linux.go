@@ -28,3 +28,17 @@ func sysWrite(fd int, b []byte) (int, unix.Errno) {
 	}
 	return int(r), 0
 }
+
+// sysReadv reads into b and then into the one byte at spill, with
+// readv(2): more bytes than b holds prove the socket was not drained.
+func sysReadv(fd int, b []byte, spill *byte) (int, unix.Errno) {
+	iov := [2]unix.Iovec{
+		{Base: unsafe.SliceData(b), Len: uint64(len(b))},
+		{Base: spill, Len: 1},
+	}
+	r, _, e := unix.RawSyscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), 0
+}

@@ -4,6 +4,7 @@ package epoll
 
 import (
 	"errors"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,6 +14,14 @@ import (
 // another are ordered, as the standard library's do.
 func sysRead(fd int, b []byte) (int, unix.Errno) {
 	n, err := unix.Read(fd, b)
+	if n < 0 {
+		n = 0
+	}
+	return n, errnoOf(err)
+}
+
+func sysReadv(fd int, b []byte, spill *byte) (int, unix.Errno) {
+	n, err := unix.Readv(fd, [][]byte{b, unsafe.Slice(spill, 1)})
 	if n < 0 {
 		n = 0
 	}
