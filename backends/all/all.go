@@ -12,7 +12,7 @@ package all
 // order. A new backend adds its line here (see docs/ARCHITECTURE.md,
 // "Adding a backend").
 import (
-	// epoll ("epoll", the Linux engine): its import line goes here.
+	_ "github.com/transportkit/transportkit/backends/epoll"  // "epoll": the Linux engine; unavailable elsewhere
 	_ "github.com/transportkit/transportkit/backends/mock"   // "mock": in-memory, for tests
 	_ "github.com/transportkit/transportkit/backends/stdnet" // "stdnet": the standard library's net
 )
