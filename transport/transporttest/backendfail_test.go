@@ -31,7 +31,7 @@ func TestBackendChecksCatchBrokenBackends(t *testing.T) {
 		}
 	}()
 	// slow ignores the context and answers a timeout after hangSlack.
-	sleep := 2 * hangSlack
+	sleep := 4 * hangSlack // well past the watchdog, even on a loaded machine
 	slow := func(ctx context.Context, network, address string) (transport.Stream, error) {
 		time.Sleep(sleep)
 		return nil, opErr(network, address, transport.ErrTimeout)

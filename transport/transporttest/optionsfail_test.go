@@ -52,7 +52,7 @@ func TestOptionsChecksCatchBrokenBackends(t *testing.T) {
 	streamMod := func(mod func(*fakeStream)) func(*fakeBackend) {
 		return func(f *fakeBackend) { f.dial = wrapDial(f.Backend, mod) }
 	}
-	sleep := 2 * hangSlack
+	sleep := 4 * hangSlack // well past the watchdog, even on a loaded machine
 	cases := []struct {
 		name  string
 		check func(openFunc) error

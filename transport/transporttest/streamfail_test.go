@@ -63,7 +63,7 @@ func TestStreamChecksCatchBrokenStreams(t *testing.T) {
 
 		{"DuringRead/True", checkIsReadableDuringRead, func(f *fakeStream) { f.isReadable = func() bool { return true } }},
 		{"DuringRead/Blocks", checkIsReadableDuringRead, func(f *fakeStream) {
-			f.isReadable = func() bool { time.Sleep(2 * ioTimeout); return false }
+			f.isReadable = func() bool { time.Sleep(4 * ioTimeout); return false }
 		}},
 		{"DuringRead/ReadFails", checkIsReadableDuringRead, func(f *fakeStream) { f.read = failIO }},
 
