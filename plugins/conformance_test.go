@@ -44,3 +44,13 @@ func TestConformanceSubprocess(t *testing.T) {
 		})
 	}
 }
+
+func TestBackendInProcess(t *testing.T) {
+	transporttest.TestBackend(t, func(t *testing.T) transport.Backend { return inProcess(t, testConfig{}) })
+}
+
+func TestBackendSubprocess(t *testing.T) {
+	transporttest.TestBackend(t, func(t *testing.T) transport.Backend {
+		return openSubprocess(t, testConfig{Bytes: "all"}, transport.Options{})
+	})
+}

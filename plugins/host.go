@@ -385,6 +385,7 @@ func (b *Backend) openInstance(inst *instance) error {
 		inst.stop()
 		return err
 	}
+	inst.desc.Protocol, inst.desc.Path = inst.protocol, inst.path
 	req := &openRequest{
 		ConnectTimeout: b.opts.ConnectTimeout,
 		DisableNoDelay: b.opts.DisableNoDelay,

@@ -42,7 +42,9 @@ type instance struct {
 	handoff *receiver // nil when the plugin has no handoff channel
 	desc    Description
 	started time.Time
-	pid     int // 0 for an in-process plugin
+	pid      int    // 0 for an in-process plugin
+	path     string // the binary; empty for an in-process plugin
+	protocol int    // the protocol version negotiated
 
 	// Set by the Open call.
 	tls        bool
@@ -63,7 +65,7 @@ type instance struct {
 
 func newInstance(name string) *instance {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &instance{name: name, ctx: ctx, cancel: cancel, started: time.Now(), stderr: &tailWriter{}}
+	return &instance{name: name, ctx: ctx, cancel: cancel, started: time.Now(), stderr: &tailWriter{}, protocol: ProtocolVersion}
 }
 
 // alive reports whether the plugin still runs.

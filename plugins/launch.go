@@ -132,6 +132,7 @@ func launchProcess(p Plugin, name string, log hclog.Logger) (*instance, error) {
 		return nil, fmt.Errorf("plugins: dispensing %s from %s: %v (%T)", pluginKey, p.Path, err, raw)
 	}
 	inst.conn, inst.broker = cc.conn, cc.broker
+	inst.path, inst.protocol = p.Path, client.NegotiatedVersion()
 	inst.handoff = newReceiver(host, log)
 	return inst, nil
 }

@@ -1,0 +1,181 @@
+package plugins_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/transport"
+	"github.com/transportkit/transportkit/transport/transporttest"
+)
+
+// selfSigned returns a certificate for 127.0.0.1.
+func selfSigned(t testing.TB) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "plugins test server"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// tlsEchoServer listens with TLS (ALPN h2 or http/1.1) and echoes.
+func tlsEchoServer(t testing.TB) (net.Listener, tls.Certificate) {
+	cert := selfSigned(t)
+	ln := tls.NewListener(listenTCP(t), &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
+	echoServer(t, ln)
+	return ln, cert
+}
+
+func TestTLSInPlugin(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T) *plugins.Backend
+	}{
+		{"in-process", func(t *testing.T) *plugins.Backend { return inProcess(t, testConfig{TLS: true}) }},
+		{"subprocess", func(t *testing.T) *plugins.Backend { return openSubprocess(t, testConfig{TLS: true}, transport.Options{}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.open(t)
+			ln, cert := tlsEchoServer(t)
+			cfg := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}
+			s, err := transport.DialTLS(dialCtx(t), b, "tcp", ln.Addr().String(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if p := transport.NegotiatedProtocol(s); p != "h2" {
+				t.Errorf("ALPN = %q, want h2", p)
+			}
+			v, ok := s.Info(transport.InfoTLS)
+			cs, isState := v.(tls.ConnectionState)
+			if !ok || !isState || len(cs.PeerCertificates) != 1 || !cs.PeerCertificates[0].Equal(mustParse(t, cert)) || !cs.HandshakeComplete || cs.Version < tls.VersionTLS12 {
+				t.Errorf("Info(InfoTLS) = %+v, %v; want the server's certificate", v, ok)
+			}
+			if p := dataPath(s); p != plugins.DataPathBytes {
+				t.Errorf("data path %q, want %q", p, plugins.DataPathBytes)
+			}
+			if _, ok := s.Info(transport.InfoFD); ok {
+				t.Error("a TLS stream done in the plugin reports InfoFD")
+			}
+			roundTrip(t, s, "decrypted by the plugin")
+
+			// Trust settings cannot cross: refused, not ignored.
+			_, err = b.DialTLS(dialCtx(t), "tcp", ln.Addr().String(), &tls.Config{RootCAs: x509.NewCertPool()})
+			if !errors.Is(err, transport.ErrUnsupported) {
+				t.Errorf("DialTLS with RootCAs: %v, want ErrUnsupported", err)
+			}
+			// The plugin's verification errors come back typed.
+			_, err = b.DialTLS(dialCtx(t), "tcp", ln.Addr().String(), &tls.Config{ServerName: "127.0.0.1"})
+			var re *plugins.RemoteError
+			if err == nil || !errors.As(err, &re) {
+				t.Errorf("DialTLS to an untrusted server: %v, want a *plugins.RemoteError", err)
+			}
+		})
+	}
+}
+
+func mustParse(t testing.TB, c tls.Certificate) *x509.Certificate {
+	t.Helper()
+	x, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// TestTLSOnHost: a plugin without its own TLS hands the socket off and the
+// host runs the handshake.
+func TestTLSOnHost(t *testing.T) {
+	b := inProcess(t, testConfig{})
+	ln, _ := tlsEchoServer(t)
+	s, err := b.DialTLS(dialCtx(t), "tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p := transport.NegotiatedProtocol(s); p != "http/1.1" {
+		t.Errorf("ALPN = %q, want http/1.1", p)
+	}
+	if p := dataPath(s); p != plugins.DataPathHandoff {
+		t.Errorf("data path %q, want %q", p, plugins.DataPathHandoff)
+	}
+	roundTrip(t, s, "encrypted on the host")
+	if _, err := b.DialTLS(dialCtx(t), "tcp", "127.0.0.1:1", nil); err == nil {
+		t.Error("DialTLS to a closed port succeeded")
+	}
+}
+
+// TestConformanceTLS runs the stream suite over TLS done in the plugin:
+// the byte path with a stream that is not a socket.
+func TestConformanceTLS(t *testing.T) {
+	b := inProcess(t, testConfig{TLS: true})
+	cert := selfSigned(t)
+	srvCfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	transporttest.TestStream(t, func() (transport.Stream, net.Conn, func(), error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer ln.Close()
+		var (
+			wg   sync.WaitGroup
+			peer *tls.Conn
+			herr error
+		)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := ln.Accept()
+			if err != nil {
+				herr = err
+				return
+			}
+			peer = tls.Server(c, srvCfg)
+			c.SetDeadline(time.Now().Add(waitLimit))
+			herr = peer.Handshake()
+			c.SetDeadline(time.Time{})
+		}()
+		s, err := b.DialTLS(dialCtx(t), "tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			ln.Close()
+		}
+		wg.Wait()
+		if err == nil {
+			err = herr
+		}
+		if err != nil {
+			if s != nil {
+				s.Close()
+			}
+			if peer != nil {
+				peer.Close()
+			}
+			return nil, nil, nil, err
+		}
+		return s, peer, func() { s.Close(); peer.Close() }, nil
+	})
+}
