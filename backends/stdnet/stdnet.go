@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync/atomic"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
@@ -32,6 +34,7 @@ func init() {
 // safe for concurrent use. Its zero value is not usable; call New.
 type Backend struct {
 	opts   transport.Options
+	log    hclog.Logger
 	dialer net.Dialer
 	closed atomic.Bool
 }
@@ -47,7 +50,7 @@ func New(opts transport.Options) (*Backend, error) {
 	if err := checkConfig(opts.Config); err != nil {
 		return nil, &transport.OpError{Op: "open", Backend: Name, Err: err}
 	}
-	b := &Backend{opts: opts}
+	b := &Backend{opts: opts, log: opts.Log()}
 	b.dialer = net.Dialer{
 		LocalAddr: opts.LocalAddr,
 		KeepAlive: opts.KeepAlivePeriod(),
@@ -94,8 +97,11 @@ func (b *Backend) Dial(ctx context.Context, network, address string) (transport.
 	default:
 		return nil, b.dialError(network, address, fmt.Errorf("network %q: %w", network, transport.ErrUnsupported))
 	}
-	ctx, cancel := b.opts.ConnectContext(ctx)
-	defer cancel()
+	if b.opts.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = b.opts.ConnectContext(ctx)
+		defer cancel()
+	}
 	c, err := b.dialer.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, b.dialError(network, address, err)
@@ -178,6 +184,6 @@ func (b *Backend) dialError(network, address string, err error) error {
 		err = context.Canceled
 	}
 	e := &transport.OpError{Op: "dial", Backend: Name, Network: network, Address: address, Err: err}
-	b.opts.Log().Debug("dial failed", "network", network, "address", address, "error", err)
+	b.log.Debug("dial failed", "network", network, "address", address, "error", err)
 	return e
 }
