@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,5 +216,79 @@ func TestRoundTripAfterEngineClose(t *testing.T) {
 	}
 	if err := c.Ping(context.Background()); !errors.Is(err, transport.ErrClosed) {
 		t.Fatalf("Ping: %v", err)
+	}
+}
+
+// TestPeerSettingsHonoured checks that the peer's SETTINGS_INITIAL_WINDOW_SIZE
+// bounds what the client sends before a WINDOW_UPDATE, and that a request
+// whose header list is over the peer's SETTINGS_MAX_HEADER_LIST_SIZE is
+// refused before it is sent.
+func TestPeerSettingsHonoured(t *testing.T) {
+	const window = 100
+	c := rawH2C(t, Options{}, func(p *rawPeer) {
+		if !p.handshake(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window},
+			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: 1000}) {
+			return
+		}
+		// A first request, so that the client has our SETTINGS (before
+		// them it may assume the default window of 65535).
+		h := p.readHeaders()
+		if h == nil || p.respond(h.StreamID, "") != nil {
+			return
+		}
+		if h = p.readHeaders(); h == nil {
+			return
+		}
+		received, granted := 0, window
+		for {
+			f, err := p.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			d, ok := f.(*http2.DataFrame)
+			if !ok {
+				continue
+			}
+			received += len(d.Data())
+			if received > granted {
+				p.t.Errorf("peer: client sent %d bytes with a window of %d", received, granted)
+				return
+			}
+			if d.StreamEnded() {
+				break
+			}
+			if received == granted {
+				granted += window
+				p.write(func() error {
+					if err := p.fr.WriteWindowUpdate(0, window); err != nil {
+						return err
+					}
+					return p.fr.WriteWindowUpdate(h.StreamID, window)
+				})
+			}
+		}
+		p.respond(h.StreamID, fmt.Sprint(received))
+		p.drain()
+	})
+	if _, _, err := get(testContext(t), c, "http://raw.test/"); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(testContext(t), "POST", "http://raw.test/", io.LimitReader(zeros{}, 1000))
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != "1000" {
+		t.Fatalf("peer received %q (%v), want 1000 bytes", body, err)
+	}
+
+	req, _ = http.NewRequestWithContext(testContext(t), "GET", "http://raw.test/", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 2000))
+	if _, err := c.RoundTrip(req); err == nil || IsRetryable(err) {
+		t.Fatalf("request over the peer's header list limit: %v, want a non-retryable error", err)
+	} else {
+		t.Logf("over the limit: %v", err)
 	}
 }
