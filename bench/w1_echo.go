@@ -140,7 +140,7 @@ func closeAll(streams []transport.Stream) {
 // second, the median and 99th percentile round trip, and the client's CPU
 // time per message in µs (user plus system, whole process).
 func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPerSec float64, p50, p99 time.Duration, cpuPerMsg float64, err error) {
-	b, err := ct.Open(transport.Options{})
+	b, err := ct.Open(benchOptions())
 	if err != nil {
 		return 0, 0, 0, 0, err
 	}

@@ -93,7 +93,10 @@ func (d *pollDir) expired() bool {
 // If no goroutine is polling the loop, the caller polls it itself (see
 // loop.lead) until its own wait is over; otherwise it parks on ch as a
 // follower and the leader wakes it.
-func (d *pollDir) wait(s *stream) {
+func (d *pollDir) wait(s *stream) { d.waitUntil(s, nil) }
+
+// waitUntil is wait that also ends when ctx, if not nil, is done.
+func (d *pollDir) waitUntil(s *stream, ctx context.Context) {
 	l := s.loop
 	lead := !l.cfg.BlockingWait && l.leader.CompareAndSwap(0, 1)
 	d.leading.Store(lead)
@@ -104,7 +107,7 @@ func (d *pollDir) wait(s *stream) {
 		d.unannounce(l, lead) // readiness came already
 		return
 	}
-	if s.closed.Load() || d.expired() {
+	if s.closed.Load() || d.expired() || (ctx != nil && ctx.Err() != nil) {
 		if d.state.CompareAndSwap(pollWaiting, pollIdle) {
 			d.unannounce(l, lead)
 			return
@@ -133,26 +136,16 @@ func (d *pollDir) unannounce(l *loop, lead bool) {
 	}
 }
 
-// waitContext is wait bounded by ctx, for connect; the caller is always a
-// follower. It returns ctx's error if ctx ended first.
-func (d *pollDir) waitContext(ctx context.Context, l *loop) error {
-	d.leading.Store(false)
-	l.follow()
-	if !d.state.CompareAndSwap(pollIdle, pollWaiting) {
-		l.waiters.Add(-1)
-		return nil
+// waitContext is wait bounded by ctx as well, for connect: ctx's end
+// pokes the waiter. The caller checks ctx afterwards.
+func (d *pollDir) waitContext(ctx context.Context, s *stream) {
+	if ctx.Done() == nil {
+		d.wait(s)
+		return
 	}
-	select {
-	case <-d.ch:
-		return nil
-	case <-ctx.Done():
-		if d.state.CompareAndSwap(pollWaiting, pollIdle) {
-			l.waiters.Add(-1)
-		} else {
-			<-d.ch
-		}
-		return ctx.Err()
-	}
+	stop := context.AfterFunc(ctx, func() { d.poke(s.loop) })
+	d.waitUntil(s, ctx)
+	stop()
 }
 
 // setDeadline sets the deadline to t (none when zero), arms the timer that
