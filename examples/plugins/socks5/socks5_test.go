@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/transportkit/transportkit/examples/plugins/internal/socks5test"
+	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/registry"
+	"github.com/transportkit/transportkit/transport"
+	"github.com/transportkit/transportkit/transport/transporttest"
+)
+
+// pluginPath is the plugin binary TestMain builds.
+var pluginPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "socks5-example-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		pluginPath, err = plugins.Build(ctx, "./transportkit-backend-socks5", "socks5", dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		os.Setenv(registry.EnvPluginPath, dir)
+		code := m.Run()
+		plugins.Cleanup()
+		if code == 0 {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintln(os.Stderr, "goleak:", err)
+				return 1
+			}
+		}
+		return code
+	}()
+	os.Exit(code)
+}
+
+func startProxy(t testing.TB) *socks5test.Server {
+	t.Helper()
+	s, err := socks5test.Start("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestGet runs the example's host code against the built plugin.
+func TestGet(t *testing.T) {
+	proxy := startProxy(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	status, path, err := get(ctx, proxy.Addr(), srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != "HTTP/1.0 418 I'm a teapot" || path != plugins.DataPathHandoff {
+		t.Errorf("get = %q, %q; want the teapot over the handoff path", status, path)
+	}
+	if proxy.Connects.Load() != 1 {
+		t.Errorf("%d CONNECTs through the proxy, want 1", proxy.Connects.Load())
+	}
+}
+
+// TestConformanceSubprocess runs the stream suite through the plugin
+// process.
+func TestConformanceSubprocess(t *testing.T) {
+	proxy := startProxy(t)
+	cfg := []byte(fmt.Sprintf(`{"proxy": %q}`, proxy.Addr()))
+	b, err := plugins.Open(plugins.Plugin{Name: "socks5", Path: pluginPath}, transport.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	transporttest.TestStream(t, transporttest.TCPPipe(b))
+}
+
+// TestListed checks the registry finds the plugin with its details.
+func TestListed(t *testing.T) {
+	infos, err := registry.List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		if in.Name == "plugin:socks5" {
+			if in.Kind != registry.KindPlugin || in.Details["path"] != filepath.Join(filepath.Dir(pluginPath), "transportkit-backend-socks5") {
+				t.Errorf("listed as %+v", in)
+			}
+			return
+		}
+	}
+	t.Errorf("plugin:socks5 not listed: %+v", infos)
+}
