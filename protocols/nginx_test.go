@@ -68,6 +68,14 @@ func startNginx(t testing.TB) *nginx {
 	writeFile(t, filepath.Join(dir, "www", "chunked", "big"), big)
 	writeFile(t, filepath.Join(dir, "www", "chunked", "small"), []byte("chunked hello\n"))
 	n.roots = writeCert(t, dir)
+	// nginx's worker drops root for an unprivileged user, who must read
+	// the files and write uploads and temporary bodies.
+	for _, p := range []string{filepath.Dir(dir), dir, filepath.Join(dir, "www"), filepath.Join(dir, "www", "chunked")} {
+		os.Chmod(p, 0o755)
+	}
+	for _, p := range []string{filepath.Join(dir, "www", "up"), filepath.Join(dir, "tmp")} {
+		os.Chmod(p, 0o777)
+	}
 
 	ports := freePorts(t, 3)
 	n.http, n.https, n.shortIdle = ports[0], ports[1], ports[2]
