@@ -1,0 +1,58 @@
+package epoll_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/transportkit/transportkit/backends/epoll"
+)
+
+func TestParseConfig(t *testing.T) {
+	c, err := epoll.ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Loops != epoll.DefaultLoops() || c.Events != 256 || c.TryRead || c.BlockingWait {
+		t.Errorf("defaults = %+v", c)
+	}
+	c, err = epoll.ParseConfig([]byte(`{"loops": 3, "events": 8, "try_read": true, "blocking_wait": true, "lock_os_thread": true, "no_yield": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Loops != 3 || c.Events != 8 || !c.TryRead || !c.BlockingWait || !c.LockOSThread || !c.NoYield {
+		t.Errorf("parsed = %+v", c)
+	}
+	if c, err := epoll.ParseConfig([]byte(" null ")); err != nil || c.Loops == 0 {
+		t.Errorf("null: %+v, %v", c, err)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		json, field string
+		unknown     bool
+	}{
+		{`{"loops": 1, "bogus": 2}`, "bogus", true},
+		{`{"loops": "two"}`, "loops", false},
+		{`{"loops": -1}`, "loops", false},
+		{`{"events": -5}`, "events", false},
+		{`[1, 2]`, "", false},
+		{`{"loops": 1`, "", false},
+	} {
+		_, err := epoll.ParseConfig([]byte(tc.json))
+		var ce *epoll.ConfigError
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: error %v is not a *ConfigError", tc.json, err)
+			continue
+		}
+		if ce.Field != tc.field {
+			t.Errorf("%s: Field = %q, want %q", tc.json, ce.Field, tc.field)
+		}
+		if errors.Is(err, epoll.ErrUnknownField) != tc.unknown {
+			t.Errorf("%s: errors.Is(err, ErrUnknownField) = %v, want %v", tc.json, !tc.unknown, tc.unknown)
+		}
+		if ce.Error() == "" {
+			t.Errorf("%s: empty message", tc.json)
+		}
+	}
+}
