@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -369,5 +368,3 @@ func runSuite(t *testing.T, b transport.Backend, srv server) {
 		t.Errorf("after CloseIdleConnections: %+v", s)
 	}
 }
-
-var _ = strings.Contains

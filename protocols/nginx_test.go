@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -228,5 +227,3 @@ func writeCert(t testing.TB, dir string) *x509.CertPool {
 }
 
 func (n *nginx) tlsConfig() *tls.Config { return &tls.Config{RootCAs: n.roots} }
-
-var _ = strings.Contains

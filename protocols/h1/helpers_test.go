@@ -6,7 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
+
 	"sync"
 	"testing"
 	"time"
@@ -170,5 +170,3 @@ func newReq(t testing.TB, method, addr string, body io.Reader) *http.Request {
 	}
 	return req
 }
-
-var _ = os.Getenv

@@ -1,0 +1,25 @@
+// Package h1 is an HTTP/1.1 client connection over any transport.Stream.
+//
+// A Conn carries one exchange at a time on its caller's goroutine:
+// RoundTrip writes the request (Host, Content-Length or chunked body,
+// trailers, "Expect: 100-continue") and reads the response head; the
+// response body then reads straight from the connection's buffer, which
+// comes from a pool only while an exchange is in flight. The Conn starts
+// no goroutine; context cancellation sets a deadline in the past on the
+// stream through context.AfterFunc.
+//
+// Responses are read with the rules of http.ReadResponse, checked against
+// it by a differential fuzz target: 1xx responses are skipped (101 is
+// final), HEAD, 204 and 304 have no body, Content-Length and chunked
+// bodies with trailers, bodies that run until the server closes, HTTP/1.0
+// and Connection: close. A response that breaks a rule fails with a
+// *ProtocolError whose Rule is one of the Err* sentinels, and the
+// connection is closed. The codec is stricter than net/http on purpose
+// in three places: a status code must be three digits from 100 up,
+// whitespace between a field name and its colon is rejected, and a
+// trailer section must end in CRLF CRLF.
+//
+// A connection is reused only when the request was written in full, the
+// body reached EOF and neither side asked to close; Options.OnDone tells
+// its owner, such as the pool in package protocols, when that happens.
+package h1
