@@ -1,0 +1,213 @@
+// Package tlstest makes a throwaway PKI and a TLS echo server that
+// requires a client certificate, for the tlskeys plugin example's tests.
+package tlstest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// PKI is a CA with a server certificate for 127.0.0.1 and a client
+// certificate, written as PEM files.
+type PKI struct {
+	// CAFile, CertFile and KeyFile are the CA certificate and the
+	// client's certificate and key.
+	CAFile, CertFile, KeyFile string
+	// ClientName is the client certificate's common name.
+	ClientName string
+
+	ca     *x509.CertPool
+	server tls.Certificate
+}
+
+// NewPKI creates the certificates and writes the client's files and the
+// CA's certificate into dir.
+func NewPKI(dir string) (*PKI, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "tlstest CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) ([]byte, *ecdsa.PrivateKey, error) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: cn},
+			NotBefore:    now.Add(-time.Hour),
+			NotAfter:     now.Add(24 * time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+			IPAddresses:  ips,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		return der, key, err
+	}
+	srvDER, srvKey, err := issue(2, "tlstest server", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	p := &PKI{
+		CAFile:     filepath.Join(dir, "ca.pem"),
+		CertFile:   filepath.Join(dir, "client.pem"),
+		KeyFile:    filepath.Join(dir, "client-key.pem"),
+		ClientName: "tlstest client",
+		ca:         x509.NewCertPool(),
+		server:     tls.Certificate{Certificate: [][]byte{srvDER, caDER}, PrivateKey: srvKey},
+	}
+	p.ca.AddCert(caCert)
+	cliDER, cliKey, err := issue(3, p.ClientName, x509.ExtKeyUsageClientAuth, nil)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(cliKey)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		path, typ string
+		der       []byte
+	}{
+		{p.CAFile, "CERTIFICATE", caDER},
+		{p.CertFile, "CERTIFICATE", cliDER},
+		{p.KeyFile, "EC PRIVATE KEY", keyDER},
+	} {
+		data := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
+		if err := os.WriteFile(f.path, data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// ServerConfig is a server configuration that requires a client
+// certificate from the CA and offers ALPN h2 and http/1.1.
+func (p *PKI) ServerConfig() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{p.server},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    p.ca,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+}
+
+// Server is a TLS echo server on 127.0.0.1 that requires a client
+// certificate.
+type Server struct {
+	ln net.Listener
+	wg sync.WaitGroup
+
+	mu      sync.Mutex
+	clients []string
+	conns   map[net.Conn]struct{}
+}
+
+// Serve starts a Server for p.
+func (p *PKI) Serve() (*Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ln: tls.NewListener(ln, p.ServerConfig()), conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+// Addr is the server's address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Clients returns the common names of the client certificates seen, in
+// order.
+func (s *Server) Clients() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.clients...)
+}
+
+// Close stops the server and waits for its connections.
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.conns == nil {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.echo(c.(*tls.Conn))
+		}()
+	}
+}
+
+func (s *Server) echo(c *tls.Conn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Handshake(); err != nil {
+		return
+	}
+	c.SetDeadline(time.Time{})
+	if peers := c.ConnectionState().PeerCertificates; len(peers) > 0 {
+		s.mu.Lock()
+		s.clients = append(s.clients, peers[0].Subject.CommonName)
+		s.mu.Unlock()
+	}
+	io.Copy(c, c)
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/transportkit/transportkit/examples/plugins/internal/tlstest"
+	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/registry"
+	"github.com/transportkit/transportkit/transport"
+	"github.com/transportkit/transportkit/transport/transporttest"
+)
+
+// pluginPath is the plugin binary TestMain builds.
+var pluginPath string
+
+const waitLimit = 20 * time.Second
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tlskeys-example-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		pluginPath, err = plugins.Build(ctx, "./transportkit-backend-tlskeys", "tlskeys", dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		os.Setenv(registry.EnvPluginPath, dir)
+		code := m.Run()
+		plugins.Cleanup()
+		if code == 0 {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintln(os.Stderr, "goleak:", err)
+				return 1
+			}
+		}
+		return code
+	}()
+	os.Exit(code)
+}
+
+func newPKI(t testing.TB) *tlstest.PKI {
+	t.Helper()
+	p, err := tlstest.NewPKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestConnect runs the example's host code against the built plugin and
+// a server that requires the client certificate.
+func TestConnect(t *testing.T) {
+	p := newPKI(t)
+	srv, err := p.Serve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := connect(ctx, config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile}, srv.Addr(), []string{"h2", "http/1.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.alpn != "h2" || r.server != "CN=tlstest server" || r.path != plugins.DataPathBytes {
+		t.Errorf("connect = %+v, want h2 with the server's certificate over the byte path", r)
+	}
+	if got := srv.Clients(); len(got) != 1 || got[0] != p.ClientName {
+		t.Errorf("server saw client certificates %v, want [%s]", got, p.ClientName)
+	}
+}
+
+// TestConformanceSubprocess runs the stream suite over TLS done in the
+// plugin process.
+func TestConformanceSubprocess(t *testing.T) {
+	p := newPKI(t)
+	cfg, err := json.Marshal(config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := plugins.Open(plugins.Plugin{Name: "tlskeys", Path: pluginPath}, transport.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	srvCfg := p.ServerConfig()
+	transporttest.TestStream(t, func() (transport.Stream, net.Conn, func(), error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer ln.Close()
+		var (
+			wg   sync.WaitGroup
+			peer *tls.Conn
+			herr error
+		)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := ln.Accept()
+			if err != nil {
+				herr = err
+				return
+			}
+			peer = tls.Server(c, srvCfg)
+			c.SetDeadline(time.Now().Add(waitLimit))
+			herr = peer.Handshake()
+			c.SetDeadline(time.Time{})
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		s, err := transport.DialTLS(ctx, b, "tcp", ln.Addr().String(), nil)
+		if err != nil {
+			ln.Close()
+		}
+		wg.Wait()
+		if err == nil {
+			err = herr
+		}
+		if err != nil {
+			if s != nil {
+				s.Close()
+			}
+			if peer != nil {
+				peer.Close()
+			}
+			return nil, nil, nil, err
+		}
+		return s, peer, func() { s.Close(); peer.Close() }, nil
+	})
+}
