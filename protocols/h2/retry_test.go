@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 x/net/http2 is the HTTP/2 engine we chose (see doc.go); its deprecation points at net/http APIs that cannot run over a Stream we dialed.
+
 package h2
 
 import (
