@@ -658,3 +658,117 @@ func TestBackendCloseKeepsStreams(t *testing.T) {
 	s.Close()
 	c.Close()
 }
+
+// TestOutOfFDs runs the backend into RLIMIT_NOFILE: opening and dialing
+// fail with errors, and nothing is left open.
+func TestOutOfFDs(t *testing.T) {
+	transporttest.VerifyNoLeaks(t)
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Skip(err)
+	}
+	b := openBackend(t, `{"loops": 1}`)
+	defer b.Close()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	highest := 0
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil && n > highest {
+			highest = n
+		}
+	}
+	lim := unix.Rlimit{Cur: uint64(highest) + 16, Max: old.Max}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+	defer unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+	// Fill every free slot under the limit, then free extra of them.
+	var fillers []int
+	defer func() {
+		for _, fd := range fillers {
+			unix.Close(fd)
+		}
+	}()
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		fillers = append(fillers, fd)
+	}
+	for extra := 0; extra < 3; extra++ {
+		if b2, err := epoll.Open(transport.Options{Config: []byte(`{"loops": 2}`)}); err == nil {
+			b2.Close()
+			t.Errorf("Open with %d spare fds worked", extra)
+		}
+		if s, err := b.Dial(ctxT(t), "tcp", "127.0.0.1:1"); err == nil {
+			s.Close()
+			t.Errorf("Dial with %d spare fds worked", extra)
+		}
+		if len(fillers) > 0 {
+			unix.Close(fillers[len(fillers)-1])
+			fillers = fillers[:len(fillers)-1]
+		}
+	}
+}
+
+func TestNewStreamTCP(t *testing.T) {
+	b := openBackend(t, "")
+	defer b.Close()
+	if b.Config().Loops < 1 {
+		t.Errorf("Config() = %+v", b.Config())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	f, err := c.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, network := range []string{"tcp6", "unix", "bogus"} {
+		if _, err := b.NewStream(int(f.Fd()), network); !errors.Is(err, transport.ErrUnsupported) {
+			t.Errorf("NewStream(tcp4 socket, %q): %v", network, err)
+		}
+	}
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.NewStream(fd, "tcp")
+	if err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.RemoteAddr().String() != ln.Addr().String() {
+		t.Errorf("RemoteAddr = %v", s.RemoteAddr())
+	}
+	if v, _ := s.Info(transport.InfoBackend); v != epoll.Name {
+		t.Errorf("InfoBackend = %v", v)
+	}
+	if _, ok := s.Info("nope"); ok {
+		t.Error("unknown key present")
+	}
+	if _, err := s.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(peer, buf); err != nil || string(buf) != "hi" {
+		t.Errorf("peer read %q, %v", buf, err)
+	}
+}

@@ -138,20 +138,14 @@ func (s *stream) read(b []byte) (int, error) {
 	}
 }
 
-// sysRead consumes the read readiness and reads into b. A read that fills
-// b sets the readiness again, since more may be waiting; for a stream
-// socket one extra byte is read into spill to tell, so that a read that
-// exactly drains the socket leaves it idle and the next Read parks without
-// a read(2) that could only fail with EAGAIN.
+// sysRead consumes the read readiness and reads into b. On a stream
+// socket a read shorter than asked drained the socket, and with
+// edge-triggered epoll any later arrival is reported anew. To tell a read
+// that fills b from one that drains the socket exactly, one extra byte is
+// read into spill: without it the readiness is left idle and the next Read
+// parks without a read(2) that could only fail with EAGAIN.
 func (s *stream) sysRead(b []byte) (int, unix.Errno) {
 	s.rd.state.Store(pollIdle)
-	if !s.tracked {
-		n, errno := sysRead(s.fd, b)
-		if n == len(b) {
-			s.rd.state.Store(pollReady)
-		}
-		return n, errno
-	}
 	n, errno := sysReadv(s.fd, b, &s.spill)
 	if n > len(b) {
 		n = len(b)

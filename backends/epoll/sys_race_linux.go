@@ -12,13 +12,6 @@ import (
 // Under the race detector, reads and writes go through the x/sys wrappers,
 // which tell the detector that bytes written to one fd and read from
 // another are ordered, as the standard library's do.
-func sysRead(fd int, b []byte) (int, unix.Errno) {
-	n, err := unix.Read(fd, b)
-	if n < 0 {
-		n = 0
-	}
-	return n, errnoOf(err)
-}
 
 func sysReadv(fd int, b []byte, spill *byte) (int, unix.Errno) {
 	n, err := unix.Readv(fd, [][]byte{b, unsafe.Slice(spill, 1)})
