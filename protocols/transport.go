@@ -68,8 +68,9 @@ type Transport struct {
 	// them.
 	TLSHandshakeTimeout time.Duration
 
-	// DisableKeepAlives closes each connection after one request. If
-	// false, connections are reused.
+	// DisableKeepAlives sends "Connection: close" with each request and
+	// closes each connection after one exchange. If false, connections
+	// are reused.
 	DisableKeepAlives bool
 
 	// MaxConnsPerHost limits the connections per origin, dialing and
@@ -294,6 +295,7 @@ func (t *Transport) h1Options(done func(bool)) h1.Options {
 		ResponseHeaderTimeout: t.ResponseHeaderTimeout,
 		ExpectContinueTimeout: t.ExpectContinueTimeout,
 		UserAgent:             t.UserAgent,
+		DisableKeepAlives:     t.DisableKeepAlives,
 		OnDone:                done,
 	}
 }

@@ -65,6 +65,11 @@ type Options struct {
 	// empty is sent without one.
 	UserAgent string
 
+	// DisableKeepAlives sends "Connection: close" with every request and
+	// closes the connection after one exchange. If false, connections are
+	// kept for reuse.
+	DisableKeepAlives bool
+
 	// OnDone, if not nil, is called once for every exchange (every
 	// RoundTrip that found the connection idle) when it ends: when the
 	// response body reached EOF or was closed, when the response had no
@@ -101,6 +106,7 @@ type Conn struct {
 	headerWait  time.Duration
 	continueFor time.Duration
 	userAgent   string
+	oneShot     bool
 	onDone      func(reusable bool)
 	cancelFn    func()
 
@@ -141,6 +147,7 @@ func NewConn(s transport.Stream, opts Options) *Conn {
 		headerWait:  opts.ResponseHeaderTimeout,
 		continueFor: opts.ExpectContinueTimeout,
 		userAgent:   opts.UserAgent,
+		oneShot:     opts.DisableKeepAlives,
 		onDone:      opts.OnDone,
 	}
 	if c.maxHeader <= 0 {

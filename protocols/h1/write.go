@@ -149,10 +149,10 @@ func (c *Conn) appendHead(b []byte, req *http.Request) ([]byte, error) {
 		}
 	}
 	askedClose := containsToken(req.Header["Connection"], "close")
-	if req.Close && !askedClose {
+	if (req.Close || c.oneShot) && !askedClose {
 		b = append(b, "Connection: close\r\n"...)
 	}
-	c.closed = req.Close || askedClose
+	c.closed = req.Close || c.oneShot || askedClose
 
 	switch {
 	case c.wchunked:

@@ -372,3 +372,17 @@ func TestEarlyResponse(t *testing.T) {
 		t.Errorf("body closed %d, OnDone %v", body.closed, log.get())
 	}
 }
+
+func TestDisableKeepAlives(t *testing.T) {
+	srv := newRecorder(t)
+	d := newDialer(t)
+	c, log := d.conn(t, srv.addr(), Options{DisableKeepAlives: true})
+	resp, err := c.RoundTrip(newReq(t, "GET", srv.addr(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if s := srv.last(t); !s.close || !slices.Equal(log.get(), []bool{false}) {
+		t.Errorf("server saw close %v, OnDone %v", s.close, log.get())
+	}
+}
