@@ -1,51 +1,81 @@
-// Package epoll is transportkit's Linux network engine: a few event loops
-// on golang.org/x/sys/unix that serve every stream, so that an idle stream
+// Package epoll is transportkit's Linux network engine: event loops on
+// golang.org/x/sys/unix that serve every stream, so that an idle stream
 // holds no goroutine and no buffer, and IsReadable is answered from the
-// poller's readiness state without a system call. It is the default backend
-// on Linux; elsewhere it registers as unavailable and the registry falls
-// back to stdnet.
+// poller's readiness state without touching the socket. It is the default
+// backend on Linux; elsewhere it registers as unavailable (Available
+// returns an error wrapping transport.ErrUnavailable) and the registry
+// falls back to stdnet.
 //
 // Import it for its side effect of registering "epoll" with package
-// registry, or call Open directly. Its JSON configuration (Options.Config)
-// is described by Config.
+// registry, or call Open directly. Its JSON configuration
+// (transport.Options.Config, such as {"loops": 2}) is described by Config;
+// unknown fields are rejected with a *ConfigError naming the field.
+//
+// A socket connected elsewhere (for example received from a plugin
+// process) becomes a Stream with Backend.NewStream (an fd) or
+// Backend.Adopt (an *os.File, as transport.Adopter); their docs say who
+// owns the descriptor.
 //
 // # Design
 //
-// Sockets are non-blocking and close-on-exec and are registered once,
-// edge-triggered, for input, output and the peer's shutdown. A loop
-// goroutine waits in epoll_wait and, per event, records readiness in the
-// stream's two pollDir words (read and write) and wakes the goroutine
-// parked there, if any, through a one-slot channel: no allocation per
-// wait, no lock, one hand-off from the loop to the caller.
+// Sockets are non-blocking and close-on-exec and are registered once per
+// stream, edge-triggered, for input and the peer's shutdown; output
+// readiness is asked for only while a connect is in progress or after a
+// Write met EAGAIN, since otherwise every ACK would report it.
 //
-// Write tries write(2) first and parks only on EAGAIN. Read tries read(2)
-// first unless the readiness state proves it would fail: with
-// edge-triggered epoll every arrival of data after a drain produces an
-// event, so a Read after a drain (EAGAIN, or a short read of a stream
-// socket) with no event since parks at once. That saves one of the two
-// read calls per request and response that a try-first poller makes; set
-// Config.TryRead to always try.
+// Each stream has two readiness words (read and write) and a one-slot
+// channel per direction. A caller that must wait announces itself in the
+// word and parks on the channel; whoever reports readiness (or a deadline,
+// or Close) swaps the word and sends exactly one token. No allocation per
+// wait, no lock, and a wake-up is never lost.
 //
-// On a non-race build the reads and writes are raw system calls: the
-// sockets never block, so the goroutine keeps its P.
+// A loop's epoll fd is itself pollable, so it is registered with the
+// runtime's own poller and sleeps there. Whoever leads the loop harvests
+// it with a non-blocking epoll_wait when the runtime reports it readable.
+// The first caller that must wait while nobody leads becomes the leader:
+// it sleeps in the runtime poller itself and is woken straight from it,
+// like a caller of the runtime's network poller, dispatching the events of
+// other streams on its way; it steps down when its own wait is over, and
+// the loop goroutine takes over while followers are left. A lone caller so
+// pays no goroutine hand-off and no thread wake-up (Config.BlockingWait
+// selects the classic design instead, a loop goroutine blocked in
+// epoll_wait on its own thread, which measured slower: see BENCHMARKS.md).
+//
+// Write tries write(2) first and parks only on EAGAIN. Read tries the
+// read first unless the readiness word proves it would fail: with
+// edge-triggered epoll every arrival of data after a drain is reported, so
+// a Read after a drain with no event since parks at once. To know a drain
+// even when a read fills the caller's buffer exactly, reads use readv(2)
+// with one spare byte kept in the stream. A request/response exchange so
+// costs one read system call instead of the two (one failing with EAGAIN)
+// of a try-first poller. Config.TryRead restores try-first. On non-race
+// builds reads and writes are raw system calls: the sockets never block,
+// so the goroutine keeps its P.
+//
+// IsReadable reads the readiness word. When no goroutine leads the loop
+// (nobody is waiting on any of its streams), events may still sit in the
+// epoll fd, so IsReadable first collects them with one non-blocking
+// epoll_wait on the loop's epoll fd (never a call on the stream's socket);
+// while any caller waits on the loop, it makes no system call at all.
 //
 // # Deadlines
 //
-// A deadline is a monotonic instant checked by the caller before each
+// A deadline is a monotonic instant that a caller checks before each
 // attempt, plus a runtime timer (time.AfterFunc, one per stream and
-// direction, made the first time a deadline is set and reused) that wakes a
-// parked caller when it passes. The timer holds no goroutine while pending.
-// Loop-owned timer heaps were considered: they need a lock shared by all
-// streams of a loop and an eventfd write (a system call) and a loop wake-up
-// whenever a deadline moves earlier, where a runtime timer is a per-P heap
-// operation with no system call; setting a deadline is on the hot path of
-// protocol code that sets one per request.
+// direction, made the first time a deadline is set and then reused) that
+// pokes a parked caller when it passes. The timer holds no goroutine while
+// pending. Loop-owned timer heaps were considered and rejected: a heap per
+// loop needs a lock shared by all the loop's streams, and an eventfd write
+// (a system call) plus a loop wake-up whenever a deadline moves earlier,
+// where resetting a runtime timer is a per-P heap operation with no system
+// call, and protocol code sets a deadline per request.
 //
 // # Lifetimes
 //
 // Read and Write hold a per-direction mutex across their system calls, and
-// Close sets the closed flag, wakes both directions and takes both mutexes
-// before closing the fd, so the fd is closed once and never while a system
-// call uses it. Every failed dial closes its socket. Backend.Close stops
-// new dials; each loop exits once its last stream is closed.
+// Close sets the closed flag, pokes both directions (a parked leader is
+// interrupted through the loop's eventfd) and takes both mutexes before it
+// closes the fd, so the fd is closed once and never while a system call
+// uses it. Every failed dial closes its socket. Backend.Close stops new
+// dials; each loop exits once its last stream is closed.
 package epoll
