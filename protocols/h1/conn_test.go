@@ -64,18 +64,18 @@ func TestGetReusesConnection(t *testing.T) {
 
 // exchange runs one request against a server that answers with resp, and
 // returns the response, its body and error, and the OnDone calls.
-func exchange(t *testing.T, method string, resp string, opts Options) (*http.Response, string, error, []bool) {
+func exchange(t *testing.T, method string, resp string, opts Options) (*http.Response, string, []bool, error) {
 	t.Helper()
 	s := newRawServer(t, respondOnce(resp))
 	d := newDialer(t)
 	c, log := d.conn(t, s.addr(), opts)
 	r, err := c.RoundTrip(newReq(t, method, s.addr(), nil))
 	if err != nil {
-		return nil, "", err, log.get()
+		return nil, "", log.get(), err
 	}
 	b, err := io.ReadAll(r.Body)
 	r.Body.Close()
-	return r, string(b), err, log.get()
+	return r, string(b), log.get(), err
 }
 
 func TestFraming(t *testing.T) {
@@ -107,7 +107,7 @@ func TestFraming(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body, err, done := exchange(t, tt.method, tt.resp, Options{})
+			resp, body, done, err := exchange(t, tt.method, tt.resp, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +128,7 @@ func TestFraming(t *testing.T) {
 }
 
 func TestFoldedAndPragma(t *testing.T) {
-	resp, _, err, _ := exchange(t, "GET", "HTTP/1.1 200 OK\r\nX-Long: a \r\n\t b\r\nPragma: no-cache\r\nContent-Length: 0\r\n\r\n", Options{})
+	resp, _, _, err := exchange(t, "GET", "HTTP/1.1 200 OK\r\nX-Long: a \r\n\t b\r\nPragma: no-cache\r\nContent-Length: 0\r\n\r\n", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestFoldedAndPragma(t *testing.T) {
 }
 
 func TestTrailers(t *testing.T) {
-	resp, body, err, done := exchange(t, "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, x-other\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\nX-Late: 1\r\n\r\n", Options{})
+	resp, body, done, err := exchange(t, "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, x-other\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\nX-Late: 1\r\n\r\n", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err, done := exchange(t, "GET", tt.resp, Options{MaxHeaderBytes: 1500})
+			_, _, done, err := exchange(t, "GET", tt.resp, Options{MaxHeaderBytes: 1500})
 			if !errors.Is(err, tt.rule) {
 				t.Fatalf("error %v, want %v", err, tt.rule)
 			}
@@ -235,7 +235,7 @@ func TestTruncatedBodies(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2",
 	} {
-		_, _, err, done := exchange(t, "GET", resp, Options{})
+		_, _, done, err := exchange(t, "GET", resp, Options{})
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("%q: error %v, want io.ErrUnexpectedEOF", resp, err)
 		}
@@ -243,12 +243,12 @@ func TestTruncatedBodies(t *testing.T) {
 			t.Errorf("%q: OnDone %v", resp, done)
 		}
 	}
-	_, _, err, _ := exchange(t, "GET", "HTTP/1.1 200 OK\r\nContent-Le", Options{})
+	_, _, _, err := exchange(t, "GET", "HTTP/1.1 200 OK\r\nContent-Le", Options{})
 	var e *Error
 	if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.As(err, &e) || e.NoResponse || e.Op != "read" {
 		t.Errorf("truncated head: %v", err)
 	}
-	_, _, err, _ = exchange(t, "GET", "", Options{})
+	_, _, _, err = exchange(t, "GET", "", Options{})
 	if !errors.Is(err, ErrServerClosed) || !errors.As(err, &e) || !e.NoResponse {
 		t.Errorf("no response: %v", err)
 	}
@@ -256,7 +256,7 @@ func TestTruncatedBodies(t *testing.T) {
 
 func TestLargeHeadGrowsBuffer(t *testing.T) {
 	big := strings.Repeat("v", 3*bufSize)
-	resp, body, err, done := exchange(t, "GET", "HTTP/1.1 200 OK\r\nX-Big: "+big+"\r\nContent-Length: 2\r\n\r\nok", Options{})
+	resp, body, done, err := exchange(t, "GET", "HTTP/1.1 200 OK\r\nX-Big: "+big+"\r\nContent-Length: 2\r\n\r\nok", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestBigBodies(t *testing.T) {
 		"close":   "HTTP/1.1 200 OK\r\n\r\n" + data,
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, body, err, _ := exchange(t, "GET", resp, Options{})
+			_, body, _, err := exchange(t, "GET", resp, Options{})
 			if err != nil || body != data {
 				t.Fatalf("err %v, body of %d bytes equal %v", err, len(body), body == data)
 			}
@@ -560,7 +560,7 @@ func TestBodyCloseInterruptsRead(t *testing.T) {
 }
 
 func TestUnsolicitedBytesSpoilReuse(t *testing.T) {
-	_, _, err, done := exchange(t, "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA", Options{})
+	_, _, done, err := exchange(t, "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
