@@ -441,7 +441,7 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 				return err
 			}
 			if c.w-c.r >= *budget {
-				return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:c.r+64])
+				return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:min(c.w, c.r+64)])
 			}
 		}
 		err := c.fill()

@@ -568,3 +568,12 @@ func TestUnsolicitedBytesSpoilReuse(t *testing.T) {
 		t.Errorf("OnDone %v", done)
 	}
 }
+
+func TestTinyHeaderLimit(t *testing.T) {
+	for _, limit := range []int{1, 10, 30, 59} {
+		_, _, done, err := exchange(t, "GET", "HTTP/1.1 103 Early\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Options{MaxHeaderBytes: limit})
+		if !errors.Is(err, ErrHeaderTooLarge) || !slices.Equal(done, []bool{false}) {
+			t.Errorf("limit %d: %v, OnDone %v", limit, err, done)
+		}
+	}
+}
