@@ -18,6 +18,7 @@ import (
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/transport"
+	"github.com/transportkit/transportkit/transport/transporttest"
 )
 
 // server is what the interop suite talks to: nginx, or an in-memory
@@ -46,6 +47,7 @@ func TestInteropNginx(t *testing.T) {
 		tls:       n.tlsConfig(),
 	}
 	t.Run("stdnet", func(t *testing.T) {
+		transporttest.VerifyNoLeaks(t)
 		b, err := stdnet.New(transport.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -57,6 +59,7 @@ func TestInteropNginx(t *testing.T) {
 		if err := epoll.Available(); err != nil {
 			t.Skipf("epoll unavailable: %v", err)
 		}
+		transporttest.VerifyNoLeaks(t)
 		b, err := epoll.Open(transport.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -69,6 +72,7 @@ func TestInteropNginx(t *testing.T) {
 // TestInteropMock runs the suite on the mock backend, against handler
 // peers that mimic the nginx endpoints.
 func TestInteropMock(t *testing.T) {
+	transporttest.VerifyNoLeaks(t)
 	b := mock.New()
 	defer b.Close()
 	h := nginxLike()

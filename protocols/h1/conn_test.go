@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/transport"
+	"github.com/transportkit/transportkit/transport/transporttest"
 )
 
 func readAll(t *testing.T, resp *http.Response) string {
@@ -29,6 +30,7 @@ func readAll(t *testing.T, resp *http.Response) string {
 }
 
 func TestGetReusesConnection(t *testing.T) {
+	transporttest.VerifyNoLeaks(t)
 	s := newRawServer(t, respondEach("HTTP/1.1 200 OK\r\ncontent-length: 5\r\nX-Custom-thing: a \r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nhello"))
 	d := newDialer(t)
 	c, log := d.conn(t, s.addr(), Options{})
@@ -207,6 +209,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			transporttest.VerifyNoLeaks(t)
 			_, _, done, err := exchange(t, "GET", tt.resp, Options{MaxHeaderBytes: 1500})
 			if !errors.Is(err, tt.rule) {
 				t.Fatalf("error %v, want %v", err, tt.rule)
