@@ -365,7 +365,8 @@ func (b *body) trailer(noWait bool) (done bool, err error) {
 				return false, protoErr(ErrBadTrailer, avail[:min(end, 64)])
 			}
 			t := make(http.Header)
-			if _, err := parseFields(string(avail[:end]), t, ErrBadTrailer); err != nil {
+			block := string(avail[:end])
+			if _, err := parseFields(block, countFields(block), t, ErrBadTrailer); err != nil {
 				return false, err
 			}
 			c.r += end

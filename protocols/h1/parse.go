@@ -61,8 +61,10 @@ func validValue(s string) bool {
 	return true
 }
 
-// Header fields the codec acts on, identified while parsing so that
-// framing needs no map lookups for fields that are absent.
+// Header fields are identified while parsing by a small number: 0 for
+// an uncommon field, or the position of a common one in the switch of
+// knownField, whose canonical name is interned. The first five are the
+// fields framing acts on, so that it needs no map lookup for absent ones.
 const (
 	fieldOther = iota
 	fieldContentLength
@@ -72,45 +74,95 @@ const (
 	fieldPragma
 )
 
-type knownField struct {
-	name string
-	id   uint8
+// knownField returns the interned canonical name and id of the common
+// field whose canonical name is k, or id fieldOther. A switch on strings
+// compiles to a search on length and bytes, with no hashing.
+func knownField(k string) (string, uint8) {
+	switch k {
+	case "Content-Length":
+		return "Content-Length", 1
+	case "Transfer-Encoding":
+		return "Transfer-Encoding", 2
+	case "Connection":
+		return "Connection", 3
+	case "Trailer":
+		return "Trailer", 4
+	case "Pragma":
+		return "Pragma", 5
+	case "Accept-Ranges":
+		return "Accept-Ranges", 6
+	case "Access-Control-Allow-Origin":
+		return "Access-Control-Allow-Origin", 7
+	case "Age":
+		return "Age", 8
+	case "Alt-Svc":
+		return "Alt-Svc", 9
+	case "Cache-Control":
+		return "Cache-Control", 10
+	case "Content-Disposition":
+		return "Content-Disposition", 11
+	case "Content-Encoding":
+		return "Content-Encoding", 12
+	case "Content-Language":
+		return "Content-Language", 13
+	case "Content-Location":
+		return "Content-Location", 14
+	case "Content-Range":
+		return "Content-Range", 15
+	case "Content-Security-Policy":
+		return "Content-Security-Policy", 16
+	case "Content-Type":
+		return "Content-Type", 17
+	case "Date":
+		return "Date", 18
+	case "Etag":
+		return "Etag", 19
+	case "Expires":
+		return "Expires", 20
+	case "Keep-Alive":
+		return "Keep-Alive", 21
+	case "Last-Modified":
+		return "Last-Modified", 22
+	case "Link":
+		return "Link", 23
+	case "Location":
+		return "Location", 24
+	case "Referrer-Policy":
+		return "Referrer-Policy", 25
+	case "Retry-After":
+		return "Retry-After", 26
+	case "Server":
+		return "Server", 27
+	case "Set-Cookie":
+		return "Set-Cookie", 28
+	case "Strict-Transport-Security":
+		return "Strict-Transport-Security", 29
+	case "Upgrade":
+		return "Upgrade", 30
+	case "Vary":
+		return "Vary", 31
+	case "Via":
+		return "Via", 32
+	case "Www-Authenticate":
+		return "Www-Authenticate", 33
+	case "X-Content-Type-Options":
+		return "X-Content-Type-Options", 34
+	case "X-Frame-Options":
+		return "X-Frame-Options", 35
+	case "X-Request-Id":
+		return "X-Request-Id", 36
+	case "X-Xss-Protection":
+		return "X-Xss-Protection", 37
+	}
+	return "", fieldOther
 }
-
-// knownFields interns the canonical keys of common response fields.
-var knownFields = func() map[string]knownField {
-	m := map[string]knownField{
-		"Content-Length":    {id: fieldContentLength},
-		"Transfer-Encoding": {id: fieldTransferEncoding},
-		"Connection":        {id: fieldConnection},
-		"Trailer":           {id: fieldTrailer},
-		"Pragma":            {id: fieldPragma},
-	}
-	for _, k := range []string{
-		"Accept-Ranges", "Access-Control-Allow-Origin", "Age", "Alt-Svc",
-		"Cache-Control", "Content-Disposition", "Content-Encoding",
-		"Content-Language", "Content-Location", "Content-Range",
-		"Content-Security-Policy", "Content-Type", "Date", "Etag", "Expires",
-		"Keep-Alive", "Last-Modified", "Link", "Location", "Referrer-Policy",
-		"Retry-After", "Server", "Set-Cookie", "Strict-Transport-Security",
-		"Upgrade", "Vary", "Via", "Www-Authenticate", "X-Content-Type-Options",
-		"X-Frame-Options", "X-Request-Id", "X-Xss-Protection",
-	} {
-		m[k] = knownField{}
-	}
-	for k, v := range m {
-		v.name = k
-		m[k] = v
-	}
-	return m
-}()
 
 // canonicalKey returns the canonical form of the valid field name k (as
 // http.CanonicalHeaderKey would) and the field's id. It allocates only for
 // an uncommon name that arrived in a non-canonical form.
 func canonicalKey(k string) (string, uint8) {
-	if f, ok := knownFields[k]; ok {
-		return f.name, f.id
+	if name, id := knownField(k); id != fieldOther {
+		return name, id
 	}
 	if isCanonical(k) {
 		return k, fieldOther
@@ -133,8 +185,8 @@ func canonicalKey(k string) (string, uint8) {
 		b[i] = c
 		upper = c == '-'
 	}
-	if f, ok := knownFields[string(b)]; ok {
-		return f.name, f.id
+	if name, id := knownField(string(b)); id != fieldOther {
+		return name, id
 	}
 	return string(b), fieldOther
 }
@@ -207,7 +259,7 @@ func indexLF(b []byte) int {
 
 // fields is what parseFields noticed while filling a header map.
 type fields struct {
-	seen uint8 // bit 1<<id for each known field id present
+	seen uint64 // bit 1<<id for each known field present
 }
 
 func (f fields) has(id uint8) bool { return f.seen&(1<<id) != 0 }
@@ -233,10 +285,10 @@ func countFields(s string) int {
 // rejects a name with whitespace before the colon, which ReadMIMEHeader
 // lets through uncanonicalized (a stricter rule: such a field is a known
 // request smuggling vector).
-func parseFields(s string, h http.Header, rule error) (fields, error) {
+func parseFields(s string, n int, h http.Header, rule error) (fields, error) {
 	var f fields
 	var vals []string
-	if n := countFields(s); n > 0 {
+	if n > 0 {
 		vals = make([]string, n)
 	}
 	for {
@@ -269,8 +321,12 @@ func parseFields(s string, h http.Header, rule error) (fields, error) {
 			}
 		}
 		key, id := canonicalKey(line[:colon])
+		var vv []string
+		if id == fieldOther || f.has(id) {
+			vv = h[key] // a known field seen for the first time is absent
+		}
 		f.seen |= 1 << id
-		if vv, ok := h[key]; ok {
+		if vv != nil {
 			h[key] = append(vv, value)
 		} else if len(vals) > 0 {
 			vals[0] = value
@@ -308,8 +364,9 @@ func (h *head) parse(b []byte, isHead bool) error {
 	if err := h.parseStatusLine(line); err != nil {
 		return err
 	}
-	h.header = make(http.Header, countFields(rest))
-	f, err := parseFields(rest, h.header, ErrInvalidHeader)
+	n := countFields(rest)
+	h.header = make(http.Header, n)
+	f, err := parseFields(rest, n, h.header, ErrInvalidHeader)
 	if err != nil {
 		return err
 	}
