@@ -76,14 +76,13 @@ func (r *responder) IsReadable() bool {
 	return len(r.out) > 0 || r.closed
 }
 
-func (r *responder) LocalAddr() net.Addr                                    { return &net.TCPAddr{} }
-func (r *responder) RemoteAddr() net.Addr                                   { return &net.TCPAddr{} }
-func (r *responder) SetDeadline(time.Time) error                            { return nil }
-func (r *responder) SetReadDeadline(time.Time) error                        { return nil }
-func (r *responder) SetWriteDeadline(time.Time) error                       { return nil }
-func (r *responder) CloseWrite() error                                      { return nil }
-func (r *responder) Info(transport.InfoKey) (any, bool)                     { return nil, false }
-func (r *responder) dial(context.Context, string, string) (net.Conn, error) { return r, nil }
+func (r *responder) LocalAddr() net.Addr                { return &net.TCPAddr{} }
+func (r *responder) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
+func (r *responder) SetDeadline(time.Time) error        { return nil }
+func (r *responder) SetReadDeadline(time.Time) error    { return nil }
+func (r *responder) SetWriteDeadline(time.Time) error   { return nil }
+func (r *responder) CloseWrite() error                  { return nil }
+func (r *responder) Info(transport.InfoKey) (any, bool) { return nil, false }
 
 // responderBackend dials responders.
 type responderBackend struct{}
