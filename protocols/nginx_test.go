@@ -141,7 +141,7 @@ http {
     root %[1]s/www;
 
     server {
-        listen %[2]s reuseport;
+        listen %[2]s;
         listen %[3]s ssl;
         ssl_certificate %[1]s/cert.pem;
         ssl_certificate_key %[1]s/key.pem;
