@@ -240,7 +240,7 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 	}
 	raw, err := inst.connect(ctx, resp.StreamID, resp.Token)
 	if err != nil {
-		inst.release(resp.StreamID)
+		inst.release(resp.StreamID, true)
 		if ctx.Err() != nil {
 			err = transport.ContextError(ctx.Err())
 		}
@@ -249,7 +249,7 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 	s, err := newByteStream(b.name, inst, raw, resp)
 	if err != nil {
 		raw.Close()
-		inst.release(resp.StreamID)
+		inst.release(resp.StreamID, false)
 		return fail(err)
 	}
 	return s, nil

@@ -36,12 +36,12 @@ const (
 // server) with its control connection, its handoff channel and the
 // listener its byte streams connect to.
 type instance struct {
-	name    string // backend name, "plugin:NAME"
-	conn    *grpc.ClientConn
-	broker  *plugin.GRPCBroker
-	handoff *receiver // nil when the plugin has no handoff channel
-	desc    Description
-	started time.Time
+	name     string // backend name, "plugin:NAME"
+	conn     *grpc.ClientConn
+	broker   *plugin.GRPCBroker
+	handoff  *receiver // nil when the plugin has no handoff channel
+	desc     Description
+	started  time.Time
 	pid      int    // 0 for an in-process plugin
 	path     string // the binary; empty for an in-process plugin
 	protocol int    // the protocol version negotiated
@@ -144,15 +144,16 @@ func (i *instance) streamStatus(id uint64) (*statusResponse, error) {
 	return resp, nil
 }
 
-// release tells the plugin to close byte stream id. It is best effort:
-// nothing is sent to a plugin that is gone.
-func (i *instance) release(id uint64) {
+// release tells the plugin to close byte stream id, at once if abort
+// (the host never connected it). It is best effort: nothing is sent to a
+// plugin that is gone.
+func (i *instance) release(id uint64, abort bool) {
 	if !i.alive() {
 		return
 	}
 	ctx, cancel := i.controlContext()
 	defer cancel()
-	i.call(ctx, methodRelease, &streamRequest{StreamID: id}, new(emptyResponse))
+	i.call(ctx, methodRelease, &streamRequest{StreamID: id, Abort: abort}, new(emptyResponse))
 }
 
 // connect opens the raw connection of byte stream id and proves it is the
@@ -174,6 +175,7 @@ func (i *instance) connect(ctx context.Context, id uint64, token []byte) (*net.U
 		c.Close()
 		return nil, fmt.Errorf("plugins: dialing unix gave a %T", c)
 	}
+	setSocketBuffers(uc)
 	var hdr [streamHeaderLen]byte
 	binary.BigEndian.PutUint64(hdr[:8], id)
 	copy(hdr[8:], token)

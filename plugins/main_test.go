@@ -30,6 +30,7 @@ import (
 const (
 	envTestPlugin = "TRANSPORTKIT_TEST_PLUGIN"
 	envSleeper    = "TRANSPORTKIT_TEST_SLEEPER"
+	envServer     = "TRANSPORTKIT_TEST_SERVER" // see serverProcess
 )
 
 // testPluginPath is the test plugin binary, set by TestMain.
@@ -40,6 +41,8 @@ const waitLimit = 20 * time.Second
 
 func TestMain(m *testing.M) {
 	switch {
+	case os.Getenv(envServer) != "":
+		os.Exit(runServer(os.Getenv(envServer)))
 	case os.Getenv(envSleeper) != "":
 		time.Sleep(time.Hour)
 		os.Exit(0)

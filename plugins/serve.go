@@ -197,8 +197,16 @@ const (
 	// delivering what the host wrote before, like a socket's close
 	// delivering its send buffer.
 	lingerTimeout = 30 * time.Second
-	// pumpBufSize is the buffer of each direction of a byte stream.
-	pumpBufSize = 256 << 10
+	// pumpMinBuf and pumpMaxBuf bound the buffer of each direction of a
+	// byte stream: it starts small, so that idle and interactive streams
+	// cost little, and doubles whenever a read fills it, so that bulk
+	// transfers move in big chunks.
+	pumpMinBuf = 32 << 10
+	pumpMaxBuf = 1 << 20
+	// rawSocketBuf is the socket buffer size asked for on both ends of a
+	// raw connection (the kernel caps it at net.core.wmem_max and
+	// rmem_max): more bytes in flight, fewer wakeups of either process.
+	rawSocketBuf = 4 << 20
 )
 
 // server serves one backend to one host.
@@ -431,6 +439,7 @@ func (s *server) attach(c net.Conn) {
 		return
 	}
 	ps.expire.Stop()
+	setSocketBuffers(c)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -455,7 +464,7 @@ func (s *server) release(_ context.Context, req *streamRequest) (*emptyResponse,
 	delete(s.streams, req.StreamID)
 	s.mu.Unlock()
 	if ps != nil {
-		ps.release()
+		ps.release(req.Abort)
 	}
 	return &emptyResponse{}, nil
 }
@@ -540,16 +549,20 @@ func (ps *pstream) expired() {
 
 // release handles the host's Close: the stream is closed once what the
 // host wrote before has reached it (at most lingerTimeout later), as a
-// socket's close still delivers its send buffer.
-func (ps *pstream) release() {
+// socket's close still delivers its send buffer. The host's connection
+// may still be on its way (the host connects, writes and closes before
+// the plugin attaches it): then the down pump closes the stream after
+// draining it, or attachTimeout does if it never comes. With abort (the
+// host never connected) the stream is closed at once.
+func (ps *pstream) release(abort bool) {
 	ps.mu.Lock()
 	ps.released = true
-	drained := ps.writeDone || ps.raw == nil
-	if !drained && !ps.closed {
+	now := abort || ps.writeDone
+	if !now && !ps.closed && ps.raw != nil {
 		ps.linger = time.AfterFunc(lingerTimeout, ps.close)
 	}
 	ps.mu.Unlock()
-	if drained {
+	if now {
 		ps.close()
 	}
 }
@@ -591,11 +604,11 @@ func (ps *pstream) status() *statusResponse {
 // host reads EOF and asks for the status. If the host's side is gone the
 // stream is closed.
 func (ps *pstream) up(raw net.Conn) {
-	buf := make([]byte, pumpBufSize)
+	var buf pumpBuf
 	for {
-		n, err := ps.st.Read(buf)
+		n, err := buf.read(ps.st)
 		if n > 0 {
-			if _, werr := raw.Write(buf[:n]); werr != nil {
+			if _, werr := raw.Write(buf.b[:n]); werr != nil {
 				ps.close()
 				return
 			}
@@ -619,11 +632,11 @@ func (ps *pstream) up(raw net.Conn) {
 // connection's reading side is shut, so the host's writes fail and it
 // asks for the status).
 func (ps *pstream) down(raw net.Conn) {
-	buf := make([]byte, pumpBufSize)
+	var buf pumpBuf
 	for {
-		n, err := raw.Read(buf)
+		n, err := buf.read(raw)
 		if n > 0 {
-			if _, werr := ps.st.Write(buf[:n]); werr != nil {
+			if _, werr := ps.st.Write(buf.b[:n]); werr != nil {
 				ps.downEnd(werr)
 				closeRead(raw)
 				return
@@ -650,6 +663,36 @@ func (ps *pstream) downEnd(err error) {
 	ps.mu.Unlock()
 	if released {
 		ps.close()
+	}
+}
+
+// pumpBuf is a pump's buffer, grown from pumpMinBuf to pumpMaxBuf by
+// reads that fill it.
+type pumpBuf struct {
+	b    []byte
+	full bool // the last read filled b
+}
+
+// read reads from r into b, which it first grows if the last read filled
+// it. The bytes read are b[:n] until the next read.
+func (p *pumpBuf) read(r io.Reader) (int, error) {
+	switch {
+	case p.b == nil:
+		p.b = make([]byte, pumpMinBuf)
+	case p.full && len(p.b) < pumpMaxBuf:
+		p.b = make([]byte, 2*len(p.b))
+	}
+	n, err := r.Read(p.b)
+	p.full = n == len(p.b)
+	return n, err
+}
+
+// setSocketBuffers asks for rawSocketBuf-sized buffers on c, if it is a
+// unix connection; it is best effort.
+func setSocketBuffers(c net.Conn) {
+	if uc, ok := c.(*net.UnixConn); ok {
+		uc.SetReadBuffer(rawSocketBuf)
+		uc.SetWriteBuffer(rawSocketBuf)
 	}
 }
 

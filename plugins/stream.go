@@ -156,7 +156,7 @@ func (s *byteStream) Close() error {
 		return s.opError("close", net.ErrClosed)
 	}
 	err := s.raw.Close()
-	s.inst.release(s.id)
+	s.inst.release(s.id, false)
 	if err != nil {
 		return s.opError("close", err)
 	}

@@ -56,7 +56,9 @@ func TestTLSInPlugin(t *testing.T) {
 		open func(t *testing.T) *plugins.Backend
 	}{
 		{"in-process", func(t *testing.T) *plugins.Backend { return inProcess(t, testConfig{TLS: true}) }},
-		{"subprocess", func(t *testing.T) *plugins.Backend { return openSubprocess(t, testConfig{TLS: true}, transport.Options{}) }},
+		{"subprocess", func(t *testing.T) *plugins.Backend {
+			return openSubprocess(t, testConfig{TLS: true}, transport.Options{})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.open(t)

@@ -140,6 +140,9 @@ type (
 
 	streamRequest struct {
 		StreamID uint64 `json:"stream_id"`
+		// Abort, in a Release, says the host never connected the
+		// stream: close it at once rather than wait for its bytes.
+		Abort bool `json:"abort,omitempty"`
 	}
 
 	statusResponse struct {
