@@ -25,7 +25,7 @@ var (
 	flagList       = flag.Bool("list", false, "list the workloads and exit")
 	flagDuration   = flag.Duration("duration", 2*time.Second, "length of one measured sample")
 	flagRounds     = flag.Int("rounds", 3, "interleaved rounds (A B, B A, ...) per case")
-	flagContenders = flag.String("contenders", "stdnet,epoll", "comma-separated contenders, the first is the baseline; each is BACKEND, or LABEL=BACKEND:JSON for a backend configuration")
+	flagContenders = flag.String("contenders", "stdnet,epoll", "comma-separated contenders, the first is the baseline; each is BACKEND, or LABEL=BACKEND:JSON for a backend configuration; W3 and W4 have their own default (see -list) and also take nethttp, fasthttp and wrk")
 	flagServe      = flag.String("serve", "", "internal: run a server (echo) in this process")
 	flagCPUProfile = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flagJSONOnly   = flag.Bool("json", false, "print only the JSON line")
@@ -59,6 +59,9 @@ func main() {
 		sort.Strings(ids)
 		for _, id := range ids {
 			fmt.Printf("%-6s %s\n", id, workloads[id].Title)
+			if c := workloads[id].Contenders; c != "" {
+				fmt.Printf("%-6s default -contenders %s\n", "", c)
+			}
 		}
 		if *flagWorkload == "" && !*flagList {
 			os.Exit(2)
@@ -70,7 +73,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: unknown workload %q (try -list)\n", *flagWorkload)
 		os.Exit(2)
 	}
-	contenders, err := parseContenders(*flagContenders)
+	spec := *flagContenders
+	if w.Contenders != "" && !flagSet("contenders") {
+		spec = w.Contenders
+	}
+	contenders, err := parseContenders(spec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
@@ -92,6 +99,7 @@ func main() {
 		GOMAXPROCS: runtime.GOMAXPROCS(0),
 		NumCPU:     runtime.NumCPU(),
 		Command:    "go run . " + strings.Join(os.Args[1:], " "),
+		Contenders: labels(contenders),
 		Baseline:   contenders[0].Label,
 	}
 	if err := w.Run(env, rep); err != nil {
@@ -103,4 +111,23 @@ func main() {
 		rep.printTable(os.Stdout)
 	}
 	rep.printJSON(os.Stdout)
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+func labels(cs []Contender) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Label
+	}
+	return out
 }

@@ -20,6 +20,9 @@ type Workload struct {
 	Title string
 	// Run measures every case and adds the samples to rep.
 	Run func(env *Env, rep *Report) error
+	// Contenders is the workload's default for -contenders; if empty,
+	// the flag's own default.
+	Contenders string
 }
 
 // Env is what a workload gets from the command line.
@@ -66,6 +69,9 @@ type Case struct {
 	// Results and Ratios are filled in by finish.
 	Results map[string]map[string]Stat    `json:"results"`
 	Ratios  map[string]map[string]float64 `json:"ratios"`
+	// RatiosVs holds the ratios to each of Report.Refs: ref -> contender
+	// -> metric -> ratio, above 1 meaning better than ref.
+	RatiosVs map[string]map[string]map[string]float64 `json:"ratios_vs,omitempty"`
 }
 
 // Stat is the summary of one metric's samples.
@@ -85,8 +91,12 @@ type Report struct {
 	NumCPU     int      `json:"num_cpu"`
 	Command    string   `json:"command"`
 	Baseline   string   `json:"baseline"`
-	Notes      []string `json:"notes,omitempty"`
-	Cases      []*Case  `json:"cases"`
+	Contenders []string `json:"contenders"`
+	// Refs are further contenders every other one is compared with
+	// (ratios_vs), besides the baseline.
+	Refs  []string `json:"refs,omitempty"`
+	Notes []string `json:"notes,omitempty"`
+	Cases []*Case  `json:"cases"`
 
 	byName map[string]*Case
 }
@@ -137,41 +147,67 @@ func summarize(xs []float64) Stat {
 func (r *Report) finish() {
 	for _, c := range r.Cases {
 		c.Results = map[string]map[string]Stat{}
-		c.Ratios = map[string]map[string]float64{}
 		for who, ms := range c.samples {
 			c.Results[who] = map[string]Stat{}
 			for m, xs := range ms {
 				c.Results[who][m] = summarize(xs)
 			}
 		}
-		base := c.Results[r.Baseline]
-		for who, res := range c.Results {
-			if who == r.Baseline {
+		c.Ratios = c.ratiosTo(r.Baseline)
+		for _, ref := range r.Refs {
+			if _, ok := c.Results[ref]; !ok {
 				continue
 			}
-			c.Ratios[who] = map[string]float64{}
-			for _, m := range c.Metrics {
-				b, x := base[m.Name].Median, res[m.Name].Median
-				var ratio float64
-				switch {
-				case m.HigherBetter && b > 0:
-					ratio = x / b
-				case !m.HigherBetter && x > 0:
-					ratio = b / x
-				default:
-					ratio = math.NaN()
-				}
-				if !math.IsNaN(ratio) {
-					c.Ratios[who][m.Name] = math.Round(ratio*1000) / 1000
-				}
+			if c.RatiosVs == nil {
+				c.RatiosVs = map[string]map[string]map[string]float64{}
+			}
+			c.RatiosVs[ref] = c.ratiosTo(ref)
+		}
+	}
+}
+
+// ratiosTo returns every other contender's ratios to ref's medians.
+func (c *Case) ratiosTo(ref string) map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	base := c.Results[ref]
+	for who, res := range c.Results {
+		if who == ref {
+			continue
+		}
+		out[who] = map[string]float64{}
+		for _, m := range c.Metrics {
+			bst, bok := base[m.Name]
+			xst, xok := res[m.Name]
+			if !bok || !xok {
+				continue
+			}
+			b, x := bst.Median, xst.Median
+			var ratio float64
+			switch {
+			case m.HigherBetter && b > 0:
+				ratio = x / b
+			case !m.HigherBetter && x > 0:
+				ratio = b / x
+			default:
+				ratio = math.NaN()
+			}
+			if !math.IsNaN(ratio) {
+				out[who][m.Name] = math.Round(ratio*1000) / 1000
 			}
 		}
 	}
+	return out
 }
 
 func (r *Report) contenders() []string {
 	seen := map[string]bool{r.Baseline: true}
 	out := []string{r.Baseline}
+	for _, who := range r.Contenders {
+		if !seen[who] {
+			seen[who] = true
+			out = append(out, who)
+		}
+	}
 	for _, c := range r.Cases {
 		var more []string
 		for who := range c.Results {
@@ -190,7 +226,11 @@ func (r *Report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "%s: %s\n%s, GOMAXPROCS=%d, NumCPU=%d; medians of %s with [min..max]; ratio vs %s (>1 is better)\ncommand: %s\n\n",
 		r.Workload, r.Title, r.Go, r.GOMAXPROCS, r.NumCPU, "the rounds", r.Baseline, r.Command)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "case\tcontender\tmetric\tmedian\tspread\tratio\t")
+	head := "case\tcontender\tmetric\tmedian\tspread\tratio\t"
+	for _, ref := range r.Refs {
+		head += "vs " + ref + "\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, c := range r.Cases {
 		for _, who := range r.contenders() {
 			res, ok := c.Results[who]
@@ -198,15 +238,16 @@ func (r *Report) printTable(w io.Writer) {
 				continue
 			}
 			for _, m := range c.Metrics {
-				st := res[m.Name]
-				ratio := ""
-				if who != r.Baseline {
-					if x, ok := c.Ratios[who][m.Name]; ok {
-						ratio = fmt.Sprintf("%.3f", x)
-					}
+				st, ok := res[m.Name]
+				if !ok {
+					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s\t[%s..%s]\t%s\t\n", c.Name, who, m.Name, m.Unit,
-					num(st.Median), num(st.Min), num(st.Max), ratio)
+				line := fmt.Sprintf("%s\t%s\t%s (%s)\t%s\t[%s..%s]\t%s\t", c.Name, who, m.Name, m.Unit,
+					num(st.Median), num(st.Min), num(st.Max), ratioText(c.Ratios, who, m.Name))
+				for _, ref := range r.Refs {
+					line += ratioText(c.RatiosVs[ref], who, m.Name) + "\t"
+				}
+				fmt.Fprintln(tw, line)
 			}
 		}
 	}
@@ -215,6 +256,14 @@ func (r *Report) printTable(w io.Writer) {
 		fmt.Fprintln(w, "note:", n)
 	}
 	fmt.Fprintln(w)
+}
+
+// ratioText formats ratios[who][metric], or "" when there is none.
+func ratioText(ratios map[string]map[string]float64, who, metric string) string {
+	if x, ok := ratios[who][metric]; ok {
+		return fmt.Sprintf("%.3f", x)
+	}
+	return ""
 }
 
 func num(x float64) string {

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+)
+
+var (
+	flagW3N    = flag.Int("w3-n", 10000, "W3: keep-alive connections opened through each contender's pool")
+	flagW3Idle = flag.Duration("w3-idle", 2*time.Second, "W3: how long the connections idle before the measure")
+	flagW3TLS  = flag.Bool("w3-tls", false, "W3: measure over TLS 1.3 (https) too, not only cleartext")
+)
+
+// w3Ramp is the number of requests in flight before their response head
+// arrived (dialing, mostly), so that the ramp of 10,000 connections
+// does not overflow nginx's accept queue.
+const w3Ramp = 256
+
+func init() {
+	register(&Workload{
+		ID:         "W3",
+		Title:      "idle cost of pooled keep-alive connections to nginx: Go memory (HeapInuse+StackInuse after GC) and goroutines per connection",
+		Run:        runW3,
+		Contenders: "nethttp,tk-epoll=epoll,tk-stdnet=stdnet",
+	})
+}
+
+var (
+	metricConnBytes = Metric{Name: "bytes_per_conn", Unit: "B"}
+	metricConnGor   = Metric{Name: "goroutines_per_conn", Unit: "g"}
+)
+
+// raiseNoFile raises the soft RLIMIT_NOFILE to the hard limit and
+// returns the soft limit in force.
+func raiseNoFile() (uint64, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+			return 0, err
+		}
+	}
+	return rl.Cur, nil
+}
+
+func runW3(env *Env, rep *Report) error {
+	for _, ct := range env.Contenders {
+		if ct.Backend == clientFastHTTP || ct.Backend == clientWrk {
+			return fmt.Errorf("W3: contender %s (%s) has no http.RoundTripper pool to measure", ct.Label, ct.Backend)
+		}
+	}
+	n := *flagW3N
+	limit, err := raiseNoFile()
+	if err != nil {
+		return err
+	}
+	// One contender's connections are open at a time; keep 200 fds for
+	// the runtime, nginx's status requests and the like.
+	if fit := int(limit) - 200; n > fit {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("RLIMIT_NOFILE is %d: %d connections instead of %d", limit, fit, n))
+		n = fit
+	}
+	srv, err := startNginx()
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	rep.Notes = append(rep.Notes,
+		"lower is better; the ratio is baseline/contender, and a contender with 0 goroutines per connection has no ratio for that metric",
+		fmt.Sprintf("server: nginx, 1 worker, another process; each connection carried one GET of a 5-byte body, then idled %v; nginx's own count of open connections is checked before the measure", *flagW3Idle),
+		"tk-X is transportkit's protocols.Transport on backend X; every contender closes with SO_LINGER 0")
+	schemes := []string{"http"}
+	if *flagW3TLS {
+		schemes = append(schemes, "https")
+	}
+	for _, scheme := range schemes {
+		url := "http://" + srv.HTTP + "/"
+		name := fmt.Sprintf("%d conns/cleartext", n)
+		if scheme == "https" {
+			url = "https://" + srv.HTTPS + "/"
+			name = fmt.Sprintf("%d conns/tls", n)
+		}
+		c := rep.Case(name, metricConnBytes, metricConnGor)
+		err := env.Interleave(func(round int, ct Contender) error {
+			bytesPer, gorPer, err := idlePoolSample(ct, srv, url, n, *flagW3Idle)
+			if err != nil {
+				return err
+			}
+			c.Add(ct.Label, metricConnBytes.Name, bytesPer)
+			c.Add(ct.Label, metricConnGor.Name, gorPer)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// warmGoroutines starts and ends n goroutines, so that the runtime's
+// goroutine descriptors (which are never freed) the harness needs exist
+// before the baseline is taken and are not counted as the pool's.
+func warmGoroutines(n int) {
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for range n {
+		wg.Go(func() { <-gate })
+	}
+	close(gate)
+	wg.Wait()
+}
+
+// idlePoolSample opens n connections through ct's pool and returns the Go
+// memory and goroutines per connection once they idle in the pool.
+//
+// To make the pool open n connections, n requests must be in flight at
+// once: n goroutines each send a GET and hold its response unread, which
+// keeps the connection busy, until all n responses arrived (at most
+// w3Ramp requests wait for their response head at a time); then every
+// body is read and closed, which hands the n connections back to the
+// pool, idle.
+func idlePoolSample(ct Contender, srv *nginxProc, url string, n int, idle time.Duration) (bytesPer, gorPer float64, err error) {
+	if err := srv.WaitActive(1, 30*time.Second); err != nil {
+		return 0, 0, err
+	}
+	pc, err := newPooledClient(ct, n)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer pc.close()
+	warmGoroutines(n + w3Ramp)
+	time.Sleep(50 * time.Millisecond)
+	mem0 := memInUse()
+	g0 := runtime.NumGoroutine()
+
+	var (
+		ready, done sync.WaitGroup
+		mu          sync.Mutex
+		firstErr    error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	ramp := make(chan struct{}, w3Ramp)
+	release := make(chan struct{})
+	ready.Add(n)
+	for range n {
+		ramp <- struct{}{}
+		done.Go(func() {
+			req, err := http.NewRequest("GET", url, nil)
+			var resp *http.Response
+			if err == nil {
+				resp, err = pc.rt.RoundTrip(req)
+			}
+			<-ramp
+			ready.Done()
+			if err != nil {
+				fail(err)
+				return
+			}
+			<-release
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			if err != nil {
+				fail(err)
+			}
+		})
+	}
+	ready.Wait()
+	close(release)
+	done.Wait()
+	defer func() {
+		pc.closeIdle()
+		if werr := srv.WaitActive(1, 30*time.Second); werr != nil && err == nil {
+			err = werr
+		}
+	}()
+	if firstErr != nil {
+		return 0, 0, firstErr
+	}
+	if d := pc.dials(); d != int64(n) {
+		return 0, 0, fmt.Errorf("%d connections dialed, want %d", d, n)
+	}
+	time.Sleep(idle)
+	mem1 := memInUse()
+	g1 := runtime.NumGoroutine()
+	// nginx counts the status request's connection too.
+	if a, err := srv.Active(); err != nil {
+		return 0, 0, err
+	} else if a != n+1 {
+		return 0, 0, fmt.Errorf("nginx has %d connections open, want %d", a-1, n)
+	}
+	return float64(int64(mem1)-int64(mem0)) / float64(n), float64(g1-g0) / float64(n), nil
+}

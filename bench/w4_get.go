@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+var (
+	flagW4Callers = flag.Int("w4-callers", 64, "W4: concurrent callers (and connections)")
+	flagW4Warmup  = flag.Duration("w4-warmup", 300*time.Millisecond, "W4: unmeasured warm-up before each sample")
+	flagW4Direct  = flag.Bool("w4-direct", false, "W4: call the RoundTripper directly instead of through an http.Client (net/http and transportkit)")
+	flagWrk       = flag.String("wrk", "", "W4: wrk binary (default: wrk on PATH; the wrk contender is dropped when there is none)")
+)
+
+func init() {
+	register(&Workload{
+		ID:         "W4",
+		Title:      "HTTP/1.1 keep-alive GET of a 5-byte body from nginx (1 worker, loopback), concurrent callers: req/s",
+		Run:        runW4,
+		Contenders: "nethttp,tk-epoll=epoll,tk-stdnet=stdnet,fasthttp,wrk",
+	})
+}
+
+var (
+	metricReqs   = Metric{Name: "req_per_s", Unit: "req/s", HigherBetter: true}
+	metricCPUReq = Metric{Name: "cpu_us_per_req", Unit: "µs"}
+)
+
+func runW4(env *Env, rep *Report) error {
+	callers := *flagW4Callers
+	if callers <= 0 {
+		return errors.New("W4: -w4-callers must be positive")
+	}
+	wrk := ""
+	var kept []Contender
+	for _, ct := range env.Contenders {
+		if ct.Backend == clientWrk {
+			p, err := wrkBinary()
+			if err != nil {
+				rep.Notes = append(rep.Notes, "wrk dropped: "+err.Error())
+				continue
+			}
+			wrk = p
+		}
+		kept = append(kept, ct)
+	}
+	if len(kept) == 0 {
+		return errors.New("W4: no contenders")
+	}
+	if kept[0].Label != rep.Baseline {
+		return fmt.Errorf("W4: the baseline %s cannot run", rep.Baseline)
+	}
+	env.Contenders = kept
+	for _, ct := range kept {
+		if ct.Backend == clientFastHTTP || ct.Backend == clientWrk {
+			rep.Refs = append(rep.Refs, ct.Label)
+		}
+	}
+	srv, err := startNginx()
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	via := "an http.Client"
+	if *flagW4Direct {
+		via = "the RoundTripper directly (-w4-direct)"
+	}
+	rep.Notes = append(rep.Notes,
+		"server: nginx 1 worker, another process, `return 200 \"hello\"`; client and server share the machine's cores",
+		fmt.Sprintf("%d callers, each a goroutine looping over GET and reading the body; net/http and transportkit (tk-X = protocols.Transport on backend X) through %s, MaxIdleConnsPerHost %d; fasthttp: HostClient, MaxConns %d, reused Request and Response", callers, via, callers, callers),
+		fmt.Sprintf("wrk: another process, -t1 -c%d, whole seconds, its own Requests/sec; its CPU is wrk's own (rusage), the Go contenders' is the whole bench process's", callers),
+		fmt.Sprintf("each sample: a fresh client, %v of warm-up not counted, then the measured duration", *flagW4Warmup))
+	url := "http://" + srv.HTTP + "/"
+	c := rep.Case(fmt.Sprintf("GET 5B/%dcallers", callers), metricReqs, metricCPUReq)
+	return env.Interleave(func(round int, ct Contender) error {
+		var rate, cpu float64
+		var err error
+		switch ct.Backend {
+		case clientWrk:
+			rate, cpu, err = wrkSample(wrk, url, callers, env.Duration)
+		case clientFastHTTP:
+			rate, cpu, err = fastHTTPSample(srv.HTTP, url, callers, env.Duration)
+		default:
+			rate, cpu, err = roundTripSample(ct, url, callers, env.Duration)
+		}
+		if err != nil {
+			return err
+		}
+		c.Add(ct.Label, metricReqs.Name, rate)
+		c.Add(ct.Label, metricCPUReq.Name, cpu)
+		return nil
+	})
+}
+
+// loadRun runs callers goroutines that each call do in a loop, lets them
+// warm up, then counts the calls completed during d. It returns calls
+// per second and the process's CPU µs per call over the measured span.
+func loadRun(callers int, d time.Duration, newCaller func() func() error) (rate, cpuPerReq float64, err error) {
+	var (
+		count    atomic.Int64
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for range callers {
+		do := newCaller()
+		wg.Go(func() {
+			for !stop.Load() {
+				if err := do(); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					stop.Store(true)
+					return
+				}
+				count.Add(1)
+			}
+		})
+	}
+	time.Sleep(*flagW4Warmup)
+	n0, cpu0, t0 := count.Load(), cpuTime(), time.Now()
+	time.Sleep(d)
+	n1, cpu1, t1 := count.Load(), cpuTime(), time.Now()
+	stop.Store(true)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		return 0, 0, errors.New("callers did not stop within 10s")
+	}
+	if firstErr != nil {
+		return 0, 0, firstErr
+	}
+	n := n1 - n0
+	if n <= 0 {
+		return 0, 0, errors.New("no request completed")
+	}
+	return float64(n) / t1.Sub(t0).Seconds(), float64((cpu1 - cpu0).Microseconds()) / float64(n), nil
+}
+
+// roundTripSample measures net/http or transportkit on a backend.
+func roundTripSample(ct Contender, url string, callers int, d time.Duration) (float64, float64, error) {
+	pc, err := newPooledClient(ct, callers)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer pc.close()
+	client := &http.Client{Transport: pc.rt}
+	return loadRun(callers, d, func() func() error {
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", url, nil)
+		return func() error {
+			var resp *http.Response
+			var err error
+			if *flagW4Direct {
+				resp, err = pc.rt.RoundTrip(req)
+			} else {
+				resp, err = client.Do(req)
+			}
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return err
+		}
+	})
+}
+
+// fastHTTPSample measures fasthttp's HostClient, each caller reusing its
+// Request and Response as fasthttp is meant to be used.
+func fastHTTPSample(addr, url string, callers int, d time.Duration) (float64, float64, error) {
+	hc := &fasthttp.HostClient{Addr: addr, MaxConns: callers}
+	defer hc.CloseIdleConnections()
+	return loadRun(callers, d, func() func() error {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(url)
+		return func() error {
+			if err := hc.Do(req, resp); err != nil {
+				return err
+			}
+			if resp.StatusCode() != fasthttp.StatusOK || len(resp.Body()) != 5 {
+				return fmt.Errorf("fasthttp: status %d, %d-byte body", resp.StatusCode(), len(resp.Body()))
+			}
+			return nil
+		}
+	})
+}
+
+// wrkBinary finds wrk.
+func wrkBinary() (string, error) {
+	if *flagWrk != "" {
+		return *flagWrk, nil
+	}
+	p, err := exec.LookPath("wrk")
+	if err != nil {
+		return "", errors.New("wrk is not installed (apt-get install -y wrk)")
+	}
+	return p, nil
+}
+
+// wrkSample runs wrk for d (rounded up to whole seconds, as wrk takes
+// them) and returns its Requests/sec and its own CPU µs per request.
+func wrkSample(bin, url string, callers int, d time.Duration) (float64, float64, error) {
+	secs := max(1, int(math.Ceil(d.Seconds())))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second+20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-t1", fmt.Sprintf("-c%d", callers), fmt.Sprintf("-d%ds", secs), url)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("wrk: %w\n%s", err, out.String())
+	}
+	rate, requests, err := parseWrk(out.String())
+	if err != nil {
+		return 0, 0, err
+	}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return rate, float64(cpu.Microseconds()) / float64(requests), nil
+}
+
+// parseWrk reads wrk's Requests/sec and request count, and fails on
+// socket errors or statuses other than 2xx and 3xx.
+func parseWrk(s string) (rate float64, requests int64, err error) {
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(line, "Requests/sec:"):
+			rate, err = strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, "Requests/sec:")), 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("wrk: %q: %w", line, err)
+			}
+		case strings.Contains(line, "requests in "):
+			f := strings.Fields(line)
+			requests, err = strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("wrk: %q: %w", line, err)
+			}
+		case strings.HasPrefix(line, "Socket errors:"), strings.HasPrefix(line, "Non-2xx or 3xx responses:"):
+			return 0, 0, fmt.Errorf("wrk: %s", line)
+		}
+	}
+	if rate <= 0 || requests <= 0 {
+		return 0, 0, fmt.Errorf("wrk: no Requests/sec in its output:\n%s", s)
+	}
+	return rate, requests, nil
+}
