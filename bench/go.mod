@@ -2,7 +2,10 @@ module github.com/transportkit/transportkit/bench
 
 go 1.26.0
 
-require github.com/transportkit/transportkit v0.0.0
+require (
+	github.com/transportkit/transportkit v0.0.0
+	github.com/valyala/fasthttp v1.78.0
+)
 
 require (
 	github.com/fatih/color v1.13.0 // indirect
@@ -12,8 +15,9 @@ require (
 	github.com/mattn/go-isatty v0.0.17 // indirect
 	github.com/molecule-man/go-brrr v1.3.1 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
-	github.com/valyala/fasthttp v1.78.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 )
 
 replace github.com/transportkit/transportkit => ../

@@ -29,6 +29,7 @@ var (
 	flagServe      = flag.String("serve", "", "internal: run a server (echo) in this process")
 	flagCPUProfile = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flagJSONOnly   = flag.Bool("json", false, "print only the JSON line")
+	flagMemProfile = flag.String("memprofile", "", "W3: write a heap profile (in use, sampled every 4 KiB) of each contender's last round at the measure, to FILE.LABEL")
 )
 
 // workloads are the registered workloads by id.
@@ -44,6 +45,9 @@ func register(w *Workload) {
 
 func main() {
 	flag.Parse()
+	if *flagMemProfile != "" {
+		runtime.MemProfileRate = 4096
+	}
 	if *flagServe != "" {
 		if err := serve(*flagServe); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: serve:", err)

@@ -57,6 +57,9 @@ type Metric struct {
 	Name         string `json:"name"`
 	Unit         string `json:"unit"`
 	HigherBetter bool   `json:"higher_better"`
+	// NoRatio leaves the metric out of the ratios (a count that can be
+	// zero, such as allocations, makes ratios meaningless).
+	NoRatio bool `json:"no_ratio,omitempty"`
 }
 
 // Case is one configuration of a workload (message size, connections...).
@@ -176,6 +179,9 @@ func (c *Case) ratiosTo(ref string) map[string]map[string]float64 {
 		}
 		out[who] = map[string]float64{}
 		for _, m := range c.Metrics {
+			if m.NoRatio {
+				continue
+			}
 			bst, bok := base[m.Name]
 			xst, xok := res[m.Name]
 			if !bok || !xok {

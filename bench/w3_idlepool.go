@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -91,7 +93,14 @@ func runW3(env *Env, rep *Report) error {
 		}
 		c := rep.Case(name, metricConnBytes, metricConnGor)
 		err := env.Interleave(func(round int, ct Contender) error {
-			bytesPer, gorPer, err := idlePoolSample(ct, srv, url, n, *flagW3Idle)
+			profile := ""
+			if *flagMemProfile != "" && round == env.Rounds-1 {
+				profile = *flagMemProfile + "." + ct.Label
+				if scheme == "https" {
+					profile += ".tls"
+				}
+			}
+			bytesPer, gorPer, err := idlePoolSample(ct, srv, url, n, *flagW3Idle, profile)
 			if err != nil {
 				return err
 			}
@@ -127,8 +136,9 @@ func warmGoroutines(n int) {
 // keeps the connection busy, until all n responses arrived (at most
 // w3Ramp requests wait for their response head at a time); then every
 // body is read and closed, which hands the n connections back to the
-// pool, idle.
-func idlePoolSample(ct Contender, srv *nginxProc, url string, n int, idle time.Duration) (bytesPer, gorPer float64, err error) {
+// pool, idle. If profile is set, a heap profile is written there at the
+// measure.
+func idlePoolSample(ct Contender, srv *nginxProc, url string, n int, idle time.Duration, profile string) (bytesPer, gorPer float64, err error) {
 	if err := srv.WaitActive(1, 30*time.Second); err != nil {
 		return 0, 0, err
 	}
@@ -200,6 +210,11 @@ func idlePoolSample(ct Contender, srv *nginxProc, url string, n int, idle time.D
 	time.Sleep(idle)
 	mem1 := memInUse()
 	g1 := runtime.NumGoroutine()
+	if profile != "" {
+		if err := writeHeapProfile(profile); err != nil {
+			return 0, 0, err
+		}
+	}
 	// nginx counts the status request's connection too.
 	if a, err := srv.Active(); err != nil {
 		return 0, 0, err
@@ -207,4 +222,17 @@ func idlePoolSample(ct Contender, srv *nginxProc, url string, n int, idle time.D
 		return 0, 0, fmt.Errorf("nginx has %d connections open, want %d", a-1, n)
 	}
 	return float64(int64(mem1)-int64(mem0)) / float64(n), float64(g1-g0) / float64(n), nil
+}
+
+// writeHeapProfile writes the heap profile (as of the last GC) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ func init() {
 var (
 	metricReqs   = Metric{Name: "req_per_s", Unit: "req/s", HigherBetter: true}
 	metricCPUReq = Metric{Name: "cpu_us_per_req", Unit: "µs"}
+	metricAllocs = Metric{Name: "allocs_per_req", Unit: "allocs", NoRatio: true}
 )
 
 func runW4(env *Env, rep *Report) error {
@@ -86,31 +88,42 @@ func runW4(env *Env, rep *Report) error {
 		fmt.Sprintf("wrk: another process, -t1 -c%d, whole seconds, its own Requests/sec; its CPU is wrk's own (rusage), the Go contenders' is the whole bench process's", callers),
 		fmt.Sprintf("each sample: a fresh client, %v of warm-up not counted, then the measured duration", *flagW4Warmup))
 	url := "http://" + srv.HTTP + "/"
-	c := rep.Case(fmt.Sprintf("GET 5B/%dcallers", callers), metricReqs, metricCPUReq)
+	c := rep.Case(fmt.Sprintf("GET 5B/%dcallers", callers), metricReqs, metricCPUReq, metricAllocs)
 	return env.Interleave(func(round int, ct Contender) error {
-		var rate, cpu float64
+		var s loadStats
 		var err error
 		switch ct.Backend {
 		case clientWrk:
-			rate, cpu, err = wrkSample(wrk, url, callers, env.Duration)
+			s, err = wrkSample(wrk, url, callers, env.Duration)
 		case clientFastHTTP:
-			rate, cpu, err = fastHTTPSample(srv.HTTP, url, callers, env.Duration)
+			s, err = fastHTTPSample(srv.HTTP, url, callers, env.Duration)
 		default:
-			rate, cpu, err = roundTripSample(ct, url, callers, env.Duration)
+			s, err = roundTripSample(ct, url, callers, env.Duration)
 		}
 		if err != nil {
 			return err
 		}
-		c.Add(ct.Label, metricReqs.Name, rate)
-		c.Add(ct.Label, metricCPUReq.Name, cpu)
+		c.Add(ct.Label, metricReqs.Name, s.rate)
+		c.Add(ct.Label, metricCPUReq.Name, s.cpuPerReq)
+		if ct.Backend != clientWrk {
+			c.Add(ct.Label, metricAllocs.Name, s.allocsPerReq)
+		}
 		return nil
 	})
 }
 
+// loadStats is one sample's figures.
+type loadStats struct {
+	rate         float64 // requests per second
+	cpuPerReq    float64 // client CPU µs per request
+	allocsPerReq float64 // Go heap allocations per request (whole process)
+}
+
 // loadRun runs callers goroutines that each call do in a loop, lets them
 // warm up, then counts the calls completed during d. It returns calls
-// per second and the process's CPU µs per call over the measured span.
-func loadRun(callers int, d time.Duration, newCaller func() func() error) (rate, cpuPerReq float64, err error) {
+// per second, the process's CPU µs and heap allocations per call over
+// the measured span.
+func loadRun(callers int, d time.Duration, newCaller func() func() error) (loadStats, error) {
 	var (
 		count    atomic.Int64
 		stop     atomic.Bool
@@ -136,32 +149,39 @@ func loadRun(callers int, d time.Duration, newCaller func() func() error) (rate,
 		})
 	}
 	time.Sleep(*flagW4Warmup)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	n0, cpu0, t0 := count.Load(), cpuTime(), time.Now()
 	time.Sleep(d)
 	n1, cpu1, t1 := count.Load(), cpuTime(), time.Now()
+	runtime.ReadMemStats(&ms1)
 	stop.Store(true)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		return 0, 0, errors.New("callers did not stop within 10s")
+		return loadStats{}, errors.New("callers did not stop within 10s")
 	}
 	if firstErr != nil {
-		return 0, 0, firstErr
+		return loadStats{}, firstErr
 	}
 	n := n1 - n0
 	if n <= 0 {
-		return 0, 0, errors.New("no request completed")
+		return loadStats{}, errors.New("no request completed")
 	}
-	return float64(n) / t1.Sub(t0).Seconds(), float64((cpu1 - cpu0).Microseconds()) / float64(n), nil
+	return loadStats{
+		rate:         float64(n) / t1.Sub(t0).Seconds(),
+		cpuPerReq:    float64((cpu1 - cpu0).Microseconds()) / float64(n),
+		allocsPerReq: float64(ms1.Mallocs-ms0.Mallocs) / float64(n),
+	}, nil
 }
 
 // roundTripSample measures net/http or transportkit on a backend.
-func roundTripSample(ct Contender, url string, callers int, d time.Duration) (float64, float64, error) {
+func roundTripSample(ct Contender, url string, callers int, d time.Duration) (loadStats, error) {
 	pc, err := newPooledClient(ct, callers)
 	if err != nil {
-		return 0, 0, err
+		return loadStats{}, err
 	}
 	defer pc.close()
 	client := &http.Client{Transport: pc.rt}
@@ -190,7 +210,7 @@ func roundTripSample(ct Contender, url string, callers int, d time.Duration) (fl
 
 // fastHTTPSample measures fasthttp's HostClient, each caller reusing its
 // Request and Response as fasthttp is meant to be used.
-func fastHTTPSample(addr, url string, callers int, d time.Duration) (float64, float64, error) {
+func fastHTTPSample(addr, url string, callers int, d time.Duration) (loadStats, error) {
 	hc := &fasthttp.HostClient{Addr: addr, MaxConns: callers}
 	defer hc.CloseIdleConnections()
 	return loadRun(callers, d, func() func() error {
@@ -222,7 +242,7 @@ func wrkBinary() (string, error) {
 
 // wrkSample runs wrk for d (rounded up to whole seconds, as wrk takes
 // them) and returns its Requests/sec and its own CPU µs per request.
-func wrkSample(bin, url string, callers int, d time.Duration) (float64, float64, error) {
+func wrkSample(bin, url string, callers int, d time.Duration) (loadStats, error) {
 	secs := max(1, int(math.Ceil(d.Seconds())))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second+20*time.Second)
 	defer cancel()
@@ -231,14 +251,14 @@ func wrkSample(bin, url string, callers int, d time.Duration) (float64, float64,
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("wrk: %w\n%s", err, out.String())
+		return loadStats{}, fmt.Errorf("wrk: %w\n%s", err, out.String())
 	}
 	rate, requests, err := parseWrk(out.String())
 	if err != nil {
-		return 0, 0, err
+		return loadStats{}, err
 	}
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	return rate, float64(cpu.Microseconds()) / float64(requests), nil
+	return loadStats{rate: rate, cpuPerReq: float64(cpu.Microseconds()) / float64(requests)}, nil
 }
 
 // parseWrk reads wrk's Requests/sec and request count, and fails on
