@@ -1,11 +1,14 @@
 package protocols
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/h2"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -18,28 +21,52 @@ const (
 	// ProtoHTTP11 is HTTP/1.1's ALPN ID.
 	ProtoHTTP11 = "http/1.1"
 	// ProtoH2 is HTTP/2 over TLS's ALPN ID.
-	ProtoH2 = "h2"
+	ProtoH2 = h2.NextProtoTLS
+	// ProtoH2C names HTTP/2 over clear text with prior knowledge. It is
+	// never sent by ALPN; Negotiated and Response.Proto tell it apart.
+	ProtoH2C = "h2c"
 )
 
 // ErrUnsupportedProtocol is returned when a server negotiated an
-// application protocol the transport does not speak.
+// application protocol the transport does not speak, or when
+// Transport.NextProtos offers one.
 var ErrUnsupportedProtocol = errors.New("protocols: unsupported application protocol")
 
-// NextProtos returns the ALPN IDs the transport offers, most preferred
-// first. Only HTTP/1.1 for now; HTTP/2 joins when protocols/h2 is
-// integrated.
-func NextProtos() []string { return []string{ProtoHTTP11} }
+// NextProtos returns the ALPN IDs a Transport offers by default, most
+// preferred first: h2, then http/1.1.
+func NextProtos() []string { return []string{ProtoH2, ProtoHTTP11} }
+
+// nextProtos returns what t offers by ALPN: Transport.NextProtos, or the
+// default; only http/1.1 when keep-alives are off, since an HTTP/2
+// connection exists to be shared.
+func (t *Transport) nextProtos() ([]string, error) {
+	if t.DisableKeepAlives {
+		return []string{ProtoHTTP11}, nil
+	}
+	if t.NextProtos == nil {
+		return NextProtos(), nil
+	}
+	for _, p := range t.NextProtos {
+		if p != ProtoH2 && p != ProtoHTTP11 {
+			return nil, fmt.Errorf("%w %q in Transport.NextProtos", ErrUnsupportedProtocol, p)
+		}
+	}
+	if len(t.NextProtos) == 0 {
+		return nil, fmt.Errorf("%w: Transport.NextProtos is empty", ErrUnsupportedProtocol)
+	}
+	return slices.Clone(t.NextProtos), nil
+}
 
 // tlsConfigFor returns a copy of base (or an empty config) that offers
-// NextProtos by ALPN.
-func tlsConfigFor(base *tls.Config) *tls.Config {
+// protos by ALPN.
+func tlsConfigFor(base *tls.Config, protos []string) *tls.Config {
 	var cfg *tls.Config
 	if base == nil {
 		cfg = &tls.Config{}
 	} else {
 		cfg = base.Clone()
 	}
-	cfg.NextProtos = NextProtos()
+	cfg.NextProtos = protos
 	return cfg
 }
 
@@ -52,14 +79,48 @@ func Negotiated(s transport.Stream) string {
 	return ProtoHTTP11
 }
 
-// newConn builds the pooled connection for the protocol s negotiated.
-// This is where an h2 connection will be built for ProtoH2.
-func (p *hostPool) newConn(s transport.Stream) (*pconn, error) {
-	switch proto := Negotiated(s); proto {
+// mayShareDial reports whether a dial to p's origin may give an HTTP/2
+// connection, which callers arriving during the dial can share.
+func (p *hostPool) mayShareDial() bool {
+	if p.h1only {
+		return false
+	}
+	if p.key.scheme == "http" {
+		return p.t.H2C
+	}
+	return p.t.offersH2
+}
+
+// newConn builds the pooled connection for the protocol s negotiated: by
+// ALPN over TLS, and over clear text HTTP/2 with prior knowledge when
+// Transport.H2C asks for it, else HTTP/1.1. For HTTP/2 it waits (within
+// ctx) for the peer's SETTINGS, so that the connection is shared only up
+// to the peer's limit.
+func (p *hostPool) newConn(ctx context.Context, s transport.Stream) (conn, error) {
+	proto := Negotiated(s)
+	if p.key.scheme == "http" && p.t.H2C {
+		proto = ProtoH2C
+	}
+	switch proto {
 	case ProtoHTTP11:
 		pc := &pconn{pool: p}
 		pc.h1 = h1.NewConn(s, p.t.h1Options(pc.done))
 		return pc, nil
+	case ProtoH2, ProtoH2C:
+		hc := &h2conn{pool: p}
+		opts := p.t.h2Options(hc.idle)
+		c, err := h2.NewConn(s, opts)
+		if err != nil {
+			return nil, err
+		}
+		hc.c = c
+		select {
+		case <-c.Ready():
+		case <-ctx.Done():
+			c.Close()
+			return nil, transport.ContextError(ctx.Err())
+		}
+		return hc, nil
 	default:
 		s.Close()
 		return nil, fmt.Errorf("%w %q", ErrUnsupportedProtocol, proto)

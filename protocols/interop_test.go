@@ -26,6 +26,7 @@ import (
 type server struct {
 	http, https, shortIdle string // base URLs
 	tls                    *tls.Config
+	httpsProto             string // what ALPN chooses on https
 }
 
 func bigBody() []byte {
@@ -41,10 +42,11 @@ func bigBody() []byte {
 func TestInteropNginx(t *testing.T) {
 	n := startNginx(t)
 	srv := server{
-		http:      "http://" + n.http,
-		https:     "https://" + n.https,
-		shortIdle: "http://" + n.shortIdle,
-		tls:       n.tlsConfig(),
+		http:       "http://" + n.http,
+		https:      "https://" + n.https,
+		shortIdle:  "http://" + n.shortIdle,
+		tls:        n.tlsConfig(),
+		httpsProto: ProtoHTTP11, // that server does not offer h2
 	}
 	t.Run("stdnet", func(t *testing.T) {
 		transporttest.VerifyNoLeaks(t)
@@ -80,10 +82,11 @@ func TestInteropMock(t *testing.T) {
 	b.Handle("web.test:443", mock.TLSHandlerPeer(h, nil))
 	b.Handle("idle.test:80", mock.FuncPeer(shortIdlePeer))
 	runSuite(t, b, server{
-		http:      "http://web.test",
-		https:     "https://web.test",
-		shortIdle: "http://idle.test",
-		tls:       &tls.Config{RootCAs: mock.RootCAs()},
+		http:       "http://web.test",
+		https:      "https://web.test",
+		shortIdle:  "http://idle.test",
+		tls:        &tls.Config{RootCAs: mock.RootCAs()},
+		httpsProto: ProtoH2,
 	})
 }
 
@@ -102,6 +105,10 @@ func nginxLike() http.Handler {
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(big)))
 		w.Write(big)
+	})
+	mux.HandleFunc("/mid", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(midSize))
+		w.Write(big[:midSize])
 	})
 	mux.HandleFunc("/chunked/", func(w http.ResponseWriter, r *http.Request) {
 		data := []byte("chunked hello\n")
@@ -297,7 +304,7 @@ func runSuite(t *testing.T, b transport.Backend, srv server) {
 	})
 	t.Run("TLS", func(t *testing.T) {
 		resp, data := get(t, "GET", srv.https+"/hello", nil)
-		if string(data) != "hello" || resp.TLS == nil || resp.TLS.NegotiatedProtocol != ProtoHTTP11 {
+		if string(data) != "hello" || resp.TLS == nil || resp.TLS.NegotiatedProtocol != srv.httpsProto {
 			t.Fatalf("%q tls %+v", data, resp.TLS)
 		}
 		before := tr.Stats().Dials

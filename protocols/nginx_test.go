@@ -26,12 +26,20 @@ type nginx struct {
 	http      string // host:port, clear text, keepalive_timeout 60s
 	https     string // host:port, TLS
 	shortIdle string // host:port, clear text, keepalive_timeout 1s
+	h2        string // host:port, TLS offering h2 by ALPN
+	h2c       string // host:port, h2c with prior knowledge
+	h2Goaway  string // host:port, TLS h2, GOAWAY after 5 requests
+	h2cGoaway string // host:port, h2c, GOAWAY after 5 requests
 	roots     *x509.CertPool
 	cmd       *exec.Cmd
 }
 
 // bigSize is the size of the large static file.
 const bigSize = 1 << 20
+
+// midSize is the size of the medium static file, fetched by many
+// concurrent streams at once.
+const midSize = 64 << 10
 
 // startNginx starts nginx for the test and stops it at cleanup. It skips
 // the test when nginx is not installed, unless CI=true.
@@ -64,6 +72,8 @@ func startNginx(t testing.TB) *nginx {
 		big[i] = byte('a' + i%26)
 	}
 	writeFile(t, filepath.Join(dir, "www", "big"), big)
+	writeFile(t, filepath.Join(dir, "www", "mid"), big[:midSize])
+	writeFile(t, filepath.Join(dir, "www", "hello"), []byte("hello"))
 	writeFile(t, filepath.Join(dir, "www", "chunked", "big"), big)
 	writeFile(t, filepath.Join(dir, "www", "chunked", "small"), []byte("chunked hello\n"))
 	n.roots = writeCert(t, dir)
@@ -76,9 +86,10 @@ func startNginx(t testing.TB) *nginx {
 		os.Chmod(p, 0o777)
 	}
 
-	ports := freePorts(t, 3)
+	ports := freePorts(t, 7)
 	n.http, n.https, n.shortIdle = ports[0], ports[1], ports[2]
-	conf := fmt.Sprintf(nginxConf, dir, n.http, n.https, n.shortIdle)
+	n.h2, n.h2c, n.h2Goaway, n.h2cGoaway = ports[3], ports[4], ports[5], ports[6]
+	conf := fmt.Sprintf(nginxConf, dir, n.http, n.https, n.shortIdle, n.h2, n.h2c, n.h2Goaway, n.h2cGoaway)
 	confPath := filepath.Join(dir, "nginx.conf")
 	writeFile(t, confPath, []byte(conf))
 
@@ -155,6 +166,22 @@ http {
     server {
         listen %[4]s;
         keepalive_timeout 1s;
+        location = /hello { return 200 "hello"; }
+    }
+    server {
+        listen %[5]s ssl http2;
+        listen %[6]s http2;
+        ssl_certificate %[1]s/cert.pem;
+        ssl_certificate_key %[1]s/key.pem;
+        location = /hello { return 200 "hello"; }
+        location /up/ { dav_methods PUT DELETE; create_full_put_path on; }
+    }
+    server {
+        listen %[7]s ssl http2;
+        listen %[8]s http2;
+        ssl_certificate %[1]s/cert.pem;
+        ssl_certificate_key %[1]s/key.pem;
+        keepalive_requests 5;
         location = /hello { return 200 "hello"; }
     }
 }

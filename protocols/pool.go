@@ -2,26 +2,31 @@ package protocols
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/h2"
 	"github.com/transportkit/transportkit/transport"
 )
 
 // conn is what the pool needs of a client connection, whatever protocol
-// it speaks. HTTP/1.1 connections carry one exchange at a time: they leave
-// the idle stack for an exchange and come back when it ends. An HTTP/2
-// connection will implement the same methods and stay available to many
-// callers up to its stream limit.
+// it speaks. HTTP/1.1 connections (pconn) carry one exchange at a time:
+// they leave the idle stack for an exchange and come back when it ends.
+// HTTP/2 connections (h2conn) stay in the pool's list and take callers up
+// to the peer's stream limit, each caller holding a slot reserved for it.
 type conn interface {
 	// roundTrip runs one exchange; the connection reports its end to the
-	// pool through pool.release.
+	// pool.
 	roundTrip(req *http.Request) (*http.Response, error)
-	// usable reports, without blocking, whether an idle connection can
-	// take a request (the peer has not closed it).
-	usable() bool
+	// retry reports whether a request that failed with err may be sent
+	// again on another connection; reused says whether the connection had
+	// served a request before. The caller checks that the body can be
+	// had again.
+	retry(err error, reused bool, req *http.Request) bool
 	// close closes the connection.
 	close() error
 }
@@ -39,12 +44,42 @@ func (pc *pconn) roundTrip(req *http.Request) (*http.Response, error) {
 	return pc.h1.RoundTrip(req)
 }
 
+// retry: a stale reused connection, closed by the server before any byte
+// of the response, for a request whose method allows a replay.
+func (pc *pconn) retry(err error, reused bool, req *http.Request) bool {
+	return reused && retryable(err) && replayable(req)
+}
+
 func (pc *pconn) usable() bool { return pc.h1.Usable() }
 
 func (pc *pconn) close() error { return pc.h1.Close() }
 
 // done is the h1 connection's OnDone: its exchange ended.
 func (pc *pconn) done(reusable bool) { pc.pool.release(pc, reusable) }
+
+// h2conn is a pooled HTTP/2 connection.
+type h2conn struct {
+	pool *hostPool
+	c    *h2.Conn
+}
+
+var _ conn = (*h2conn)(nil)
+
+func (hc *h2conn) roundTrip(req *http.Request) (*http.Response, error) {
+	return hc.c.RoundTrip(req)
+}
+
+// retry: the server certainly did not process the request (refused
+// stream, GOAWAY before it, a connection going away), whatever its
+// method.
+func (hc *h2conn) retry(err error, _ bool, _ *http.Request) bool {
+	return h2.IsRetryable(err)
+}
+
+func (hc *h2conn) close() error { return hc.c.Close() }
+
+// idle is the h2 connection's OnIdle: its last request ended.
+func (hc *h2conn) idle() { hc.pool.h2Idle(hc) }
 
 // key identifies an origin: scheme and authority, without the scheme's
 // default port, so that "example.com" and "example.com:80" share a pool.
@@ -53,56 +88,110 @@ type key struct {
 	scheme, host string
 }
 
-// hostPool holds the connections to one origin: an idle stack (most
-// recently used on top), a count of open and dialing connections for
+// dialCall is a dial in flight that callers arriving meanwhile wait for,
+// when it may give an HTTP/2 connection they can share.
+type dialCall struct {
+	done chan struct{} // closed when the dial ended
+	err  error         // the dial's error; set before done is closed
+}
+
+// hostPool holds the connections to one origin: HTTP/1.1 connections on
+// an idle stack (most recently used on top), HTTP/2 connections in a list
+// shared by callers, a count of open and dialing connections for
 // MaxConnsPerHost, and callers waiting for a connection.
 type hostPool struct {
 	t    *Transport
 	key  key
 	addr string // host:port to dial
 
-	mu      sync.Mutex
-	idle    []*pconn
-	conns   int // open or being dialed
-	waiters []chan *pconn
+	mu       sync.Mutex
+	idle     []*pconn
+	h2       []*h2conn // taking new requests
+	draining []*h2conn // going away, their last requests in flight
+	conns    int       // open or being dialed
+	waiters  []chan *pconn
+	pending  *dialCall // a dial that may give a shared HTTP/2 connection
+	h1only   bool      // the origin answered HTTP/1.1: dials are not shared
 }
 
-// get returns an idle connection (reused true), or nil when the caller
-// may dial a new one (a slot is reserved for it), waiting while the origin
-// is at MaxConnsPerHost.
-func (p *hostPool) get(ctx context.Context) (pc *pconn, reused bool, err error) {
+// get returns a connection for one request: an HTTP/2 connection with a
+// stream slot reserved, or an idle HTTP/1.1 connection (reused true), or
+// nil when the caller may dial a new one (a slot is reserved for it). It
+// waits for a dial in flight that may give a shared HTTP/2 connection,
+// and, while the origin is at MaxConnsPerHost, for a connection.
+func (p *hostPool) get(ctx context.Context) (c conn, reused bool, err error) {
 	for {
 		p.mu.Lock()
-		var expired []*pconn
-		pc, expired = p.popIdle()
-		if pc == nil {
-			if expired == nil {
-				break
+		if len(p.h2) > 0 || len(p.draining) > 0 {
+			hc, dead := p.pickH2Locked(true)
+			if hc != nil {
+				p.mu.Unlock()
+				closeAll(dead)
+				return hc, true, nil
 			}
+			if dead != nil {
+				p.mu.Unlock()
+				closeAll(dead)
+				continue
+			}
+		}
+		pc, expired := p.popIdle()
+		if pc == nil && expired != nil {
 			p.mu.Unlock()
 			for _, e := range expired {
 				e.close()
 			}
 			continue
 		}
-		p.mu.Unlock()
-		if pc.usable() {
-			return pc, true, nil
+		if pc != nil {
+			p.mu.Unlock()
+			if pc.usable() {
+				return pc, true, nil
+			}
+			p.discard(pc) // the server closed it while idle
+			continue
 		}
-		p.discard(pc) // the server closed it while idle
+		if d := p.pending; d != nil && p.mayShareDial() {
+			p.mu.Unlock()
+			select {
+			case <-d.done:
+			case <-ctx.Done():
+				return nil, false, transport.ContextError(ctx.Err())
+			}
+			if d.err != nil && !isContextErr(d.err) {
+				return nil, false, d.err
+			}
+			continue // the dialer's context ended: try again
+		}
+		break
 	}
+	// p.mu is held.
 	max := p.t.MaxConnsPerHost
 	if max <= 0 || p.conns < max {
 		p.conns++
+		if p.mayShareDial() {
+			p.pending = &dialCall{done: make(chan struct{})}
+		}
 		p.mu.Unlock()
 		return nil, false, nil
+	}
+	if len(p.h2) > 0 {
+		// At the limit with every HTTP/2 connection full: the request
+		// waits for a stream inside the least busy one.
+		hc, _ := p.pickH2Locked(false)
+		p.mu.Unlock()
+		return hc, true, nil
 	}
 	ch := make(chan *pconn, 1)
 	p.waiters = append(p.waiters, ch)
 	p.mu.Unlock()
+	var pc *pconn
 	select {
 	case pc = <-ch:
-		return pc, pc != nil, nil
+		if pc == nil {
+			return nil, false, nil
+		}
+		return pc, true, nil
 	case <-ctx.Done():
 	}
 	p.mu.Lock()
@@ -121,6 +210,91 @@ func (p *hostPool) get(ctx context.Context) (pc *pconn, reused bool, err error) 
 		p.slotDone()
 	}
 	return nil, false, transport.ContextError(ctx.Err())
+}
+
+// pickH2Locked moves the HTTP/2 connections that went away to the
+// draining list, takes the idle or closed ones among those off the pool
+// (returned as dead, for the caller to close once p.mu is released), and
+// picks a connection: with reserve, the first that grants a stream slot
+// (so that connections fill up in turn); without, the least busy one.
+func (p *hostPool) pickH2Locked(reserve bool) (pick *h2conn, dead []*h2conn) {
+	live := p.h2[:0]
+	var least *h2conn
+	leastActive := 0
+	for _, hc := range p.h2 {
+		st := hc.c.State()
+		if st.GoingAway {
+			p.draining = append(p.draining, hc)
+			continue
+		}
+		live = append(live, hc)
+		if pick != nil {
+			continue
+		}
+		if reserve {
+			if hc.c.Reserve() {
+				pick = hc
+			}
+		} else if least == nil || st.Active+st.Reserved < leastActive {
+			least, leastActive = hc, st.Active+st.Reserved
+		}
+	}
+	clear(p.h2[len(live):])
+	p.h2 = live
+	if !reserve {
+		pick = least
+	}
+	kept := p.draining[:0]
+	for _, hc := range p.draining {
+		if st := hc.c.State(); st.Closed || st.Active+st.Reserved == 0 {
+			dead = append(dead, hc)
+			continue
+		}
+		kept = append(kept, hc)
+	}
+	clear(p.draining[len(kept):])
+	p.draining = kept
+	p.conns -= len(dead)
+	return pick, dead
+}
+
+// closeAll closes the connections, which are off the pool.
+func closeAll[C conn](cs []C) {
+	for _, c := range cs {
+		c.close()
+	}
+}
+
+// h2Idle is called when an HTTP/2 connection's last request ended. One
+// that went away (or whose transport is closed) is closed and forgotten;
+// otherwise the janitor will time its idleness.
+func (p *hostPool) h2Idle(hc *h2conn) {
+	st := hc.c.State()
+	if !st.GoingAway && !p.t.closed.Load() {
+		p.t.armJanitor()
+		return
+	}
+	p.mu.Lock()
+	found := p.removeH2Locked(hc)
+	p.mu.Unlock()
+	if found {
+		hc.close()
+		p.slotDone()
+	}
+}
+
+// removeH2Locked takes hc off the pool's lists and reports whether it was
+// there.
+func (p *hostPool) removeH2Locked(hc *h2conn) bool {
+	if i := slices.Index(p.h2, hc); i >= 0 {
+		p.h2 = slices.Delete(p.h2, i, i+1)
+		return true
+	}
+	if i := slices.Index(p.draining, hc); i >= 0 {
+		p.draining = slices.Delete(p.draining, i, i+1)
+		return true
+	}
+	return false
 }
 
 // popIdle pops the most recently used idle connection. If it has
@@ -218,24 +392,70 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 	if rest > 0 {
 		oldest = p.idle[0].idleAt
 	}
-	p.mu.Unlock()
-	for _, pc := range closing {
-		pc.close()
+	var dead []*h2conn
+	if len(p.h2) > 0 || len(p.draining) > 0 {
+		_, dead = p.pickH2Locked(false)
+		live := p.h2[:0]
+		for _, hc := range p.h2 {
+			st := hc.c.State()
+			switch {
+			case st.LastIdle.IsZero(): // busy
+			case cutoff.IsZero() || st.LastIdle.Before(cutoff):
+				// Idle and expired: no slot can be reserved on it
+				// while p.mu is held, so it can be closed safely.
+				dead = append(dead, hc)
+				p.conns--
+				continue
+			case oldest.IsZero() || st.LastIdle.Before(oldest):
+				oldest = st.LastIdle
+			}
+			live = append(live, hc)
+		}
+		clear(p.h2[len(live):])
+		p.h2 = live
 	}
+	p.mu.Unlock()
+	closeAll(closing)
+	closeAll(dead)
 	return oldest
 }
 
 // dial makes a new connection to the origin, over TLS for https, in the
-// slot get reserved.
-func (p *hostPool) dial(ctx context.Context) (*pconn, error) {
-	pc, err := p.dialConn(ctx)
+// slot get reserved. When the dial was shared (p.pending), the callers
+// waiting for it are woken: an HTTP/2 connection is in the list for
+// them, with a stream slot reserved for this caller first.
+func (p *hostPool) dial(ctx context.Context) (conn, error) {
+	c, err := p.dialConn(ctx)
+	if err == nil {
+		if hc, ok := c.(*h2conn); ok && !hc.c.Reserve() {
+			hc.close()
+			c, err = nil, &transport.OpError{Op: "dial", Network: "tcp", Address: p.addr, Err: transport.ErrClosed}
+		}
+	}
+	p.mu.Lock()
+	d := p.pending
+	p.pending = nil
+	switch c := c.(type) {
+	case *h2conn:
+		p.h2 = append(p.h2, c)
+	case *pconn:
+		p.h1only = true
+	}
+	p.mu.Unlock()
 	if err != nil {
 		p.slotDone()
 	}
-	return pc, err
+	if d != nil {
+		d.err = err
+		close(d.done)
+	}
+	if c, ok := c.(*h2conn); ok {
+		c.pool.t.armJanitor()
+	}
+	return c, err
 }
 
-func (p *hostPool) dialConn(ctx context.Context) (*pconn, error) {
+func (p *hostPool) dialConn(ctx context.Context) (conn, error) {
 	t := p.t
 	b, err := t.backend()
 	if err != nil {
@@ -256,5 +476,10 @@ func (p *hostPool) dialConn(ctx context.Context) (*pconn, error) {
 		return nil, err
 	}
 	t.dials.Add(1)
-	return p.newConn(s)
+	return p.newConn(ctx, s)
+}
+
+// isContextErr reports whether err is a context's end.
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

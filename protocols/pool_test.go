@@ -1,6 +1,7 @@
 package protocols
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -32,7 +33,7 @@ func (s *alpnStream) Close() error { s.closed = true; return nil }
 func TestNewConnRejectsUnknownProtocol(t *testing.T) {
 	p := &hostPool{t: &Transport{}}
 	s := &alpnStream{proto: "spdy/3"}
-	if _, err := p.newConn(s); !errors.Is(err, ErrUnsupportedProtocol) || !s.closed {
+	if _, err := p.newConn(context.Background(), s); !errors.Is(err, ErrUnsupportedProtocol) || !s.closed {
 		t.Errorf("error %v, stream closed %v", err, s.closed)
 	}
 	if got := Negotiated(&alpnStream{}); got != ProtoHTTP11 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/h2"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
@@ -30,18 +32,28 @@ const (
 )
 
 // maxAttempts bounds the tries of one request: the first and the
-// replays after stale reused connections.
-const maxAttempts = 5
+// replays after stale reused HTTP/1.1 connections or streams an HTTP/2
+// server refused (a server that sends GOAWAY every few requests can
+// refuse a request more than once under load).
+const maxAttempts = 32
 
 // Transport is an http.RoundTripper that dials through a transportkit
-// backend, speaks HTTP/1.1 over the streams it returns (over TLS for
-// https, negotiated by ALPN), and pools connections per origin.
+// backend, speaks HTTP/1.1 or HTTP/2 over the streams it returns (over
+// TLS for https, negotiated by ALPN; HTTP/2 over clear text with prior
+// knowledge when H2C is set), and pools connections per origin.
 //
-// Each request runs on its caller's goroutine: the transport starts no
-// goroutine per connection or request, and an idle connection holds no
-// buffer. Idle connections are kept on a stack per origin, most recently
-// used first; one the server closed is found when it is taken
-// (Stream.IsReadable) and replaced.
+// HTTP/1.1 requests run on their caller's goroutine: the transport starts
+// no goroutine per HTTP/1.1 connection or request, and an idle one holds
+// no buffer. Idle HTTP/1.1 connections are kept on a stack per origin,
+// most recently used first; one the server closed is found when it is
+// taken (Stream.IsReadable) and replaced.
+//
+// An HTTP/2 connection (package h2, one reader goroutine each) is shared
+// by the callers to its origin up to the peer's concurrent-stream limit;
+// a new one is dialed when all are full. Callers that arrive while a
+// dial that may give an HTTP/2 connection is in flight wait for it
+// rather than dial their own. A connection that got GOAWAY or failed
+// takes no new requests, and is closed once its last request ends.
 //
 // The zero value is ready to use: it opens the backend the registry
 // selects on first use. A Transport must not be copied after first use.
@@ -60,8 +72,28 @@ type Transport struct {
 
 	// TLSClientConfig configures TLS for https. If nil, the default
 	// configuration is used. Its NextProtos is replaced by what the
-	// transport offers (NextProtos); ServerName, if empty, is the host.
+	// transport offers (the NextProtos field); ServerName, if empty, is
+	// the host.
 	TLSClientConfig *tls.Config
+
+	// NextProtos are the application protocols offered by ALPN to https
+	// origins, most preferred first: ProtoH2 and ProtoHTTP11 are known,
+	// and any other makes RoundTrip fail with ErrUnsupportedProtocol. If
+	// nil, NextProtos() (h2, then http/1.1). With DisableKeepAlives,
+	// only http/1.1 is offered.
+	NextProtos []string
+
+	// H2C makes the transport speak HTTP/2 with prior knowledge to http
+	// origins (h2c: the HTTP/2 preface over clear text, no Upgrade). If
+	// false, http origins get HTTP/1.1.
+	H2C bool
+
+	// HTTP2 configures HTTP/2 connections. The zero value is h2's
+	// defaults. Its Logger, if nil, is Logger; MaxHeaderListSize, if
+	// zero, is MaxResponseHeaderBytes (when set); its OnIdle is the
+	// pool's own. DisableCompression is always set, as for HTTP/1.1: the
+	// transport never asks for a compressed body on its own.
+	HTTP2 h2.Options
 
 	// TLSHandshakeTimeout bounds the dial and TLS handshake of an https
 	// connection together. If zero, only the request's context bounds
@@ -87,9 +119,10 @@ type Transport struct {
 	// closed. If zero, DefaultIdleConnTimeout; if negative, no limit.
 	IdleConnTimeout time.Duration
 
-	// ResponseHeaderTimeout is how long to wait for a response head after
-	// the request was written. If zero, only the request's context
-	// bounds the wait.
+	// ResponseHeaderTimeout is how long to wait for an HTTP/1.1 response
+	// head after the request was written. If zero, only the request's
+	// context bounds the wait. HTTP/2 requests are bounded by their
+	// context.
 	ResponseHeaderTimeout time.Duration
 
 	// ExpectContinueTimeout is how long to wait for "100 Continue" before
@@ -109,13 +142,15 @@ type Transport struct {
 	// logged.
 	Logger hclog.Logger
 
-	mu      sync.RWMutex
-	pools   map[key]*hostPool
-	last    atomic.Pointer[hostPool] // the pool used last, checked first
-	closed  atomic.Bool
-	dials   atomic.Int64
-	tlsOnce sync.Once
-	tlsCfg  *tls.Config
+	mu       sync.RWMutex
+	pools    map[key]*hostPool
+	last     atomic.Pointer[hostPool] // the pool used last, checked first
+	closed   atomic.Bool
+	dials    atomic.Int64
+	tlsOnce  sync.Once
+	tlsCfg   *tls.Config
+	protoErr error // from NextProtos
+	offersH2 bool
 
 	bmu   sync.Mutex
 	owned transport.Backend // opened by the transport from the registry
@@ -133,11 +168,13 @@ var ErrClosed = errors.New("protocols: transport closed")
 // RoundTrip sends req and returns its response. Any status is a response,
 // not an error. req is not modified and req.Body is always closed.
 //
-// A request that fails on a reused connection before any byte of a
-// response arrived is tried again on another connection when it can be
-// replayed: a GET, HEAD, OPTIONS or TRACE (or a request with an
+// A request that fails on a reused HTTP/1.1 connection before any byte
+// of a response arrived is tried again on another connection when it can
+// be replayed: a GET, HEAD, OPTIONS or TRACE (or a request with an
 // Idempotency-Key), whose body is absent or can be had again through
-// GetBody.
+// GetBody. A request an HTTP/2 server did not process (its stream
+// refused, or above the last stream of a GOAWAY) is tried again whatever
+// its method, when its body is absent or GetBody is set.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	p, err := t.poolFor(req)
 	if err != nil {
@@ -149,9 +186,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	r := req
 	for attempt := 1; ; attempt++ {
-		pc, reused, err := p.get(ctx)
-		if err == nil && pc == nil {
-			pc, err = p.dial(ctx)
+		c, reused, err := p.get(ctx)
+		if err == nil && c == nil {
+			c, err = p.dial(ctx)
 		}
 		if err != nil {
 			if r.Body != nil {
@@ -159,12 +196,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		resp, err := pc.roundTrip(r)
+		resp, err := c.roundTrip(r)
 		if err == nil {
 			resp.Request = req
 			return resp, nil
 		}
-		if !reused || attempt == maxAttempts || !retryable(err) || !replayable(req) || ctx.Err() != nil {
+		if attempt == maxAttempts || !c.retry(err, reused, req) || !rewindable(req) || ctx.Err() != nil {
 			return nil, err
 		}
 		if r, err = rewind(req, err); err != nil {
@@ -183,11 +220,15 @@ func retryable(err error) bool {
 	return !errors.Is(err, h1.ErrInvalidRequest) && !errors.Is(err, h1.ErrBodyLength)
 }
 
-// replayable reports whether req may be sent again.
+// rewindable reports whether req's body can be sent again: it has none,
+// or GetBody gives it anew.
+func rewindable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// replayable reports whether req's method allows sending it again after
+// the server may have seen it.
 func replayable(req *http.Request) bool {
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		return false
-	}
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true
@@ -216,6 +257,9 @@ func rewind(req *http.Request, failed error) (*http.Request, error) {
 func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 	if t.closed.Load() {
 		return nil, ErrClosed
+	}
+	if t.tlsConfig(); t.protoErr != nil {
+		return nil, t.protoErr
 	}
 	u := req.URL
 	if u == nil {
@@ -283,9 +327,30 @@ func (t *Transport) backend() (transport.Backend, error) {
 	return t.owned, nil
 }
 
+// tlsConfig returns the TLS configuration of https dials, made on first
+// use with the protocols to offer.
 func (t *Transport) tlsConfig() *tls.Config {
-	t.tlsOnce.Do(func() { t.tlsCfg = tlsConfigFor(t.TLSClientConfig) })
+	t.tlsOnce.Do(func() {
+		protos, err := t.nextProtos()
+		t.protoErr = err
+		t.offersH2 = slices.Contains(protos, ProtoH2)
+		t.tlsCfg = tlsConfigFor(t.TLSClientConfig, protos)
+	})
 	return t.tlsCfg
+}
+
+// h2Options are the options of every HTTP/2 connection.
+func (t *Transport) h2Options(onIdle func()) h2.Options {
+	o := t.HTTP2
+	if o.Logger == nil {
+		o.Logger = t.Logger
+	}
+	if o.MaxHeaderListSize == 0 && t.MaxResponseHeaderBytes > 0 {
+		o.MaxHeaderListSize = uint32(min(t.MaxResponseHeaderBytes, 1<<31))
+	}
+	o.DisableCompression = true
+	o.OnIdle = onIdle
+	return o
 }
 
 // h1Options are the options of every HTTP/1.1 connection.
@@ -408,8 +473,12 @@ type Stats struct {
 	Dials int64
 	// Open is the number of connections open (idle, busy or dialing).
 	Open int
-	// Idle is the number of idle connections.
+	// Idle is the number of idle connections: HTTP/1.1 ones on the idle
+	// stacks and HTTP/2 ones with no request in flight.
 	Idle int
+	// HTTP2 is the number of open HTTP/2 connections, those going away
+	// included.
+	HTTP2 int
 }
 
 // Stats returns counts of the transport's connections, over all origins.
@@ -419,6 +488,12 @@ func (t *Transport) Stats() Stats {
 		p.mu.Lock()
 		s.Open += p.conns
 		s.Idle += len(p.idle)
+		s.HTTP2 += len(p.h2) + len(p.draining)
+		for _, hc := range p.h2 {
+			if !hc.c.State().LastIdle.IsZero() {
+				s.Idle++
+			}
+		}
 		p.mu.Unlock()
 	}
 	return s

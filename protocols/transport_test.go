@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,13 +329,37 @@ func TestBackendFromRegistry(t *testing.T) {
 	}
 }
 
-func TestTLSConfigOffersHTTP11(t *testing.T) {
-	tr := &Transport{TLSClientConfig: &tls.Config{ServerName: "x", NextProtos: []string{"spdy"}}}
-	cfg := tr.tlsConfig()
-	if !reflect.DeepEqual(cfg.NextProtos, []string{ProtoHTTP11}) || cfg.ServerName != "x" || tr.TLSClientConfig.NextProtos[0] != "spdy" {
-		t.Errorf("%v %q", cfg.NextProtos, cfg.ServerName)
+func TestNextProtos(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		tr   *Transport
+		want []string
+	}{
+		{"default", &Transport{TLSClientConfig: &tls.Config{ServerName: "x", NextProtos: []string{"spdy"}}}, []string{ProtoH2, ProtoHTTP11}},
+		{"h1 only", &Transport{NextProtos: []string{ProtoHTTP11}}, []string{ProtoHTTP11}},
+		{"h2 only", &Transport{NextProtos: []string{ProtoH2}}, []string{ProtoH2}},
+		{"no keep-alives", &Transport{DisableKeepAlives: true}, []string{ProtoHTTP11}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.tr.tlsConfig()
+			if !reflect.DeepEqual(cfg.NextProtos, tt.want) || tt.tr.protoErr != nil {
+				t.Errorf("offers %v (%v), want %v", cfg.NextProtos, tt.tr.protoErr, tt.want)
+			}
+			if tt.tr.offersH2 != slices.Contains(tt.want, ProtoH2) {
+				t.Errorf("offersH2 %v", tt.tr.offersH2)
+			}
+			if c := tt.tr.TLSClientConfig; c != nil && (c.NextProtos[0] != "spdy" || cfg.ServerName != "x") {
+				t.Errorf("base config changed or not copied: %v %q", c.NextProtos, cfg.ServerName)
+			}
+		})
 	}
-	if cfg := (&Transport{}).tlsConfig(); len(cfg.NextProtos) != 1 {
-		t.Errorf("%v", cfg.NextProtos)
+	for _, bad := range [][]string{{"spdy/3"}, {}} {
+		tr := &Transport{NextProtos: bad, Backend: mock.New()}
+		req, _ := http.NewRequest("GET", "https://a.test/", nil)
+		if _, err := tr.RoundTrip(req); !errors.Is(err, ErrUnsupportedProtocol) {
+			t.Errorf("NextProtos %q: %v", bad, err)
+		}
+		tr.Close()
+		tr.Backend.Close()
 	}
 }

@@ -88,6 +88,15 @@ type Options struct {
 	// Logger receives the connection's events: start, GOAWAY, close at
 	// Debug level, a peer flood at Warn. If nil, nothing is logged.
 	Logger hclog.Logger
+
+	// OnIdle, if not nil, is called each time the Conn becomes idle:
+	// the last active request ended (its body was read to its end or
+	// closed, or it failed) or the last reservation was released, leaving
+	// nothing active or reserved. It runs on the goroutine that ended the
+	// request, with no lock held; it must not block, and may call the
+	// Conn's methods. A pool uses it to retire a connection that is going
+	// away, or to time its idleness. If nil, nothing is called.
+	OnIdle func()
 }
 
 func (o *Options) headerListSize() uint32 {
@@ -196,6 +205,10 @@ type Conn struct {
 	lastIdle      time.Time
 
 	shutdowns sync.WaitGroup // Shutdown calls waiting for the engine
+
+	onIdle    func()
+	ready     chan struct{} // closed by the peer's first SETTINGS or the close
+	readyOnce sync.Once
 }
 
 // NewConn starts an HTTP/2 client connection over s and takes ownership
@@ -211,6 +224,8 @@ func NewConn(s transport.Stream, opts Options) (*Conn, error) {
 		log:           opts.Logger,
 		maxConcurrent: engineMaxStreamsBeforeSettings,
 		lastIdle:      time.Now(),
+		onIdle:        opts.OnIdle,
+		ready:         make(chan struct{}),
 	}
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
@@ -232,6 +247,7 @@ func NewConn(s transport.Stream, opts Options) (*Conn, error) {
 	}
 	cc, err := engineFor(&opts).NewClientConn(nc)
 	if err != nil {
+		c.settled()
 		s.Close()
 		return nil, c.opError("handshake", err)
 	}
@@ -307,14 +323,21 @@ func hasToken(values []string, token string) bool {
 func (c *Conn) finish() {
 	c.mu.Lock()
 	c.active--
-	c.markIdleLocked()
+	idle := c.markIdleLocked()
 	c.mu.Unlock()
+	if idle && c.onIdle != nil {
+		c.onIdle()
+	}
 }
 
-func (c *Conn) markIdleLocked() {
+// markIdleLocked notes the time when nothing is active or reserved, and
+// reports whether that is the case.
+func (c *Conn) markIdleLocked() bool {
 	if c.active == 0 && c.reserved == 0 {
 		c.lastIdle = time.Now()
+		return true
 	}
+	return false
 }
 
 // body is a response body that frees its slot when it ends or is closed.
@@ -368,12 +391,26 @@ func (c *Conn) Reserve() bool {
 // does nothing when no slot is reserved.
 func (c *Conn) Release() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	idle := false
 	if c.reserved > 0 {
 		c.reserved--
-		c.markIdleLocked()
+		idle = c.markIdleLocked()
+	}
+	c.mu.Unlock()
+	if idle && c.onIdle != nil {
+		c.onIdle()
 	}
 }
+
+// Ready returns a channel that is closed once the peer's first SETTINGS
+// frame has been read, so that State's MaxConcurrent is the peer's own
+// limit rather than the engine's assumption, or once the connection is
+// closed. A pool waits for it before it shares a new connection among
+// more callers than the peer may allow.
+func (c *Conn) Ready() <-chan struct{} { return c.ready }
+
+// settled closes the channel of Ready.
+func (c *Conn) settled() { c.readyOnce.Do(func() { close(c.ready) }) }
 
 // State returns a snapshot of the Conn. It never blocks on the network.
 func (c *Conn) State() State {
@@ -438,6 +475,7 @@ func (c *Conn) Close() error {
 	already := c.closed
 	c.goingAway, c.closed = true, true
 	c.mu.Unlock()
+	c.settled()
 	err := c.cc.Close()
 	c.shutdowns.Wait()
 	if !already {
@@ -459,6 +497,7 @@ func (c *Conn) engineClosed() {
 	already := c.closed
 	c.goingAway, c.closed = true, true
 	c.mu.Unlock()
+	c.settled()
 	if !already {
 		c.log.Debug("connection closed by the engine", "error", c.guard.err())
 	}

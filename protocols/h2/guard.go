@@ -202,6 +202,9 @@ func (g *guard) endFrame() {
 		case !g.seen:
 			g.c.peerMaxStreams(engineMaxStreamsUnlimited)
 		}
+		if !g.seen {
+			g.c.settled()
+		}
 		g.seen = true
 	}
 	g.want = 0
