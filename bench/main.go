@@ -29,7 +29,7 @@ var (
 	flagServe      = flag.String("serve", "", "internal: run a server (echo) in this process")
 	flagCPUProfile = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flagJSONOnly   = flag.Bool("json", false, "print only the JSON line")
-	flagMemProfile = flag.String("memprofile", "", "W3: write a heap profile (in use, sampled every 4 KiB) of each contender's last round at the measure, to FILE.LABEL")
+	flagMemProfile = flag.String("memprofile", "", "W3: write a heap profile (sampled every 4 KiB) of each contender's last round at the measure, to FILE.LABEL; W4: write one at the end of the run to FILE (its alloc_objects, with a single contender, are the allocations per request)")
 )
 
 // workloads are the registered workloads by id.
@@ -66,6 +66,12 @@ func main() {
 			if c := workloads[id].Contenders; c != "" {
 				fmt.Printf("%-6s default -contenders %s\n", "", c)
 			}
+			if r := workloads[id].Rounds; r > 0 {
+				fmt.Printf("%-6s default -rounds %d\n", "", r)
+			}
+			if d := workloads[id].Duration; d > 0 {
+				fmt.Printf("%-6s default -duration %v\n", "", d)
+			}
 		}
 		if *flagWorkload == "" && !*flagList {
 			os.Exit(2)
@@ -96,6 +102,12 @@ func main() {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	env := &Env{Contenders: contenders, Duration: *flagDuration, Rounds: *flagRounds}
+	if w.Rounds > 0 && !flagSet("rounds") {
+		env.Rounds = w.Rounds
+	}
+	if w.Duration > 0 && !flagSet("duration") {
+		env.Duration = w.Duration
+	}
 	rep := &Report{
 		Workload:   w.ID,
 		Title:      w.Title,
@@ -103,6 +115,8 @@ func main() {
 		GOMAXPROCS: runtime.GOMAXPROCS(0),
 		NumCPU:     runtime.NumCPU(),
 		Command:    "go run . " + strings.Join(os.Args[1:], " "),
+		Rounds:     env.Rounds,
+		Duration:   env.Duration.String(),
 		Contenders: labels(contenders),
 		Baseline:   contenders[0].Label,
 	}

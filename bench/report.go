@@ -23,6 +23,10 @@ type Workload struct {
 	// Contenders is the workload's default for -contenders; if empty,
 	// the flag's own default.
 	Contenders string
+	// Rounds and Duration are the workload's defaults for -rounds and
+	// -duration; if zero, the flags' own defaults.
+	Rounds   int
+	Duration time.Duration
 }
 
 // Env is what a workload gets from the command line.
@@ -95,6 +99,8 @@ type Report struct {
 	Command    string   `json:"command"`
 	Baseline   string   `json:"baseline"`
 	Contenders []string `json:"contenders"`
+	Rounds     int      `json:"rounds"`
+	Duration   string   `json:"duration"`
 	// Refs are further contenders every other one is compared with
 	// (ratios_vs), besides the baseline.
 	Refs  []string `json:"refs,omitempty"`

@@ -30,6 +30,7 @@ func init() {
 		Title:      "idle cost of pooled keep-alive connections to nginx: Go memory (HeapInuse+StackInuse after GC) and goroutines per connection",
 		Run:        runW3,
 		Contenders: "nethttp,tk-epoll=epoll,tk-stdnet=stdnet",
+		Rounds:     5,
 	})
 }
 

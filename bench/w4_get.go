@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -34,6 +35,8 @@ func init() {
 		Title:      "HTTP/1.1 keep-alive GET of a 5-byte body from nginx (1 worker, loopback), concurrent callers: req/s",
 		Run:        runW4,
 		Contenders: "nethttp,tk-epoll=epoll,tk-stdnet=stdnet,fasthttp,wrk",
+		Rounds:     5,
+		Duration:   3 * time.Second,
 	})
 }
 
@@ -41,6 +44,10 @@ var (
 	metricReqs   = Metric{Name: "req_per_s", Unit: "req/s", HigherBetter: true}
 	metricCPUReq = Metric{Name: "cpu_us_per_req", Unit: "µs"}
 	metricAllocs = Metric{Name: "allocs_per_req", Unit: "allocs", NoRatio: true}
+	// metricSrvCPU is nginx's CPU per request while the contender runs:
+	// the same server work per request in principle; a difference shows
+	// how the client's pattern of writes and reads costs the server.
+	metricSrvCPU = Metric{Name: "server_cpu_us_per_req", Unit: "µs"}
 )
 
 func runW4(env *Env, rep *Report) error {
@@ -87,24 +94,32 @@ func runW4(env *Env, rep *Report) error {
 		fmt.Sprintf("%d callers, each a goroutine looping over GET and reading the body; net/http and transportkit (tk-X = protocols.Transport on backend X) through %s, MaxIdleConnsPerHost %d; fasthttp: HostClient, MaxConns %d, reused Request and Response", callers, via, callers, callers),
 		fmt.Sprintf("wrk: another process, -t1 -c%d, whole seconds, its own Requests/sec; its CPU is wrk's own (rusage), the Go contenders' is the whole bench process's", callers),
 		fmt.Sprintf("each sample: a fresh client, %v of warm-up not counted, then the measured duration", *flagW4Warmup))
+	if *flagMemProfile != "" {
+		defer func() {
+			if err := writeHeapProfile(*flagMemProfile); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: memprofile:", err)
+			}
+		}()
+	}
 	url := "http://" + srv.HTTP + "/"
-	c := rep.Case(fmt.Sprintf("GET 5B/%dcallers", callers), metricReqs, metricCPUReq, metricAllocs)
+	c := rep.Case(fmt.Sprintf("GET 5B/%dcallers", callers), metricReqs, metricCPUReq, metricSrvCPU, metricAllocs)
 	return env.Interleave(func(round int, ct Contender) error {
 		var s loadStats
 		var err error
 		switch ct.Backend {
 		case clientWrk:
-			s, err = wrkSample(wrk, url, callers, env.Duration)
+			s, err = wrkSample(wrk, srv, url, callers, env.Duration)
 		case clientFastHTTP:
-			s, err = fastHTTPSample(srv.HTTP, url, callers, env.Duration)
+			s, err = fastHTTPSample(srv, url, callers, env.Duration)
 		default:
-			s, err = roundTripSample(ct, url, callers, env.Duration)
+			s, err = roundTripSample(ct, srv, url, callers, env.Duration)
 		}
 		if err != nil {
 			return err
 		}
 		c.Add(ct.Label, metricReqs.Name, s.rate)
 		c.Add(ct.Label, metricCPUReq.Name, s.cpuPerReq)
+		c.Add(ct.Label, metricSrvCPU.Name, s.srvCPUPerReq)
 		if ct.Backend != clientWrk {
 			c.Add(ct.Label, metricAllocs.Name, s.allocsPerReq)
 		}
@@ -117,13 +132,14 @@ type loadStats struct {
 	rate         float64 // requests per second
 	cpuPerReq    float64 // client CPU µs per request
 	allocsPerReq float64 // Go heap allocations per request (whole process)
+	srvCPUPerReq float64 // nginx's CPU µs per request
 }
 
 // loadRun runs callers goroutines that each call do in a loop, lets them
 // warm up, then counts the calls completed during d. It returns calls
 // per second, the process's CPU µs and heap allocations per call over
 // the measured span.
-func loadRun(callers int, d time.Duration, newCaller func() func() error) (loadStats, error) {
+func loadRun(srv *nginxProc, callers int, d time.Duration, newCaller func() func() error) (loadStats, error) {
 	var (
 		count    atomic.Int64
 		stop     atomic.Bool
@@ -151,9 +167,9 @@ func loadRun(callers int, d time.Duration, newCaller func() func() error) (loadS
 	time.Sleep(*flagW4Warmup)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
-	n0, cpu0, t0 := count.Load(), cpuTime(), time.Now()
+	n0, cpu0, scpu0, t0 := count.Load(), cpuTime(), srv.CPUTime(), time.Now()
 	time.Sleep(d)
-	n1, cpu1, t1 := count.Load(), cpuTime(), time.Now()
+	n1, cpu1, scpu1, t1 := count.Load(), cpuTime(), srv.CPUTime(), time.Now()
 	runtime.ReadMemStats(&ms1)
 	stop.Store(true)
 	done := make(chan struct{})
@@ -174,18 +190,19 @@ func loadRun(callers int, d time.Duration, newCaller func() func() error) (loadS
 		rate:         float64(n) / t1.Sub(t0).Seconds(),
 		cpuPerReq:    float64((cpu1 - cpu0).Microseconds()) / float64(n),
 		allocsPerReq: float64(ms1.Mallocs-ms0.Mallocs) / float64(n),
+		srvCPUPerReq: float64((scpu1 - scpu0).Microseconds()) / float64(n),
 	}, nil
 }
 
 // roundTripSample measures net/http or transportkit on a backend.
-func roundTripSample(ct Contender, url string, callers int, d time.Duration) (loadStats, error) {
+func roundTripSample(ct Contender, srv *nginxProc, url string, callers int, d time.Duration) (loadStats, error) {
 	pc, err := newPooledClient(ct, callers)
 	if err != nil {
 		return loadStats{}, err
 	}
 	defer pc.close()
 	client := &http.Client{Transport: pc.rt}
-	return loadRun(callers, d, func() func() error {
+	return loadRun(srv, callers, d, func() func() error {
 		req, _ := http.NewRequestWithContext(context.Background(), "GET", url, nil)
 		return func() error {
 			var resp *http.Response
@@ -210,10 +227,10 @@ func roundTripSample(ct Contender, url string, callers int, d time.Duration) (lo
 
 // fastHTTPSample measures fasthttp's HostClient, each caller reusing its
 // Request and Response as fasthttp is meant to be used.
-func fastHTTPSample(addr, url string, callers int, d time.Duration) (loadStats, error) {
-	hc := &fasthttp.HostClient{Addr: addr, MaxConns: callers}
+func fastHTTPSample(srv *nginxProc, url string, callers int, d time.Duration) (loadStats, error) {
+	hc := &fasthttp.HostClient{Addr: srv.HTTP, MaxConns: callers}
 	defer hc.CloseIdleConnections()
-	return loadRun(callers, d, func() func() error {
+	return loadRun(srv, callers, d, func() func() error {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		req.SetRequestURI(url)
 		return func() error {
@@ -242,7 +259,7 @@ func wrkBinary() (string, error) {
 
 // wrkSample runs wrk for d (rounded up to whole seconds, as wrk takes
 // them) and returns its Requests/sec and its own CPU µs per request.
-func wrkSample(bin, url string, callers int, d time.Duration) (loadStats, error) {
+func wrkSample(bin string, srv *nginxProc, url string, callers int, d time.Duration) (loadStats, error) {
 	secs := max(1, int(math.Ceil(d.Seconds())))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second+20*time.Second)
 	defer cancel()
@@ -250,7 +267,10 @@ func wrkSample(bin, url string, callers int, d time.Duration) (loadStats, error)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
-	if err := cmd.Run(); err != nil {
+	scpu0 := srv.CPUTime()
+	err := cmd.Run()
+	scpu := srv.CPUTime() - scpu0
+	if err != nil {
 		return loadStats{}, fmt.Errorf("wrk: %w\n%s", err, out.String())
 	}
 	rate, requests, err := parseWrk(out.String())
@@ -258,7 +278,11 @@ func wrkSample(bin, url string, callers int, d time.Duration) (loadStats, error)
 		return loadStats{}, err
 	}
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	return loadStats{rate: rate, cpuPerReq: float64(cpu.Microseconds()) / float64(requests)}, nil
+	return loadStats{
+		rate:         rate,
+		cpuPerReq:    float64(cpu.Microseconds()) / float64(requests),
+		srvCPUPerReq: float64(scpu.Microseconds()) / float64(requests),
+	}, nil
 }
 
 // parseWrk reads wrk's Requests/sec and request count, and fails on
