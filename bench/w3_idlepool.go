@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -165,13 +166,17 @@ func idlePoolSample(ct Contender, srv *nginxProc, url string, n int, idle time.D
 		}
 		mu.Unlock()
 	}
+	// Every request, its held response and the body read share one
+	// deadline, so that a stuck server fails the sample.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	ramp := make(chan struct{}, w3Ramp)
 	release := make(chan struct{})
 	ready.Add(n)
 	for range n {
 		ramp <- struct{}{}
 		done.Go(func() {
-			req, err := http.NewRequest("GET", url, nil)
+			req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 			var resp *http.Response
 			if err == nil {
 				resp, err = pc.rt.RoundTrip(req)
