@@ -1,0 +1,444 @@
+//lint:file-ignore SA1019 x/net/http2's server serves the mock peers whose SETTINGS the tests choose.
+
+package protocols
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/transport"
+	"github.com/transportkit/transportkit/transport/transporttest"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// holdAll is a handler that holds every request until n are in, then
+// answers them all: the requests are really in flight together.
+type holdAll struct {
+	n       int
+	mu      sync.Mutex
+	in      int
+	release chan struct{}
+}
+
+func newHoldAll(n int) *holdAll { return &holdAll{n: n, release: make(chan struct{})} }
+
+func (h *holdAll) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	h.in++
+	if h.in == h.n {
+		close(h.release)
+	}
+	h.mu.Unlock()
+	select {
+	case <-h.release:
+		io.WriteString(w, "ok")
+	case <-r.Context().Done():
+	case <-time.After(20 * time.Second): // a bound, not a timing: the test fails below
+		w.WriteHeader(http.StatusGatewayTimeout)
+	}
+}
+
+// concurrentGets runs n GETs of url at once and fails the test on any
+// error or unexpected body.
+func concurrentGets(t *testing.T, tr *Transport, url string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && (string(b) != "ok" || resp.ProtoMajor != 2) {
+				err = errors.New(resp.Proto + " " + resp.Status + " " + string(b))
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestH2StreamLimit shows that 100 concurrent requests to one HTTPS
+// origin share one connection when the server allows 128 streams, and
+// spread over ten when it allows 10. Every handler waits until all 100
+// requests are in, so they are in flight together.
+func TestH2StreamLimit(t *testing.T) {
+	for _, tt := range []struct {
+		maxStreams uint32
+		wantDials  int64
+	}{
+		{128, 1},
+		{10, 10},
+	} {
+		servers := map[string]func(t *testing.T, h http.Handler) (transport.Backend, string){
+			"loopback": func(t *testing.T, h http.Handler) (transport.Backend, string) {
+				return loopbackBackend(t), startH2Server(t, h, tt.maxStreams)
+			},
+			"mock": func(t *testing.T, h http.Handler) (transport.Backend, string) {
+				b := mock.New()
+				t.Cleanup(func() { b.Close() })
+				b.Handle("h2.test:443", tlsH2Peer(h, tt.maxStreams))
+				return b, "h2.test"
+			},
+		}
+		for name, start := range servers {
+			t.Run(name+"/"+strconv.Itoa(int(tt.maxStreams)), func(t *testing.T) {
+				transporttest.VerifyNoLeaks(t)
+				h := newHoldAll(100)
+				b, host := start(t, h)
+				tr := &Transport{Backend: b, TLSClientConfig: &tls.Config{RootCAs: mock.RootCAs(), ServerName: "localhost"}}
+				defer tr.Close()
+				concurrentGets(t, tr, "https://"+host+"/", 100)
+				if s := tr.Stats(); s.Dials != tt.wantDials || s.HTTP2 != int(tt.wantDials) {
+					t.Errorf("server allows %d streams: stats %+v, want %d connections", tt.maxStreams, s, tt.wantDials)
+				}
+			})
+		}
+	}
+}
+
+// loopbackBackend returns a stdnet backend closed at the end of the test.
+func loopbackBackend(t *testing.T) transport.Backend {
+	b := realBackends()[0].open(t)
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// startH2Server starts net/http's HTTP/2 server over TLS on loopback,
+// allowing maxStreams concurrent streams, and returns its address.
+func startH2Server(t *testing.T, h http.Handler, maxStreams uint32) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mock.ServerTLSConfig()
+	cfg.NextProtos = []string{"h2"}
+	srv := &http.Server{Handler: h, TLSConfig: cfg, HTTP2: &http.HTTP2Config{MaxConcurrentStreams: int(maxStreams)}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.ServeTLS(ln, "", "")
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// tlsH2Peer is a mock peer serving h over TLS with x/net's HTTP/2
+// server, allowing maxStreams concurrent streams.
+func tlsH2Peer(h http.Handler, maxStreams uint32) mock.Peer {
+	srv := &http2.Server{MaxConcurrentStreams: maxStreams}
+	return mock.FuncPeer(func(nc net.Conn) {
+		cfg := mock.ServerTLSConfig()
+		cfg.NextProtos = []string{"h2"}
+		tc := tls.Server(nc, cfg)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		srv.ServeConn(tc, &http2.ServeConnOpts{Handler: h})
+	})
+}
+
+// h2cPeer serves h over h2c with x/net's server.
+func h2cPeer(srv *http2.Server, h http.Handler) mock.Peer {
+	return mock.FuncPeer(func(nc net.Conn) {
+		srv.ServeConn(nc, &http2.ServeConnOpts{Handler: h})
+	})
+}
+
+func TestH2SharedFirstDial(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C), mock.Delay(50*time.Millisecond))
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", "http://a.test/", nil)
+			_, body, err := do(t, tr, req)
+			if err == nil && body != "hello" {
+				err = errors.New(body)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := tr.Stats(); s.Dials != 1 || s.HTTP2 != 1 || s.Idle != 1 {
+		t.Errorf("stats %+v: want one shared dial", s)
+	}
+}
+
+func TestH2SharedDialFails(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	b.Handle("a.test:80", mock.ScriptPeer(), mock.Refuse(), mock.Delay(20*time.Millisecond))
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", "http://a.test/", nil)
+			if _, err := tr.RoundTrip(req); err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 5 {
+		t.Errorf("%d of 5 failed", failed.Load())
+	}
+	if s := tr.Stats(); s.Open != 0 {
+		t.Errorf("stats %+v after failed dials", s)
+	}
+}
+
+// TestH2SharedDialerCanceled shows that callers waiting for a shared dial
+// go on when the dialer's context ends.
+func TestH2SharedDialerCanceled(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	stall := make(chan struct{})
+	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
+	b.Handle("slow.test:80", mock.FuncPeer(func(nc net.Conn) {
+		<-stall
+		nc.Close()
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://slow.test/", nil)
+		_, err := tr.RoundTrip(req)
+		first <- err
+	}()
+	// The first caller is waiting for the peer's SETTINGS; a second one
+	// waits for its dial.
+	deadline := time.Now().Add(10 * time.Second)
+	for !dialPending(tr, key{"http", "slow.test"}) {
+		if time.Now().After(deadline) {
+			t.Fatal("dial never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	second := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx2, "GET", "http://slow.test/", nil)
+		_, err := tr.RoundTrip(req)
+		second <- err
+	}()
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Errorf("dialer: %v", err)
+	}
+	cancel2()
+	if err := <-second; !errors.Is(err, context.Canceled) {
+		t.Errorf("waiter: %v", err)
+	}
+	close(stall)
+}
+
+// goAwayAfter serves h2c with x/net's server and sends GOAWAY once n
+// requests have started on a connection, like nginx's
+// keepalive_requests.
+func goAwayAfter(n int) mock.Peer {
+	return mock.FuncPeer(func(nc net.Conn) {
+		srv := &http2.Server{}
+		var count atomic.Int32
+		var once sync.Once
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if int(count.Add(1)) >= n {
+				once.Do(func() {
+					// Setting Connection: close on an HTTP/2 response makes
+					// x/net's server send GOAWAY after it.
+					w.Header().Set("Connection", "close")
+				})
+			}
+			io.WriteString(w, "ok")
+		})
+		srv.ServeConn(nc, &http2.ServeConnOpts{Handler: h})
+	})
+}
+
+func TestH2GoAwayReplaced(t *testing.T) {
+	transporttest.VerifyNoLeaks(t)
+	b := mock.New()
+	defer b.Close()
+	tr := &Transport{Backend: b, H2C: true}
+	defer tr.Close()
+	b.Handle("a.test:80", goAwayAfter(3))
+	for i := range 10 {
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		if _, body, err := do(t, tr, req); err != nil || body != "ok" {
+			t.Fatalf("request %d: %q %v", i, body, err)
+		}
+	}
+	if s := tr.Stats(); s.Dials < 3 || s.HTTP2 > 1 {
+		t.Errorf("stats %+v: want a new connection after each GOAWAY and the old ones closed", s)
+	}
+}
+
+func TestH2FullConnectionDialsAnother(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	var n atomic.Int32
+	hold := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			<-hold
+		}
+		io.WriteString(w, "ok")
+	})
+	b.Handle("a.test:80", h2cPeer(&http2.Server{MaxConcurrentStreams: 1}, h))
+	first := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		_, _, err := do(t, tr, req)
+		first <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("first request never arrived")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The connection is full: a second request gets a second connection.
+	req, _ := http.NewRequest("POST", "http://a.test/", strings.NewReader("body"))
+	if _, body, err := do(t, tr, req); err != nil || body != "ok" {
+		t.Fatalf("%q %v", body, err)
+	}
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if s := tr.Stats(); s.Dials != 2 || s.HTTP2 != 2 || s.Idle != 2 {
+		t.Errorf("stats %+v", s)
+	}
+	tr.CloseIdleConnections()
+	if s := tr.Stats(); s.Open != 0 || s.HTTP2 != 0 {
+		t.Errorf("stats after CloseIdleConnections %+v", s)
+	}
+}
+
+// refuseFirstStream is a raw HTTP/2 peer that refuses the first stream of
+// each connection with RST_STREAM(REFUSED_STREAM) and answers the others
+// with 200 and "ok".
+func refuseFirstStream(nc net.Conn) {
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(nc, preface); err != nil {
+		return
+	}
+	fr := http2.NewFramer(nc, nc)
+	if fr.WriteSettings() != nil {
+		return
+	}
+	var hbuf bytes.Buffer
+	enc := hpack.NewEncoder(&hbuf)
+	first := true
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			if !f.StreamEnded() {
+				// Wait for the body's end before answering.
+				continue
+			}
+			answer(fr, enc, &hbuf, f.StreamID, &first)
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				answer(fr, enc, &hbuf, f.StreamID, &first)
+			}
+		}
+	}
+}
+
+func answer(fr *http2.Framer, enc *hpack.Encoder, hbuf *bytes.Buffer, id uint32, first *bool) {
+	if *first {
+		*first = false
+		fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
+		return
+	}
+	hbuf.Reset()
+	enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true})
+	fr.WriteData(id, true, []byte("ok"))
+}
+
+func TestH2RefusedStreamRetried(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	b.Handle("a.test:80", mock.FuncPeer(refuseFirstStream))
+	// A POST whose body GetBody gives again is retried: the server did
+	// not process it.
+	req, _ := http.NewRequest("POST", "http://a.test/", strings.NewReader("body"))
+	if _, body, err := do(t, tr, req); err != nil || body != "ok" {
+		t.Fatalf("%q %v", body, err)
+	}
+	// A body that cannot be had again is not: the refusal is returned.
+	tr.CloseIdleConnections()
+	req, _ = http.NewRequest("POST", "http://a.test/", onlyReader{strings.NewReader("body")})
+	req.Body = io.NopCloser(req.Body)
+	if _, _, err := do(t, tr, req); !errors.Is(err, h2.ErrRetryable) {
+		t.Fatalf("POST without GetBody: %v", err)
+	}
+}
+
+// dialPending reports whether a shared dial to k is in flight.
+func dialPending(tr *Transport, k key) bool {
+	tr.mu.RLock()
+	p := tr.pools[k]
+	tr.mu.RUnlock()
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending != nil
+}
