@@ -1,5 +1,7 @@
 package plugins
 
+import "github.com/transportkit/transportkit/transport"
+
 // PID returns the process id of b's running plugin, or 0.
 func PID(b *Backend) int {
 	b.mu.Lock()
@@ -8,4 +10,11 @@ func PID(b *Backend) int {
 		return 0
 	}
 	return b.inst.pid
+}
+
+// SetInProcess makes b run handed-off sockets on in (nil: on its own
+// net.Conn-based streams) instead of the registry's default chain. It
+// must be called before b's first handoff.
+func SetInProcess(b *Backend, in transport.Backend) {
+	b.inprocOnce.Do(func() { b.inproc = in })
 }

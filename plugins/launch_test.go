@@ -173,6 +173,25 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyAnyName: Verify takes a binary whatever its name, and the
+// plugin names itself.
+func TestVerifyAnyName(t *testing.T) {
+	path, err := copyFile(testPluginPath, filepath.Join(t.TempDir(), "my-plugin"), 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := plugins.Verify(context.Background(), path, plugins.VerifyOptions{Logger: hclog.NewNullLogger(), StartTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.Name != "test" || desc.Path != path {
+		t.Errorf("Verify = %+v", desc)
+	}
+	if _, err := plugins.Verify(context.Background(), filepath.Join(t.TempDir(), "none"), plugins.VerifyOptions{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Verify of a missing binary: %v", err)
+	}
+}
+
 func equalDesc(a, b plugins.Description) bool {
 	return a.Name == b.Name && a.Version == b.Version && a.Description == b.Description &&
 		strings.Join(a.Capabilities, ",") == strings.Join(b.Capabilities, ",") &&

@@ -110,7 +110,10 @@ func Serve(cfg ServeConfig) error {
 	}
 	srv := newServer(cfg, log, handoff)
 	if handoff != nil {
-		go srv.watchHost()
+		go srv.watchHost(func() {
+			killOwnGroup()
+			os.Exit(1)
+		})
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
@@ -234,8 +237,9 @@ func newServer(cfg ServeConfig, log hclog.Logger, handoff *net.UnixConn) *server
 
 // watchHost waits for the host's end of the handoff channel to close,
 // which happens only when the host process is gone (a host shuts a plugin
-// down before closing it), and then ends this process and its children.
-func (s *server) watchHost() {
+// down before closing it), and then shuts the server down and calls
+// exit, which Serve makes end this process and its children.
+func (s *server) watchHost(exit func()) {
 	var b [1]byte
 	for {
 		_, err := s.handoff.Read(b[:])
@@ -248,8 +252,8 @@ func (s *server) watchHost() {
 		if err != nil {
 			s.log.Error("host went away; exiting", "error", err)
 			s.shutdown()
-			killOwnGroup()
-			os.Exit(1)
+			exit()
+			return
 		}
 	}
 }

@@ -2,8 +2,8 @@ package plugins
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -56,7 +56,7 @@ func recvFD(c *net.UnixConn) (id uint64, f *os.File, err error) {
 		return 0, nil, err
 	}
 	if n == 0 && oobn == 0 {
-		return 0, nil, errHandoffEOF
+		return 0, nil, io.EOF
 	}
 	var fds []int
 	if cmsgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); perr == nil {
@@ -82,9 +82,6 @@ func recvFD(c *net.UnixConn) (id uint64, f *os.File, err error) {
 	}
 	return binary.BigEndian.Uint64(msg[:handoffMsgLen]), os.NewFile(uintptr(fds[0]), "transportkit-handoff"), nil
 }
-
-// errHandoffEOF reports that the other end of the handoff channel closed.
-var errHandoffEOF = errors.New("plugins: handoff channel closed")
 
 // badHandoffError reports a malformed handoff message; the channel stays
 // usable.

@@ -3,7 +3,6 @@ package plugins
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -115,7 +114,7 @@ func Build(ctx context.Context, pkg, name, dir string) (string, error) {
 		return "", fmt.Errorf("plugins: %q is not a plugin name", name)
 	}
 	out := filepath.Join(dir, registry.PluginBinaryPrefix+name)
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -125,19 +124,4 @@ func Build(ctx context.Context, pkg, name, dir string) (string, error) {
 		return "", err
 	}
 	return out, nil
-}
-
-// goTool finds the go command: the one of the running toolchain if it is
-// there, else the one on PATH.
-func goTool() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		p := filepath.Join(root, "bin", "go")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("go"); err == nil || errors.Is(err, exec.ErrDot) {
-		return p
-	}
-	return "go"
 }

@@ -85,10 +85,17 @@ func TestTLSInPlugin(t *testing.T) {
 			}
 			roundTrip(t, s, "decrypted by the plugin")
 
-			// Trust settings cannot cross: refused, not ignored.
-			_, err = b.DialTLS(dialCtx(t), "tcp", ln.Addr().String(), &tls.Config{RootCAs: x509.NewCertPool()})
-			if !errors.Is(err, transport.ErrUnsupported) {
-				t.Errorf("DialTLS with RootCAs: %v, want ErrUnsupported", err)
+			// Trust and identity settings cannot cross: refused, not
+			// ignored.
+			for _, bad := range []*tls.Config{
+				{RootCAs: x509.NewCertPool()},
+				{Certificates: []tls.Certificate{cert}},
+				{VerifyConnection: func(tls.ConnectionState) error { return nil }},
+			} {
+				_, err = b.DialTLS(dialCtx(t), "tcp", ln.Addr().String(), bad)
+				if !errors.Is(err, transport.ErrUnsupported) {
+					t.Errorf("DialTLS with %+v: %v, want ErrUnsupported", bad, err)
+				}
 			}
 			// The plugin's verification errors come back typed.
 			_, err = b.DialTLS(dialCtx(t), "tcp", ln.Addr().String(), &tls.Config{ServerName: "127.0.0.1"})
