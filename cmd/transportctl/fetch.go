@@ -1,14 +1,11 @@
 package main
 
-// This file holds the one HTTP exchange a probe makes. It speaks HTTP/2
-// with golang.org/x/net/http2 and HTTP/1.1 with net/http's wire helpers
-// over a transport.Stream; it is to be replaced by the pooled
-// protocols.Transport once that exists.
-//
-// x/net's http2.ClientConn is deprecated in favour of net/http's, but
-// net/http's dials for itself and reads ALPN only from a *tls.Conn, while
-// this one runs over the Stream a backend gave us.
-//lint:file-ignore SA1019 net/http's ClientConn cannot run over a transport.Stream
+// This file holds the one HTTP exchange a probe makes over a stream it
+// dials itself, so that each phase (connect, TLS, first byte) is timed
+// on its own: HTTP/2 with the library's protocols/h2 connection (by ALPN,
+// or with prior knowledge over clear text for h2c), HTTP/1.1 with
+// net/http's wire helpers. The pooled protocols.Transport would hide the
+// dial and handshake inside RoundTrip.
 
 import (
 	"bufio"
@@ -21,14 +18,16 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/transportkit/transportkit/protocols"
+	"github.com/transportkit/transportkit/protocols/h2"
 	"github.com/transportkit/transportkit/transport"
-	"golang.org/x/net/http2"
 )
 
-// ALPN protocol IDs.
+// Protocol IDs: ALPN's, and h2c for HTTP/2 with prior knowledge.
 const (
-	alpnH2    = "h2"
-	alpnHTTP1 = "http/1.1"
+	alpnH2    = protocols.ProtoH2
+	alpnHTTP1 = protocols.ProtoHTTP11
+	protoH2C  = protocols.ProtoH2C
 )
 
 // timings are the phases of one fetch, each measured from the end of the
@@ -51,7 +50,10 @@ type fetchResult struct {
 	Status int    // HTTP status code
 	Proto  string // HTTP version of the response, such as "HTTP/2.0"
 	ALPN   string // protocol chosen by ALPN; "" for http URLs
-	Bytes  int64  // body length
+	// Protocol is what the exchange spoke: the ALPN choice, "h2c", or
+	// "http/1.1" when ALPN chose none or the URL is http.
+	Protocol string
+	Bytes    int64 // body length
 }
 
 // fetchRequest says what to fetch and how.
@@ -65,6 +67,9 @@ type fetchRequest struct {
 	OwnTLS bool
 	// RequireH2 fails the fetch unless ALPN chose h2.
 	RequireH2 bool
+	// H2C speaks HTTP/2 with prior knowledge over the clear-text stream
+	// of an http URL.
+	H2C bool
 }
 
 // fetch makes one GET of fr.URL over a new stream from b and reads the
@@ -87,6 +92,14 @@ func fetch(ctx context.Context, b transport.Backend, fr fetchRequest) (fetchResu
 	if fr.RequireH2 && res.ALPN != alpnH2 {
 		return res, fmt.Errorf("server did not negotiate h2 (ALPN %q)", res.ALPN)
 	}
+	switch {
+	case res.ALPN != "":
+		res.Protocol = res.ALPN
+	case fr.H2C && fr.URL.Scheme == "http":
+		res.Protocol = protoH2C
+	default:
+		res.Protocol = alpnHTTP1
+	}
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fr.URL.String(), nil)
 	if err != nil {
@@ -94,17 +107,17 @@ func fetch(ctx context.Context, b transport.Backend, fr fetchRequest) (fetchResu
 	}
 	req.Header.Set("User-Agent", "transportctl")
 	sent := time.Now()
-	var (
-		resp *http.Response
-		cc   *http2.ClientConn
-	)
-	if res.ALPN == alpnH2 {
-		cc, err = (&http2.Transport{}).NewClientConn(s)
+	var resp *http.Response
+	if res.Protocol == alpnH2 || res.Protocol == protoH2C {
+		c, err := h2.NewConn(s, h2.Options{})
 		if err != nil {
 			return res, err
 		}
-		defer cc.Close()
-		resp, err = cc.RoundTrip(req)
+		defer c.Close()
+		resp, err = c.RoundTrip(req)
+		if err != nil {
+			return res, err
+		}
 	} else {
 		req.Close = true // one request per connection: ask the server to close
 		if err = req.Write(s); err == nil {

@@ -235,6 +235,22 @@ func TestProbeMockEmbedded(t *testing.T) {
 	}
 }
 
+// TestProbeEmbeddedH2C probes the embedded server in clear text with
+// HTTP/2 by prior knowledge, on every backend (the mock serves h2c in
+// memory), and reports h2c as the negotiated protocol.
+func TestProbeEmbeddedH2C(t *testing.T) {
+	transporttest.VerifyNoLeaks(t) // fds and goroutines
+	noEnv(t)
+	code, out, errOut := cli(t, "probe", "--json", "--proto", "h2c")
+	rows := decodeRows(t, out)
+	for _, name := range []string{"stdnet", "mock"} {
+		r := rows[name]
+		if !r.OK || r.Protocol != "h2c" || r.Proto != "HTTP/2.0" || r.ALPN != "" || r.TLSMS != 0 || !strings.HasPrefix(r.URL, "http://127.0.0.1:") {
+			t.Errorf("%s: row %+v, want h2c over clear text (exit %d, stderr %s)", name, r, code, errOut)
+		}
+	}
+}
+
 func TestProbeEnvUnknown(t *testing.T) {
 	noEnv(t)
 	t.Setenv(registry.EnvBackend, "nosuch")
@@ -307,6 +323,12 @@ func TestProbeURL(t *testing.T) {
 	noALPN := startNoALPN(t)
 	plain := httptest.NewServer(h)
 	defer plain.Close()
+	h2c := httptest.NewUnstartedServer(h)
+	h2c.Config.Protocols = new(http.Protocols)
+	h2c.Config.Protocols.SetHTTP1(true)
+	h2c.Config.Protocols.SetUnencryptedHTTP2(true)
+	h2c.Start()
+	defer h2c.Close()
 
 	tests := []struct {
 		name     string
@@ -315,7 +337,17 @@ func TestProbeURL(t *testing.T) {
 		check    func(r probeRow) bool
 	}{
 		{"h2 insecure", []string{h2srv.URL, "--insecure"}, exitOK,
-			func(r probeRow) bool { return r.OK && r.ALPN == "h2" && r.Status == 200 }},
+			func(r probeRow) bool { return r.OK && r.ALPN == "h2" && r.Protocol == "h2" && r.Status == 200 }},
+		{"h2 forced", []string{h2srv.URL, "--insecure", "--proto", "h2"}, exitOK,
+			func(r probeRow) bool { return r.OK && r.Protocol == "h2" && r.Proto == "HTTP/2.0" }},
+		{"h1 forced", []string{h2srv.URL, "--insecure", "--proto", "h1"}, exitOK,
+			func(r probeRow) bool { return r.OK && r.Protocol == "http/1.1" && r.Proto == "HTTP/1.1" }},
+		{"h2c", []string{h2c.URL, "--proto", "h2c"}, exitOK,
+			func(r probeRow) bool { return r.OK && r.Protocol == "h2c" && r.Proto == "HTTP/2.0" && r.ALPN == "" }},
+		{"h2c server, auto", []string{h2c.URL}, exitOK,
+			func(r probeRow) bool { return r.OK && r.Protocol == "http/1.1" && r.Proto == "HTTP/1.1" }},
+		{"h2c to an HTTP/1.1-only server", []string{plain.URL, "--proto", "h2c"}, exitFailure,
+			func(r probeRow) bool { return !r.OK && r.Error != "" }},
 		{"count", []string{h2srv.URL + "/x", "--insecure", "--count", "2"}, exitOK,
 			func(r probeRow) bool { return r.OK && r.Count == 2 }},
 		{"untrusted", []string{h2srv.URL}, exitFailure,
@@ -431,6 +463,7 @@ func TestUsageErrors(t *testing.T) {
 		{"probe", "ftp://example.com/"},
 		{"probe", "https://"},
 		{"probe", "http://127.0.0.1:1/", "--proto", "h2"},
+		{"probe", "https://127.0.0.1:1/", "--proto", "h2c"},
 		{"probe", "%zz"},
 		{"probe", "a", "b"},
 		{"--config", filepath.Join(t.TempDir(), "missing.json"), "list"},

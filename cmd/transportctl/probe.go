@@ -22,7 +22,9 @@ import (
 const probeLong = `probe connects to URL with each backend, in turn: it dials, runs a TLS
 handshake offering ALPN h2 and http/1.1 (for https URLs), sends one GET
 and reads the whole response. It prints one row per backend, side by side:
-the negotiated protocol, the HTTP status and the time of each phase,
+the negotiated protocol (h2 or http/1.1 by ALPN, h2c for HTTP/2 with prior
+knowledge over clear text, http/1.1 for other http URLs), the HTTP status
+and the time of each phase,
   CONNECT  name resolution and TCP connect
   TLS      the TLS handshake (with CONNECT included when the backend does
            its own TLS; CONNECT is then "-")
@@ -30,6 +32,10 @@ the negotiated protocol, the HTTP status and the time of each phase,
   TOTAL    from the start of the dial to the end of the body
 With --count N each backend fetches N times, one connection each, and the
 row shows the median of each phase.
+
+--proto chooses the protocol: auto (ALPN offers h2 and http/1.1), h1 (ALPN
+offers only http/1.1), h2 (ALPN offers only h2 and the probe fails unless
+the server chose it), h2c (HTTP/2 with prior knowledge, for http URLs).
 
 Which backends: when a backend is chosen anywhere (--backend, the
 TRANSPORTKIT_BACKEND environment variable, or the config file's "backend",
@@ -41,7 +47,8 @@ skipped with the reason.
 Without URL, probe starts an HTTPS server on 127.0.0.1 (HTTP/2 and
 HTTP/1.1 by ALPN, with a certificate made in memory that the probe trusts)
 and probes it; the mock backend then serves the same handler over TLS in
-memory.
+memory. With --proto h2c that server speaks clear text (HTTP/1.1 and h2c)
+instead.
 
 Exit codes: 0 when every probe that ran succeeded (and at least one ran),
 1 when a probe failed or none could run, 2 for bad usage or an unknown
@@ -66,6 +73,7 @@ type probeRow struct {
 	Status    int     `json:"status,omitempty"`
 	Proto     string  `json:"proto,omitempty"`
 	ALPN      string  `json:"alpn,omitempty"`
+	Protocol  string  `json:"protocol,omitempty"`
 	ConnectMS float64 `json:"connect_ms"`
 	TLSMS     float64 `json:"tls_ms"`
 	TTFBMS    float64 `json:"ttfb_ms"`
@@ -84,6 +92,7 @@ func newProbeCmd(a *app) *cobra.Command {
 		Long:  probeLong,
 		Example: `  transportctl probe                        # embedded server, every backend
   transportctl probe --backend stdnet --proto h1
+  transportctl probe --proto h2c http://127.0.0.1:8080/
   transportctl probe --json https://example.com/
   transportctl probe --count 5 --timeout 3s https://localhost:8443/
   TRANSPORTKIT_BACKEND=stdnet transportctl probe`,
@@ -96,7 +105,7 @@ func newProbeCmd(a *app) *cobra.Command {
 	f.BoolVar(&pf.asJSON, "json", false, "print a JSON array of rows instead of a table")
 	f.BoolVar(&pf.insecure, "insecure", false, "do not verify the server's certificate")
 	f.DurationVar(&pf.timeout, "timeout", 10*time.Second, "bound for each fetch, dial to last byte")
-	f.StringVar(&pf.proto, "proto", "auto", "HTTP version: auto (ALPN offers h2 and http/1.1), h1 or h2")
+	f.StringVar(&pf.proto, "proto", "auto", "HTTP version: auto (ALPN offers h2 and http/1.1), h1, h2, or h2c (HTTP/2 with prior knowledge over clear text)")
 	f.IntVar(&pf.count, "count", 1, "fetches per backend; the report shows medians")
 	return cmd
 }
@@ -119,7 +128,7 @@ func (a *app) probe(ctx context.Context, pf probeFlags, args []string) error {
 		}
 		tg.url = u
 	} else {
-		srv, err := startEmbeddedServer(a.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}))
+		srv, err := startEmbeddedServer(a.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}), pf.proto == "h2c")
 		if err != nil {
 			return &failure{err}
 		}
@@ -151,8 +160,8 @@ func (a *app) probe(ctx context.Context, pf probeFlags, args []string) error {
 }
 
 func (pf *probeFlags) check() error {
-	if !slices.Contains([]string{"auto", "h1", "h2"}, pf.proto) {
-		return fmt.Errorf("--proto %q: want auto, h1 or h2", pf.proto)
+	if !slices.Contains([]string{"auto", "h1", "h2", "h2c"}, pf.proto) {
+		return fmt.Errorf("--proto %q: want auto, h1, h2 or h2c", pf.proto)
 	}
 	if pf.count < 1 {
 		return fmt.Errorf("--count %d: want 1 or more", pf.count)
@@ -173,7 +182,10 @@ func parseTarget(s, proto string) (*url.URL, error) {
 		return nil, fmt.Errorf("URL %q: want an http or https URL with a host, such as https://example.com/", s)
 	}
 	if u.Scheme == "http" && proto == "h2" {
-		return nil, fmt.Errorf("URL %q: --proto h2 needs https (h2c is not supported yet)", s)
+		return nil, fmt.Errorf("URL %q: --proto h2 needs https (use --proto h2c for HTTP/2 over clear text)", s)
+	}
+	if u.Scheme == "https" && proto == "h2c" {
+		return nil, fmt.Errorf("URL %q: --proto h2c needs http (use --proto h2 over TLS)", s)
 	}
 	if u.Path == "" {
 		u.Path = "/"
@@ -238,6 +250,7 @@ func (a *app) probeOne(ctx context.Context, pf probeFlags, tg target, in registr
 		TLS:       &tls.Config{NextProtos: nextProtos(pf.proto), InsecureSkipVerify: pf.insecure},
 		OwnTLS:    slices.Contains(in.Capabilities, registry.CapTLS),
 		RequireH2: pf.proto == "h2",
+		H2C:       pf.proto == "h2c",
 	}
 	if tg.server != nil {
 		fr.TLS.RootCAs = tg.server.Roots
@@ -263,7 +276,7 @@ func (a *app) probeOne(ctx context.Context, pf probeFlags, tg target, in registr
 	}
 	last := runs[len(runs)-1]
 	row.OK = row.Error == ""
-	row.Status, row.Proto, row.ALPN, row.Bytes = last.Status, last.Proto, last.ALPN, last.Bytes
+	row.Status, row.Proto, row.ALPN, row.Protocol, row.Bytes = last.Status, last.Proto, last.ALPN, last.Protocol, last.Bytes
 	row.ConnectMS = medianMS(runs, func(r fetchResult) time.Duration { return r.Connect })
 	row.TLSMS = medianMS(runs, func(r fetchResult) time.Duration { return r.TLS })
 	row.TTFBMS = medianMS(runs, func(r fetchResult) time.Duration { return r.TTFB })
@@ -276,6 +289,9 @@ func (a *app) probeOne(ctx context.Context, pf probeFlags, tg target, in registr
 func prepareInMemory(b transport.Backend, in registry.Info, tg target) error {
 	mb, isMock := b.(*mock.Backend)
 	switch {
+	case isMock && tg.server != nil && tg.server.URL.Scheme == "http":
+		mb.Handle(tg.url.Host, mock.HandlerPeer(tg.server.Handler, mock.HTTP1|mock.H2C))
+		return nil
 	case isMock && tg.server != nil:
 		mb.Handle(tg.url.Host, mock.TLSHandlerPeer(tg.server.Handler, tg.server.TLS))
 		return nil
@@ -319,9 +335,9 @@ func printProbeTable(a *app, tg target, pf probeFlags, rows []probeRow) error {
 	}
 	fmt.Fprintf(a.stdout, "probe %s, proto %s, %d fetch(es) per backend\n\n", what, pf.proto, pf.count)
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BACKEND\tRESULT\tALPN\tSTATUS\tCONNECT\tTLS\tTTFB\tTOTAL\tNOTE")
+	fmt.Fprintln(tw, "BACKEND\tRESULT\tPROTOCOL\tSTATUS\tCONNECT\tTLS\tTTFB\tTOTAL\tNOTE")
 	for _, r := range rows {
-		result, status, alpn := "ok", "-", "-"
+		result, status, proto := "ok", "-", "-"
 		switch {
 		case r.Skipped:
 			result = "skipped"
@@ -331,14 +347,14 @@ func printProbeTable(a *app, tg target, pf probeFlags, rows []probeRow) error {
 		if r.Status != 0 {
 			status = fmt.Sprint(r.Status)
 		}
-		if r.ALPN != "" {
-			alpn = r.ALPN
+		if r.Protocol != "" {
+			proto = r.Protocol
 		}
 		note := r.Note
 		if r.Error != "" {
 			note = r.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Backend, result, alpn, status,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Backend, result, proto, status,
 			ms(r, r.ConnectMS), ms(r, r.TLSMS), ms(r, r.TTFBMS), ms(r, r.TotalMS), note)
 	}
 	return tw.Flush()

@@ -20,9 +20,12 @@ import (
 
 // embeddedServer is the loopback HTTPS server probe uses when it is given
 // no URL: net/http's server speaking HTTP/2 and HTTP/1.1 (chosen by ALPN)
-// with a certificate made in memory for 127.0.0.1 and localhost.
+// with a certificate made in memory for 127.0.0.1 and localhost; or, for
+// h2c, the same server in clear text speaking HTTP/1.1 and HTTP/2 with
+// prior knowledge.
 type embeddedServer struct {
-	// URL is the server's address, https://127.0.0.1:PORT/.
+	// URL is the server's address, https://127.0.0.1:PORT/ (http://
+	// for h2c).
 	URL *url.URL
 	// Roots trusts the server's certificate, for a client's RootCAs.
 	Roots *x509.CertPool
@@ -42,9 +45,10 @@ func probeHandler(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "transportctl probe ok: %s %s\n", r.Proto, r.URL.Path)
 }
 
-// startEmbeddedServer listens on a loopback port and serves until Close.
-// errLog receives the server's own errors (such as failed handshakes).
-func startEmbeddedServer(errLog *log.Logger) (*embeddedServer, error) {
+// startEmbeddedServer listens on a loopback port and serves until Close,
+// over TLS, or in clear text with h2c. errLog receives the server's own
+// errors (such as failed handshakes).
+func startEmbeddedServer(errLog *log.Logger, h2c bool) (*embeddedServer, error) {
 	cert, roots, err := newCert(time.Now())
 	if err != nil {
 		return nil, err
@@ -65,6 +69,14 @@ func startEmbeddedServer(errLog *log.Logger) (*embeddedServer, error) {
 		TLSConfig:         e.TLS.Clone(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          errLog,
+	}
+	if h2c {
+		e.URL.Scheme = "http"
+		e.srv.Protocols = new(http.Protocols)
+		e.srv.Protocols.SetHTTP1(true)
+		e.srv.Protocols.SetUnencryptedHTTP2(true)
+		go func() { e.done <- e.srv.Serve(ln) }()
+		return e, nil
 	}
 	go func() { e.done <- e.srv.ServeTLS(ln, "", "") }()
 	return e, nil
