@@ -64,8 +64,10 @@ func TestOnIdle(t *testing.T) {
 	if n := idle.Load(); n != 1 {
 		t.Fatalf("OnIdle after one request: %d calls", n)
 	}
-	if !c.Reserve() || !c.Reserve() {
-		t.Fatal("Reserve failed")
+	for range 2 {
+		if !c.Reserve() {
+			t.Fatal("Reserve failed")
+		}
 	}
 	c.Release()
 	if n := idle.Load(); n != 1 {
