@@ -71,7 +71,9 @@ type Case struct {
 	Name    string   `json:"case"`
 	Metrics []Metric `json:"metrics"`
 
-	samples map[string]map[string][]float64 // contender -> metric -> samples
+	// Samples are the raw figures in round order: contender -> metric
+	// -> one per round.
+	Samples map[string]map[string][]float64 `json:"samples"`
 
 	// Results and Ratios are filled in by finish.
 	Results map[string]map[string]Stat    `json:"results"`
@@ -79,6 +81,12 @@ type Case struct {
 	// RatiosVs holds the ratios to each of Report.Refs: ref -> contender
 	// -> metric -> ratio, above 1 meaning better than ref.
 	RatiosVs map[string]map[string]map[string]float64 `json:"ratios_vs,omitempty"`
+	// Paired holds, for the baseline and each of Report.Refs, the
+	// contenders' per-round ratios (round i of the contender against
+	// round i of the reference, measured seconds apart) summarized: ref
+	// -> contender -> metric -> median and [min..max]. On a noisy
+	// machine they cancel load that drifts between rounds.
+	Paired map[string]map[string]map[string]Stat `json:"paired_ratios,omitempty"`
 }
 
 // Stat is the summary of one metric's samples.
@@ -118,7 +126,7 @@ func (r *Report) Case(name string, metrics ...Metric) *Case {
 	if c, ok := r.byName[name]; ok {
 		return c
 	}
-	c := &Case{Name: name, Metrics: metrics, samples: map[string]map[string][]float64{}}
+	c := &Case{Name: name, Metrics: metrics, Samples: map[string]map[string][]float64{}}
 	r.byName[name] = c
 	r.Cases = append(r.Cases, c)
 	return c
@@ -126,10 +134,10 @@ func (r *Report) Case(name string, metrics ...Metric) *Case {
 
 // Add records one sample of metric for contender.
 func (c *Case) Add(contender, metric string, v float64) {
-	m := c.samples[contender]
+	m := c.Samples[contender]
 	if m == nil {
 		m = map[string][]float64{}
-		c.samples[contender] = m
+		c.Samples[contender] = m
 	}
 	m[metric] = append(m[metric], v)
 }
@@ -156,7 +164,7 @@ func summarize(xs []float64) Stat {
 func (r *Report) finish() {
 	for _, c := range r.Cases {
 		c.Results = map[string]map[string]Stat{}
-		for who, ms := range c.samples {
+		for who, ms := range c.Samples {
 			c.Results[who] = map[string]Stat{}
 			for m, xs := range ms {
 				c.Results[who][m] = summarize(xs)
@@ -172,7 +180,54 @@ func (r *Report) finish() {
 			}
 			c.RatiosVs[ref] = c.ratiosTo(ref)
 		}
+		for _, ref := range append([]string{r.Baseline}, r.Refs...) {
+			if p := c.pairedTo(ref); len(p) > 0 {
+				if c.Paired == nil {
+					c.Paired = map[string]map[string]map[string]Stat{}
+				}
+				c.Paired[ref] = p
+			}
+		}
 	}
+}
+
+// pairedTo returns every other contender's per-round ratios to ref,
+// summarized, for the metrics where both have one sample per round.
+func (c *Case) pairedTo(ref string) map[string]map[string]Stat {
+	out := map[string]map[string]Stat{}
+	base := c.Samples[ref]
+	for who, ms := range c.Samples {
+		if who == ref {
+			continue
+		}
+		for _, m := range c.Metrics {
+			b, x := base[m.Name], ms[m.Name]
+			if m.NoRatio || len(b) == 0 || len(b) != len(x) {
+				continue
+			}
+			var rs []float64
+			for i := range b {
+				switch {
+				case m.HigherBetter && b[i] > 0:
+					rs = append(rs, x[i]/b[i])
+				case !m.HigherBetter && x[i] > 0:
+					rs = append(rs, b[i]/x[i])
+				}
+			}
+			if len(rs) != len(b) {
+				continue
+			}
+			st := summarize(rs)
+			st.Median = math.Round(st.Median*1000) / 1000
+			st.Min = math.Round(st.Min*1000) / 1000
+			st.Max = math.Round(st.Max*1000) / 1000
+			if out[who] == nil {
+				out[who] = map[string]Stat{}
+			}
+			out[who][m.Name] = st
+		}
+	}
+	return out
 }
 
 // ratiosTo returns every other contender's ratios to ref's medians.
@@ -235,7 +290,7 @@ func (r *Report) contenders() []string {
 }
 
 func (r *Report) printTable(w io.Writer) {
-	fmt.Fprintf(w, "%s: %s\n%s, GOMAXPROCS=%d, NumCPU=%d; medians of %s with [min..max]; ratio vs %s (>1 is better)\ncommand: %s\n\n",
+	fmt.Fprintf(w, "%s: %s\n%s, GOMAXPROCS=%d, NumCPU=%d; medians of %s with [min..max]; ratio of medians vs %s (>1 is better), paired: median and [min..max] of the per-round ratios\ncommand: %s\n\n",
 		r.Workload, r.Title, r.Go, r.GOMAXPROCS, r.NumCPU, "the rounds", r.Baseline, r.Command)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	head := "case\tcontender\tmetric\tmedian\tspread\tratio\t"
@@ -255,9 +310,9 @@ func (r *Report) printTable(w io.Writer) {
 					continue
 				}
 				line := fmt.Sprintf("%s\t%s\t%s (%s)\t%s\t[%s..%s]\t%s\t", c.Name, who, m.Name, m.Unit,
-					num(st.Median), num(st.Min), num(st.Max), ratioText(c.Ratios, who, m.Name))
+					num(st.Median), num(st.Min), num(st.Max), ratioText(c.Ratios, c.Paired[r.Baseline], who, m.Name))
 				for _, ref := range r.Refs {
-					line += ratioText(c.RatiosVs[ref], who, m.Name) + "\t"
+					line += ratioText(c.RatiosVs[ref], c.Paired[ref], who, m.Name) + "\t"
 				}
 				fmt.Fprintln(tw, line)
 			}
@@ -270,12 +325,19 @@ func (r *Report) printTable(w io.Writer) {
 	fmt.Fprintln(w)
 }
 
-// ratioText formats ratios[who][metric], or "" when there is none.
-func ratioText(ratios map[string]map[string]float64, who, metric string) string {
-	if x, ok := ratios[who][metric]; ok {
-		return fmt.Sprintf("%.3f", x)
+// ratioText formats ratios[who][metric], or "" when there is none,
+// followed by the paired ratios' median and spread when there are
+// several rounds.
+func ratioText(ratios map[string]map[string]float64, paired map[string]map[string]Stat, who, metric string) string {
+	x, ok := ratios[who][metric]
+	if !ok {
+		return ""
 	}
-	return ""
+	out := fmt.Sprintf("%.3f", x)
+	if p, ok := paired[who][metric]; ok && p.N > 1 {
+		out += fmt.Sprintf(" (paired %.2f [%.2f..%.2f])", p.Median, p.Min, p.Max)
+	}
+	return out
 }
 
 func num(x float64) string {

@@ -53,3 +53,18 @@ func TestRatiosToRefs(t *testing.T) {
 		t.Error("a NoRatio metric got a ratio")
 	}
 }
+
+func TestPairedRatios(t *testing.T) {
+	r := &Report{Baseline: "a"}
+	c := r.Case("x", Metric{Name: "rate", HigherBetter: true})
+	// Round 2 is slow for both: the paired ratios stay 2.
+	for _, v := range []float64{10, 1, 12} {
+		c.Add("a", "rate", v)
+		c.Add("b", "rate", 2*v)
+	}
+	r.finish()
+	p := c.Paired["a"]["b"]["rate"]
+	if p.Median != 2 || p.Min != 2 || p.Max != 2 || p.N != 3 {
+		t.Errorf("paired %+v, want 2 [2..2] over 3 rounds", p)
+	}
+}
