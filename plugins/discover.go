@@ -200,6 +200,9 @@ func (p Plugin) check(hash func(string) (string, error)) error {
 	if p.Checksum == "" {
 		return nil
 	}
+	if b, err := hex.DecodeString(p.Checksum); err != nil || len(b) != sha256.Size {
+		return fmt.Errorf("plugins: the checksum pinned for %s is not 64 hex digits: %q", p.Name, p.Checksum)
+	}
 	sum, err := hash(p.Path)
 	if err != nil {
 		return fmt.Errorf("plugins: checking %s: %w", p.Path, err)

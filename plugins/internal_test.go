@@ -640,3 +640,34 @@ func TestCheckErrors(t *testing.T) {
 		t.Errorf("Control: %v", err)
 	}
 }
+
+func TestAttachRefusals(t *testing.T) {
+	b := TestBackend(t, ServeConfig{Name: "attach", Open: func(opts transport.Options) (transport.Backend, error) {
+		return stdnet.New(transport.Options{})
+	}}, transport.Options{})
+	b.mu.Lock()
+	inst := b.inst
+	b.mu.Unlock()
+	for name, hdr := range map[string][]byte{
+		"no header":      nil,
+		"unknown stream": make([]byte, streamHeaderLen),
+	} {
+		c, err := net.Dial("unix", inst.streamAddr.Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr != nil {
+			c.Write(hdr)
+		} else {
+			c.(*net.UnixConn).CloseWrite()
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("%s: the plugin answered %v, want it to close the connection", name, err)
+		}
+		c.Close()
+	}
+	if err := (Plugin{Name: "x", Path: os.Args[0], Checksum: "not hex"}).Check(); err == nil || errors.Is(err, ErrChecksumMismatch) {
+		t.Errorf("a malformed pinned checksum: %v", err)
+	}
+}
