@@ -48,6 +48,11 @@ var (
 	// the same server work per request in principle; a difference shows
 	// how the client's pattern of writes and reads costs the server.
 	metricSrvCPU = Metric{Name: "server_cpu_us_per_req", Unit: "µs"}
+	// metricEff is requests per CPU second of client and server together:
+	// what the two cores would serve if nothing else ran on them. It
+	// does not depend on the share of the machine other processes take,
+	// which req/s does.
+	metricEff = Metric{Name: "req_per_cpu_s", Unit: "req/cpu-s", HigherBetter: true}
 )
 
 func runW4(env *Env, rep *Report) error {
@@ -102,7 +107,7 @@ func runW4(env *Env, rep *Report) error {
 		}()
 	}
 	url := "http://" + srv.HTTP + "/"
-	c := rep.Case(fmt.Sprintf("GET 5B/%dcallers", callers), metricReqs, metricCPUReq, metricSrvCPU, metricAllocs)
+	c := rep.Case(fmt.Sprintf("GET 5B/%dcallers", callers), metricReqs, metricEff, metricCPUReq, metricSrvCPU, metricAllocs)
 	return env.Interleave(func(round int, ct Contender) error {
 		var s loadStats
 		var err error
@@ -120,6 +125,9 @@ func runW4(env *Env, rep *Report) error {
 		c.Add(ct.Label, metricReqs.Name, s.rate)
 		c.Add(ct.Label, metricCPUReq.Name, s.cpuPerReq)
 		c.Add(ct.Label, metricSrvCPU.Name, s.srvCPUPerReq)
+		if cpu := s.cpuPerReq + s.srvCPUPerReq; cpu > 0 {
+			c.Add(ct.Label, metricEff.Name, 1e6/cpu)
+		}
 		if ct.Backend != clientWrk {
 			c.Add(ct.Label, metricAllocs.Name, s.allocsPerReq)
 		}
