@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"encoding/binary"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -384,8 +385,8 @@ func TestStreamLifecycle(t *testing.T) {
 	id2, _, _ := s.addStream(st2)
 	ps2 := s.streams[id2]
 	s.release(context.Background(), &streamRequest{StreamID: id2})
-	if ps2.closed {
-		t.Error("a stream released before its connection arrived was closed at once")
+	if ps2.closed || s.streams[id2] != ps2 {
+		t.Error("a stream released before its connection arrived was dropped at once")
 	}
 	ps2.release(true)
 	if !ps2.closed {
@@ -409,6 +410,44 @@ func TestStreamLifecycle(t *testing.T) {
 	}
 	if resp, _ := s.dial(context.Background(), &dialRequest{Network: "tcp", Address: "127.0.0.1:1"}); resp.Err == nil {
 		t.Error("dial without a backend succeeded")
+	}
+}
+
+// TestReleaseBeforeAttach: the host connects, writes and closes, and its
+// Release beats the plugin's attach: the bytes still reach the stream,
+// which then closes.
+func TestReleaseBeforeAttach(t *testing.T) {
+	s := newServer(ServeConfig{Name: "r"}, hclog.NewNullLogger(), nil)
+	defer s.shutdown()
+	st, peer := loopbackStream(t)
+	id, token, err := s.addStream(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.release(context.Background(), &streamRequest{StreamID: id})
+	hostF, pluginF := socketPairStream(t)
+	host, err := net.FileConn(hostF)
+	hostF.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	plug, err := net.FileConn(pluginF)
+	pluginF.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := make([]byte, streamHeaderLen)
+	binary.BigEndian.PutUint64(hdr, id)
+	copy(hdr[8:], token[:])
+	host.Write(append(hdr, "last words"...))
+	host.Close()
+	s.wg.Add(1)
+	go s.attach(plug)
+	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(peer)
+	if err != nil || string(got) != "last words" {
+		t.Errorf("the stream's peer read %q, %v; want the host's bytes, then EOF", got, err)
 	}
 }
 

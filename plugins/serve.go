@@ -464,8 +464,7 @@ func (s *server) status(_ context.Context, req *streamRequest) (*statusResponse,
 
 func (s *server) release(_ context.Context, req *streamRequest) (*emptyResponse, error) {
 	s.mu.Lock()
-	ps := s.streams[req.StreamID]
-	delete(s.streams, req.StreamID)
+	ps := s.streams[req.StreamID] // it stays registered until it closes
 	s.mu.Unlock()
 	if ps != nil {
 		ps.release(req.Abort)
@@ -539,16 +538,9 @@ func (ps *pstream) expired() {
 	ps.mu.Lock()
 	attached := ps.raw != nil
 	ps.mu.Unlock()
-	if attached {
-		return
+	if !attached {
+		ps.close()
 	}
-	s := ps.srv
-	s.mu.Lock()
-	if s.streams[ps.id] == ps {
-		delete(s.streams, ps.id)
-	}
-	s.mu.Unlock()
-	ps.close()
 }
 
 // release handles the host's Close: the stream is closed once what the
@@ -571,7 +563,8 @@ func (ps *pstream) release(abort bool) {
 	}
 }
 
-// close closes the stream and its raw connection. It is idempotent.
+// close closes the stream and its raw connection, and drops it from the
+// server. It is idempotent.
 func (ps *pstream) close() {
 	ps.mu.Lock()
 	if ps.closed {
@@ -584,6 +577,12 @@ func (ps *pstream) close() {
 		ps.linger.Stop()
 	}
 	ps.mu.Unlock()
+	s := ps.srv
+	s.mu.Lock()
+	if s.streams[ps.id] == ps {
+		delete(s.streams, ps.id)
+	}
+	s.mu.Unlock()
 	ps.expire.Stop()
 	ps.st.Close()
 	if raw != nil {
