@@ -2,8 +2,8 @@ package plugins
 
 import (
 	"context"
-	"encoding/binary"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
