@@ -481,12 +481,38 @@ func TestBulkAndWriteTimeout(t *testing.T) {
 	if d := <-got; !bytes.Equal(d, big) {
 		t.Fatalf("peer got %d bytes, want %d", len(d), len(big))
 	}
-	// Nobody reads now: a write that fills the buffers times out.
+	// Nobody reads now: a write that fills the buffers parks, and a
+	// deadline set while it is parked ends it with a partial write. The
+	// deadline is set only once the write has parked, so a slow machine
+	// cannot make it expire before the first byte is written.
 	s2, _ := pair(t, b)
-	s2.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	n, err := s2.Write(make([]byte, 64<<20))
-	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 {
-		t.Errorf("Write = %d, %v; want a partial write and a timeout", n, err)
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := s2.Write(make([]byte, 64<<20))
+		done <- result{n, err}
+	}()
+	ctx := ctxT(t)
+	for !epoll.WriteParked(s2) {
+		select {
+		case r := <-done:
+			t.Fatalf("Write returned before parking: %d, %v", r.n, r.err)
+		case <-ctx.Done():
+			t.Fatal("Write never parked")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	s2.SetWriteDeadline(time.Now())
+	select {
+	case r := <-done:
+		if !errors.Is(r.err, os.ErrDeadlineExceeded) || r.n == 0 {
+			t.Errorf("Write = %d, %v; want a partial write and a timeout", r.n, r.err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Write did not return after its deadline passed")
 	}
 }
 

@@ -16,3 +16,9 @@ func (b *Backend) DialAddrs(ctx context.Context, ips []netip.Addr, port int) (tr
 	}
 	return b.dialParallel(ctx, "tcp", primaries, fallbacks, port)
 }
+
+// WriteParked reports whether a Write on s is parked waiting for the
+// socket to become writable.
+func WriteParked(s transport.Stream) bool {
+	return s.(*stream).wd.state.Load() == pollWaiting
+}

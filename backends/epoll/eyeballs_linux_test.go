@@ -44,9 +44,11 @@ func TestHappyEyeballs(t *testing.T) {
 		s.Close()
 	}
 	// Nobody listens on either family.
-	closed := ln.Addr().(*net.TCPAddr).Port
-	ln2, _ := net.Listen("tcp4", "127.0.0.1:0")
-	closed = ln2.Addr().(*net.TCPAddr).Port
+	ln2, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln2.Addr().(*net.TCPAddr).Port
 	ln2.Close()
 	if _, err := b.DialAddrs(ctxT(t), []netip.Addr{v4, v6}, closed); err == nil {
 		t.Error("dial to closed ports succeeded")

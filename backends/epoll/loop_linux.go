@@ -111,10 +111,9 @@ type loop struct {
 	waiters atomic.Int32  // followers parked on their channels
 	wakeL   chan struct{} // capacity 1: wakes the loop goroutine
 
-	mu       sync.Mutex
-	n        int  // streams registered, guarded by mu
-	closing  bool // no new streams; exit once n is zero
-	finished bool // the goroutine is gone and the fds are closed
+	mu      sync.Mutex
+	n       int  // streams registered, guarded by mu
+	closing bool // no new streams; exit once n is zero
 }
 
 func newLoop(cfg *Config) (*loop, error) {
