@@ -46,9 +46,10 @@
 // wait through the runtime poller begins by clearing the readiness the
 // runtime recorded for the epoll fd, so events queued since the last
 // harvest would otherwise wait for the next, unrelated event. A lone
-// caller that has to sleep so makes two epoll_wait calls where a
-// try-first poller makes one failing read; one that finds its reply
-// already there makes one. Under load the lead stays with callers: with
+// caller so makes one system call per message more than a try-first
+// poller: a harvest and a readv where the reply is already there (against
+// one read), two harvests and a readv where it sleeps (against a failing
+// read and a read). Under load the lead stays with callers: with
 // 100 lockstep connections the leader stepped down with followers left
 // about 130 times a second, and each time the loop goroutine it woke found
 // that a caller had already taken the lead or that nobody waited, so it
