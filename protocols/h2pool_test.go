@@ -442,3 +442,157 @@ func dialPending(tr *Transport, k key) bool {
 	defer p.mu.Unlock()
 	return p.pending != nil
 }
+
+// TestH2AtMaxConnsPerHost shows that at MaxConnsPerHost, with its only
+// HTTP/2 connection full, a request waits for a stream on that connection
+// rather than dialing.
+func TestH2AtMaxConnsPerHost(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	tr.MaxConnsPerHost = 1
+	var n atomic.Int32
+	hold := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			<-hold
+		}
+		io.WriteString(w, "ok")
+	})
+	b.Handle("a.test:80", h2cPeer(&http2.Server{MaxConcurrentStreams: 1}, h))
+	first := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		_, _, err := do(t, tr, req)
+		first <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("first request never arrived")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		_, body, err := do(t, tr, req)
+		if err == nil && body != "ok" {
+			err = errors.New(body)
+		}
+		second <- err
+	}()
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if s := tr.Stats(); s.Dials != 1 {
+		t.Errorf("stats %+v: want one connection at MaxConnsPerHost 1", s)
+	}
+}
+
+func TestH2IdleConnTimeout(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	tr.IdleConnTimeout = 30 * time.Millisecond
+	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
+	b.Handle("b.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
+	req, _ := http.NewRequest("GET", "http://a.test/", nil)
+	if _, body, err := do(t, tr, req); err != nil || body != "hello" {
+		t.Fatalf("%q %v", body, err)
+	}
+	// A second origin's connection stays busy (its body unread) while
+	// the first expires.
+	req, _ = http.NewRequest("GET", "http://b.test/", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tr.Stats().HTTP2 != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle HTTP/2 connection never expired: %+v", tr.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for tr.Stats().HTTP2 != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("second connection never expired: %+v", tr.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := tr.Stats(); s.Open != 0 || s.Dials != 2 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestH2CloseWithBusyConnection shows that Close lets a request in flight
+// finish and then closes its connection.
+func TestH2CloseWithBusyConnection(t *testing.T) {
+	transporttest.VerifyNoLeaks(t)
+	b := mock.New()
+	defer b.Close()
+	tr := &Transport{Backend: b, H2C: true, MaxResponseHeaderBytes: 64 << 10}
+	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
+	req, _ := http.NewRequest("GET", "http://a.test/", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	if s := tr.Stats(); s.HTTP2 != 1 {
+		t.Errorf("busy connection closed by Close: %+v", s)
+	}
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(data) != "hello" {
+		t.Fatalf("%q %v", data, err)
+	}
+	if s := tr.Stats(); s.Open != 0 || s.HTTP2 != 0 {
+		t.Errorf("stats after the last body ended: %+v", s)
+	}
+}
+
+// TestH2WaiterCanceled shows that a caller waiting for a shared dial
+// leaves when its context ends, and the dial goes on.
+func TestH2WaiterCanceled(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	stall := make(chan struct{})
+	b.Handle("slow.test:80", mock.FuncPeer(func(nc net.Conn) {
+		<-stall
+		nc.Close()
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://slow.test/", nil)
+		_, err := tr.RoundTrip(req)
+		first <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !dialPending(tr, key{"http", "slow.test"}) {
+		if time.Now().After(deadline) {
+			t.Fatal("dial never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	req, _ := http.NewRequestWithContext(ctx2, "GET", "http://slow.test/", nil)
+	if _, err := tr.RoundTrip(req); !errors.Is(err, context.Canceled) {
+		t.Errorf("waiter: %v", err)
+	}
+	if !dialPending(tr, key{"http", "slow.test"}) {
+		t.Error("the dial ended with its waiter")
+	}
+	close(stall) // the peer closes: the dial fails
+	if err := <-first; err == nil {
+		t.Error("dial to a peer that closed succeeded")
+	}
+}

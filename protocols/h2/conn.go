@@ -150,6 +150,13 @@ func engineFor(opts *Options) *http2.Transport {
 		panic("h2: " + err.Error())
 	}
 	t.AllowHTTP = true
+	// Strict: a request beyond the peer's limit waits inside the engine
+	// for a stream, as RoundTrip promises. Without it the engine fails
+	// such a request as "unusable", which would retire a healthy but
+	// full connection, and the engine frees a stream slightly after its
+	// body has ended, so a slot freed by Conn's own count can still be
+	// taken in the engine for a moment.
+	t.StrictMaxConcurrentStreams = true
 	t.DisableCompression = cfg.disableCompression
 	t.MaxHeaderListSize = cfg.maxHeaderListSize
 	t.MaxReadFrameSize = cfg.maxReadFrameSize

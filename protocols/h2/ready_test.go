@@ -1,11 +1,15 @@
 package h2
 
 import (
+	"errors"
+	"io"
 	"net"
+	"net/http"
 	"sync/atomic"
+	"testing"
+	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"testing"
 )
 
 // TestReady shows that Ready waits for the peer's SETTINGS, so that
@@ -80,5 +84,53 @@ func TestOnIdle(t *testing.T) {
 	c.Release() // nothing reserved: no call
 	if n := idle.Load(); n != 2 {
 		t.Fatalf("OnIdle after an empty Release: %d calls", n)
+	}
+}
+
+// TestRoundTripWaitsAtLimit shows that a RoundTrip without a reservation
+// on a full Conn waits for a stream (the engine runs in strict mode), and
+// that the full Conn is not retired as unusable.
+func TestRoundTripWaitsAtLimit(t *testing.T) {
+	hold := make(chan struct{})
+	var n atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			<-hold
+		}
+		io.WriteString(w, "ok")
+	})
+	c := mockH2C(t, h, 1, Options{})
+	<-c.Ready()
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := get(testContext(t), c, "http://h2c.test/1")
+		first <- err
+	}()
+	deadline := time.Now().Add(testTimeout)
+	for n.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("first request never arrived")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan error, 1)
+	go func() {
+		body, _, err := get(testContext(t), c, "http://h2c.test/2")
+		if err == nil && body != "ok" {
+			err = errors.New(body)
+		}
+		second <- err
+	}()
+	// The second request is waiting inside the engine, not failed.
+	select {
+	case err := <-second:
+		t.Fatalf("second request returned while the only stream was busy: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(hold)
+	must(t, <-first)
+	must(t, <-second)
+	if st := c.State(); st.GoingAway || st.Active != 0 {
+		t.Fatalf("State = %+v, want a usable idle Conn", st)
 	}
 }
