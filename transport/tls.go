@@ -65,9 +65,14 @@ func (t *tlsStream) CloseWrite() error {
 }
 
 // IsReadable reports whether encrypted bytes (or EOF) wait on the raw
-// stream. Bytes crypto/tls has already buffered are not seen, so it can
-// report false where a Read would not block; it never reports true for a
-// quiet stream.
+// stream. It can be wrong both ways, since crypto/tls keeps its own
+// buffers: records it has already buffered are not seen (false where a
+// Read would not block), and records that carry no application data are
+// (true where a Read would block): with TLS 1.3 the server's session
+// tickets wait unread from the handshake until the first Read. A
+// connection pool is not misled by either, since a connection that served
+// a response has read past the tickets, and a stale true only costs a
+// fresh dial.
 func (t *tlsStream) IsReadable() bool { return t.raw.IsReadable() }
 
 // Info answers InfoTLS and InfoALPN itself and every other key from the
