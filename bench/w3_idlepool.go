@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -24,6 +23,9 @@ var (
 // arrived (dialing, mostly), so that the ramp of 10,000 connections
 // does not overflow nginx's accept queue.
 const w3Ramp = 256
+
+// w3Watchdog bounds opening and releasing one contender's connections.
+const w3Watchdog = 3 * time.Minute
 
 func init() {
 	register(&Workload{
@@ -166,17 +168,23 @@ func idlePoolSample(ct Contender, srv *nginxProc, url string, n int, idle time.D
 		}
 		mu.Unlock()
 	}
-	// Every request, its held response and the body read share one
-	// deadline, so that a stuck server fails the sample.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	// The requests carry no deadline: a context per request changes how
+	// the pool's objects share heap spans (HeapInuse counts spans) and a
+	// shared one keeps a map of every request that registered with it
+	// (context.AfterFunc); both would be charged to the pool. A watchdog
+	// ends the run instead if the server gets stuck.
+	watchdog := time.AfterFunc(w3Watchdog, func() {
+		fmt.Fprintf(os.Stderr, "bench: W3: %d requests not done after %v; stopping\n", n, w3Watchdog)
+		srv.Stop()
+		os.Exit(1)
+	})
 	ramp := make(chan struct{}, w3Ramp)
 	release := make(chan struct{})
 	ready.Add(n)
 	for range n {
 		ramp <- struct{}{}
 		done.Go(func() {
-			req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+			req, err := http.NewRequest("GET", url, nil)
 			var resp *http.Response
 			if err == nil {
 				resp, err = pc.rt.RoundTrip(req)
@@ -201,6 +209,7 @@ func idlePoolSample(ct Contender, srv *nginxProc, url string, n int, idle time.D
 	ready.Wait()
 	close(release)
 	done.Wait()
+	watchdog.Stop()
 	defer func() {
 		pc.closeIdle()
 		if werr := srv.WaitActive(1, 30*time.Second); werr != nil && err == nil {
