@@ -13,23 +13,25 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/stdnet"
+	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
 
-// The W6 benchmarks compare a plugin's two data paths with the same
-// backend in-process: stdnet, which the test plugin runs, and which the
-// host adopts handed-off sockets on here (the tests link no other
-// in-process backend). The plugin is a real process, and so is the
-// server, as servers are; client, server and plugin share the machine's
-// cores.
+// The W6 benchmarks compare each of a plugin's data paths with the
+// backend that does the same work in-process: handed-off sockets with
+// epoll (the host's default in-process backend, which runs them), and the
+// byte path with stdnet (the backend the test plugin runs). The plugin is
+// a real process, and so is the server, as servers are; client, server
+// and plugin share the machine's cores.
 //
 //	go test -run '^$' -bench W6 -benchtime 30x ./plugins
 //
-// Each iteration runs the contenders in turn (in-process, handoff, bytes)
-// on the same server, and the benchmarks report the median over the
-// iterations of each contender's figure and of its ratio to in-process in
-// the same iteration, so the ratios come from one run under the same load
-// and a burst of noise moves one sample, not the result.
+// Each iteration runs the contenders in turn (epoll, handoff, stdnet,
+// bytes) on the same server, and the benchmarks report the median over
+// the iterations of each contender's figure and of its ratio to its
+// in-process counterpart in the same iteration, so the ratios come from
+// one run under the same load and a burst of noise moves one sample, not
+// the result.
 
 // serverProcess runs a benchmark server ("bulk" or "echo", see
 // runServer) in a process of its own, as servers are, and returns its
@@ -95,28 +97,37 @@ func runServer(kind string) int {
 	}
 }
 
-// contender is one way of dialing, measured against the others.
+// contender is one way of dialing, measured against the contender at
+// index base (itself when base is its own index).
 type contender struct {
 	name string
 	b    transport.Backend
+	base int
 }
 
 func contenders(b *testing.B) []contender {
-	in, err := stdnet.New(transport.Options{})
+	ep, err := registry.Open("epoll", transport.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { in.Close() })
+	b.Cleanup(func() { ep.Close() })
+	sn, err := stdnet.New(transport.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sn.Close() })
 	return []contender{
-		{"inprocess", in},
-		{"handoff", openSubprocess(b, testConfig{}, transport.Options{})},
-		{"bytes", openSubprocess(b, testConfig{Bytes: "all"}, transport.Options{})},
+		{"epoll", ep, 0},
+		{"handoff", openSubprocess(b, testConfig{}, transport.Options{}), 0},
+		{"stdnet", sn, 2},
+		{"bytes", openSubprocess(b, testConfig{Bytes: "all"}, transport.Options{}), 2},
 	}
 }
 
 // BenchmarkW6Bulk reads bulkChunk bytes per contender per iteration from a
 // server that writes as fast as it can, and reports each contender's
-// median GiB/s and the median of its per-iteration ratio to in-process.
+// median GiB/s and the median of its per-iteration ratio to its in-process
+// counterpart.
 // Each turn first reads bulkFlush bytes untimed: what the socket buffers
 // (and the plugin) hold from while other contenders ran would otherwise
 // count as instant.
@@ -149,8 +160,8 @@ func BenchmarkW6Bulk(b *testing.B) {
 
 // BenchmarkW6RoundTrip does rtRounds 1-byte round trips per contender per
 // iteration against an echo server, and reports each contender's median
-// µs per round trip and the median of its per-iteration ratio to
-// in-process.
+// µs per round trip and the median of its per-iteration ratio to its
+// in-process counterpart.
 func BenchmarkW6RoundTrip(b *testing.B) {
 	const rtRounds = 500
 	addr := serverProcess(b, "echo")
@@ -173,7 +184,7 @@ func BenchmarkW6RoundTrip(b *testing.B) {
 // runW6 dials addr with every contender and runs work on each in turn,
 // b.N times, timing each run (after prepare, if not nil, which is not
 // timed). metric turns a run's time into the figure reported as unit;
-// ratios are contender/in-process of that figure.
+// ratios are contender/counterpart of that figure.
 func runW6(b *testing.B, addr string, prepare, work func(transport.Stream), metric func(time.Duration) float64, unit string) {
 	cs := contenders(b)
 	streams := make([]transport.Stream, len(cs))
@@ -198,15 +209,17 @@ func runW6(b *testing.B, addr string, prepare, work func(transport.Stream), metr
 			work(s)
 			figures[i] = append(figures[i], metric(time.Since(start)))
 		}
-		for i := 1; i < len(cs); i++ {
-			ratios[i] = append(ratios[i], figures[i][len(figures[i])-1]/figures[0][len(figures[0])-1])
+		for i, c := range cs {
+			if c.base != i {
+				ratios[i] = append(ratios[i], figures[i][len(figures[i])-1]/figures[c.base][len(figures[c.base])-1])
+			}
 		}
 	}
 	b.StopTimer()
 	for i, c := range cs {
 		b.ReportMetric(median(figures[i]), c.name+"_"+unit)
-		if i > 0 {
-			b.ReportMetric(median(ratios[i]), c.name+"/inprocess")
+		if c.base != i {
+			b.ReportMetric(median(ratios[i]), c.name+"/"+cs[c.base].name)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	_ "github.com/transportkit/transportkit/backends/epoll" // the default in-process backend on Linux, which runs handed-off sockets
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/transport"
