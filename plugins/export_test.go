@@ -1,3 +1,5 @@
+//go:build linux
+
 package plugins
 
 import "github.com/transportkit/transportkit/transport"
