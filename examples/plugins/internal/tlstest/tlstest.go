@@ -35,46 +35,26 @@ type PKI struct {
 // NewPKI creates the certificates and writes the client's files and the
 // CA's certificate into dir.
 func NewPKI(dir string) (*PKI, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
 	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "tlstest CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) ([]byte, *ecdsa.PrivateKey, error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		tmpl := &x509.Certificate{
+	tmpl := func(serial int64, cn string) *x509.Certificate {
+		return &x509.Certificate{
 			SerialNumber: big.NewInt(serial),
 			Subject:      pkix.Name{CommonName: cn},
 			NotBefore:    now.Add(-time.Hour),
 			NotAfter:     now.Add(24 * time.Hour),
 			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			IPAddresses:  ips,
 		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		return der, key, err
 	}
-	srvDER, srvKey, err := issue(2, "tlstest server", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
+	caTmpl := tmpl(1, "tlstest CA")
+	caTmpl.IsCA, caTmpl.BasicConstraintsValid, caTmpl.KeyUsage = true, true, x509.KeyUsageCertSign
+	ca, err := issue(caTmpl, nil)
+	if err != nil {
+		return nil, err
+	}
+	srvTmpl := tmpl(2, "tlstest server")
+	srvTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	srvTmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	srv, err := issue(srvTmpl, ca)
 	if err != nil {
 		return nil, err
 	}
@@ -84,14 +64,16 @@ func NewPKI(dir string) (*PKI, error) {
 		KeyFile:    filepath.Join(dir, "client-key.pem"),
 		ClientName: "tlstest client",
 		ca:         x509.NewCertPool(),
-		server:     tls.Certificate{Certificate: [][]byte{srvDER, caDER}, PrivateKey: srvKey},
+		server:     tls.Certificate{Certificate: [][]byte{srv.Raw, ca.Raw}, PrivateKey: srv.key},
 	}
-	p.ca.AddCert(caCert)
-	cliDER, cliKey, err := issue(3, p.ClientName, x509.ExtKeyUsageClientAuth, nil)
+	p.ca.AddCert(ca.Certificate)
+	cliTmpl := tmpl(3, p.ClientName)
+	cliTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	cli, err := issue(cliTmpl, ca)
 	if err != nil {
 		return nil, err
 	}
-	keyDER, err := x509.MarshalECPrivateKey(cliKey)
+	keyDER, err := x509.MarshalECPrivateKey(cli.key)
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +81,8 @@ func NewPKI(dir string) (*PKI, error) {
 		path, typ string
 		der       []byte
 	}{
-		{p.CAFile, "CERTIFICATE", caDER},
-		{p.CertFile, "CERTIFICATE", cliDER},
+		{p.CAFile, "CERTIFICATE", ca.Raw},
+		{p.CertFile, "CERTIFICATE", cli.Raw},
 		{p.KeyFile, "EC PRIVATE KEY", keyDER},
 	} {
 		data := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
@@ -109,6 +91,34 @@ func NewPKI(dir string) (*PKI, error) {
 		}
 	}
 	return p, nil
+}
+
+// keyCert is a certificate with its private key.
+type keyCert struct {
+	*x509.Certificate
+	key *ecdsa.PrivateKey
+}
+
+// issue makes a key and a certificate from tmpl signed by parent, or
+// self-signed when parent is nil.
+func issue(tmpl *x509.Certificate, parent *keyCert) (*keyCert, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	signer, signerKey := tmpl, key
+	if parent != nil {
+		signer, signerKey = parent.Certificate, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		return nil, err
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &keyCert{c, key}, nil
 }
 
 // ServerConfig is a server configuration that requires a client
