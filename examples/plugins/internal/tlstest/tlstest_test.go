@@ -87,7 +87,7 @@ func TestNewPKIFails(t *testing.T) {
 }
 
 func TestIssueFails(t *testing.T) {
-	if _, err := issue(&x509.Certificate{}, nil); err == nil {
-		t.Error("a template without a serial number was issued")
+	if _, err := issue(&x509.Certificate{SignatureAlgorithm: x509.SHA256WithRSA}, nil); err == nil {
+		t.Error("an RSA signature by an ECDSA key was issued")
 	}
 }
