@@ -68,6 +68,11 @@ func (b *body) read(p []byte) (int, error) {
 	if b.done {
 		return 0, io.EOF
 	}
+	if ctx := b.c.ctx; ctx != nil && ctx.Err() != nil {
+		// The context ended; its AfterFunc may not have run yet, and
+		// bytes already waiting on the stream would still be read.
+		b.c.onCancel()
+	}
 	switch b.mode {
 	case modeLength:
 		return b.readLength(p)

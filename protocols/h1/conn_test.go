@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -578,5 +579,34 @@ func TestTinyHeaderLimit(t *testing.T) {
 		if !errors.Is(err, ErrHeaderTooLarge) || !slices.Equal(done, []bool{false}) {
 			t.Errorf("limit %d: %v, OnDone %v", limit, err, done)
 		}
+	}
+}
+
+// TestCancelDuringBody cancels the context with most of a large body
+// still on the stream: the next reads fail with the context's error,
+// without waiting for the cancellation's AfterFunc to have run.
+func TestCancelDuringBody(t *testing.T) {
+	const size = 1 << 20
+	s := stallServer(t, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(size)+"\r\n\r\n"+strings.Repeat("x", size))
+	d := newDialer(t)
+	c, log := d.conn(t, s.addr(), Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("read %d more bytes after cancel, error %v", n, err)
+	}
+	resp.Body.Close()
+	if !slices.Equal(log.get(), []bool{false}) {
+		t.Errorf("OnDone %v", log.get())
 	}
 }
