@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -225,7 +226,8 @@ func runW6(env *Env, rep *Report) error {
 	bs := &w6Backends{exe: exe, open: map[string]transport.Backend{}}
 	defer bs.close()
 
-	src, err := startW6Source(*flagW6Buf)
+	sock := filepath.Join(dir, "echo.sock")
+	src, err := startW6Source(*flagW6Buf, sock)
 	if err != nil {
 		return fmt.Errorf("bulk server: %w", err)
 	}
@@ -253,7 +255,18 @@ func runW6(env *Env, rep *Report) error {
 		return fmt.Errorf("bulk: %w", err)
 	}
 	rtt := rep.Case("rtt_1B", metricRTT50, metricRTT99)
+	var unix50, unix99 []float64
 	err = env.Interleave(func(_ int, ct Contender) error {
+		if ct.Label == env.Contenders[0].Label {
+			// The floor of one more process crossing each way: a plain
+			// unix socket echo between two processes.
+			p50, p99, err := w6UnixRTT(sock, env.Duration)
+			if err != nil {
+				return fmt.Errorf("unix echo: %w", err)
+			}
+			unix50 = append(unix50, float64(p50)/1e3)
+			unix99 = append(unix99, float64(p99)/1e3)
+		}
 		b, err := bs.get(ct)
 		if err != nil {
 			return err
@@ -274,7 +287,9 @@ func runW6(env *Env, rep *Report) error {
 		"bulk: a fresh stream per sample reads -w6-warmup bytes untimed, then reads for -duration from a server (another process) that writes as fast as it can; rtt_1B: a fresh stream per sample, 100 untimed round trips, then 1-byte write and read back for -duration against the echo server (another process)",
 		"client, servers and plugin share the machine's cores; no contender uses SO_LINGER 0 here (Options.Control cannot cross to a plugin)",
 		"a ratio above 1 is better than the baseline; for round trips it is baseline/contender, so a slowdown of k times shows as 1/k")
-	rep.Notes = append(rep.Notes, w6Targets(env, rep, bulk, rtt)...)
+	rep.Notes = append(rep.Notes, fmt.Sprintf("reference: a plain 1-byte echo over a unix socket between two processes (net.UnixConn, the source server's process; one sample per round, beside the baseline's): p50 %.1f µs, p99 %.1f µs (medians of %d rounds); a byte-path round trip is an in-process one plus about one of these (host to plugin with the byte, plugin to host with the reply)",
+		summarize(unix50).Median, summarize(unix99).Median, len(unix50)))
+	rep.Notes = append(rep.Notes, w6Targets(env, bulk, rtt)...)
 	return nil
 }
 
@@ -282,7 +297,7 @@ func runW6(env *Env, rep *Report) error {
 // handoff bulk at least 0.95 of in-process, the byte path at least
 // 1 GiB/s bulk and a median round trip at most 3 times in-process. The
 // in-process reference is the baseline (the first contender).
-func w6Targets(env *Env, rep *Report, bulk, rtt *Case) []string {
+func w6Targets(env *Env, bulk, rtt *Case) []string {
 	base := env.Contenders[0].Label
 	med := func(c *Case, who, metric string) float64 {
 		return summarize(c.Samples[who][metric]).Median
@@ -302,11 +317,44 @@ func w6Targets(env *Env, rep *Report, bulk, rtt *Case) []string {
 		case w6Bytes:
 			g := med(bulk, ct.Label, metricGiBs.Name)
 			out = append(out, fmt.Sprintf("target: %s bulk >= 1 GiB/s: %.2f GiB/s, %s", ct.Label, g, verdict(g >= 1)))
-			k := med(rtt, ct.Label, metricRTT50.Name) / med(rtt, base, metricRTT50.Name)
-			out = append(out, fmt.Sprintf("target: %s 1-byte round trip <= 3x %s: %.2fx (median), %s", ct.Label, base, k, verdict(k <= 3)))
+			for _, ref := range w6Refs(env, ct) {
+				k := med(rtt, ct.Label, metricRTT50.Name) / med(rtt, ref, metricRTT50.Name)
+				out = append(out, fmt.Sprintf("target: %s 1-byte round trip <= 3x %s: %.2fx (median), %s", ct.Label, ref, k, verdict(k <= 3)))
+			}
 		}
 	}
 	return out
+}
+
+// w6Refs returns the in-process contenders a byte-path contender is
+// checked against: the baseline and, when it is another contender, the
+// backend the plugin dials with (its in-process counterpart).
+func w6Refs(env *Env, ct Contender) []string {
+	refs := []string{env.Contenders[0].Label}
+	var cfg w6PluginConfig
+	json.Unmarshal([]byte(ct.Config), &cfg)
+	if cfg.Inner == "" {
+		cfg.Inner = "stdnet"
+	}
+	for _, o := range env.Contenders[1:] {
+		if o.Backend == cfg.Inner && o.Config == "" {
+			refs = append(refs, o.Label)
+			break
+		}
+	}
+	return refs
+}
+
+// w6UnixRTT returns the median and 99th percentile of 1-byte round trips
+// during d on a fresh unix connection to the echo at path.
+func w6UnixRTT(path string, d time.Duration) (p50, p99 time.Duration, err error) {
+	c, err := net.DialTimeout("unix", path, 10*time.Second)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(d + 10*time.Second))
+	return rttLoop(c.Write, func(b []byte) (int, error) { return io.ReadFull(c, b) }, d)
 }
 
 // w6BulkSample returns the GiB/s a fresh stream reads from the source
@@ -350,12 +398,18 @@ func w6RTTSample(b transport.Backend, ct Contender, addr string, d time.Duration
 	}
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(d + 10*time.Second))
+	return rttLoop(s.Write, func(b []byte) (int, error) { return io.ReadFull(s, b) }, d)
+}
+
+// rttLoop does 100 untimed 1-byte round trips (write, then readFull),
+// then times them during d and returns the median and 99th percentile.
+func rttLoop(write, readFull func([]byte) (int, error), d time.Duration) (p50, p99 time.Duration, err error) {
 	one, got := []byte{'x'}, make([]byte, 1)
 	trip := func() error {
-		if _, err := s.Write(one); err != nil {
+		if _, err := write(one); err != nil {
 			return err
 		}
-		_, err := io.ReadFull(s, got)
+		_, err := readFull(got)
 		return err
 	}
 	for range 100 {
@@ -408,14 +462,15 @@ func w6PluginBinary(dir string) (string, error) {
 }
 
 // startW6Source re-executes this binary as the bulk source server, which
-// writes size-byte chunks to every connection until it closes.
-func startW6Source(size int) (*serverProc, error) {
+// writes size-byte chunks to every TCP connection until it closes, and
+// echoes on a unix socket at sock.
+func startW6Source(size int, sock string) (*serverProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", envW6Source, size))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%s", envW6Source, size, sock))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -452,12 +507,14 @@ func startW6Source(size int) (*serverProc, error) {
 	return p, nil
 }
 
-// runW6Source is the bulk source server: it prints its address, then
-// writes to every connection as fast as it can until the connection
-// closes, and exits when its standard input closes.
+// runW6Source is the bulk source server: it prints its TCP address, then
+// writes to every TCP connection as fast as it can until the connection
+// closes, echoes on its unix socket (acceptEcho, as the echo server),
+// and exits when its standard input closes.
 func runW6Source() int {
-	var size int
-	if _, err := fmt.Sscan(os.Getenv(envW6Source), &size); err != nil || size <= 0 {
+	sizeText, sock, _ := strings.Cut(os.Getenv(envW6Source), ",")
+	size, err := strconv.Atoi(sizeText)
+	if err != nil || size <= 0 || sock == "" {
 		fmt.Fprintln(os.Stderr, "bench: w6 source: bad size", os.Getenv(envW6Source))
 		return 1
 	}
@@ -466,6 +523,12 @@ func runW6Source() int {
 		fmt.Fprintln(os.Stderr, "bench: w6 source:", err)
 		return 1
 	}
+	uln, err := net.Listen("unix", sock)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: w6 source:", err)
+		return 1
+	}
+	go acceptEcho(uln)
 	fmt.Println(ln.Addr())
 	go func() {
 		io.Copy(io.Discard, os.Stdin) // until the parent closes it
