@@ -20,9 +20,17 @@ in the config file's plugin dirs and TRANSPORTKIT_PLUGIN_PATH: its kind
 (in-tree or plugin), whether it is available here (and if not, why), the
 one the default chain picks (DEFAULT *), its capabilities and a description.
 
+Plugins get a second table: their version (from the binary's Go build
+information), checksum status against the config file's plugins.checksums
+pin (ok, mismatch, unpinned or unreadable), path, and why the host refuses
+to start one (a binary group or others can write, a checksum mismatch).
+Plugins are not started by list, so their capabilities show as "-": run
+"transportctl plugin verify PATH" to ask one.
+
 With --json it prints an array of objects with the keys name, kind,
 available, reason (when unavailable), default, capabilities, description
-and details (plugins: path, version, checksum status).
+and, for plugins, details: path, version, checksum, sha256 (when pinned)
+and refused (when the host refuses to start it).
 
 It exits 1 when plugin discovery failed (after listing what it found).`,
 		Example: `  transportctl list
@@ -73,6 +81,31 @@ func printListTable(a *app, infos []registry.Info) error {
 			caps = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Kind, avail, def, caps, desc)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printPluginTable(a, infos)
+}
+
+// printPluginTable writes the details of the plugins among infos, if
+// any, as a second table.
+func printPluginTable(a *app, infos []registry.Info) error {
+	var ps []registry.Info
+	for _, in := range infos {
+		if in.Kind == registry.KindPlugin {
+			ps = append(ps, in)
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	fmt.Fprintln(a.stdout)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PLUGIN\tVERSION\tCHECKSUM\tPATH\tREFUSED")
+	for _, in := range ps {
+		d := in.Details
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.Name, orDash(d["version"]), orDash(d["checksum"]), orDash(d["path"]), orDash(d["refused"]))
 	}
 	return tw.Flush()
 }

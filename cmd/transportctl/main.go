@@ -1,5 +1,6 @@
-// Command transportctl lists the transportkit backends and probes an HTTPS
-// target with each of them, side by side.
+// Command transportctl lists the transportkit backends (in-tree ones and
+// plugin binaries), probes an HTTPS target with each of them, side by
+// side, and verifies plugin binaries.
 //
 // Run "transportctl help" for the commands, flags and exit codes.
 package main
@@ -9,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/transportkit/transportkit/plugins"
 )
 
 // Exit codes.
@@ -25,6 +28,8 @@ func main() {
 // run executes the command line args (without the program name), writes
 // results to stdout and diagnostics to stderr, and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	// No plugin process may outlive the command, whatever it opened.
+	defer plugins.Cleanup()
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	err := root.Execute()

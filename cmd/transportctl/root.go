@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 	_ "github.com/transportkit/transportkit/backends/all"
+	_ "github.com/transportkit/transportkit/plugins" // discovers plugin backends: plugin:NAME
 	"github.com/transportkit/transportkit/registry"
 )
 
@@ -25,6 +26,12 @@ type app struct {
 
 const rootLong = `transportctl lists the transportkit network backends and probes an
 HTTPS target with each of them, side by side.
+
+Plugin backends are binaries named transportkit-backend-NAME in the
+directories of TRANSPORTKIT_PLUGIN_PATH (a list like PATH) and of the
+config file's plugins.dirs; they appear as backends plugin:NAME, are
+launched only when used and ended before transportctl exits.
+"transportctl plugin verify PATH" checks and starts one.
 
 Backend selection, strongest first:
   1. --backend NAME
@@ -46,7 +53,8 @@ Unknown keys are errors that name the key.
 
 Exit codes:
   0  success
-  1  a probe failed, or a chosen backend could not be opened
+  1  a probe failed, a chosen backend could not be opened, plugin
+     discovery failed, or a plugin failed verification
   2  bad usage: unknown command or flag, bad config file, unknown backend`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -58,6 +66,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Example: `  transportctl list
   transportctl probe
   transportctl probe --backend stdnet https://example.com/
+  TRANSPORTKIT_PLUGIN_PATH=./plugins transportctl list
+  transportctl plugin verify ./plugins/transportkit-backend-socks5
   TRANSPORTKIT_BACKEND=mock transportctl probe --json`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
@@ -70,7 +80,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&a.backend, "backend", "", "use this backend only (beats TRANSPORTKIT_BACKEND and the config file)")
 	f.StringVar(&a.configPath, "config", "", "JSON config file (default: $TRANSPORTKIT_CONFIG, else none)")
 	f.StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: trace, debug, info, warn, error or off")
-	root.AddCommand(newListCmd(a), newProbeCmd(a))
+	root.AddCommand(newListCmd(a), newProbeCmd(a), newPluginCmd(a))
 	return root
 }
 

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/registry"
+)
+
+func newPluginCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "plugin",
+		Short: "Check plugin backends (out-of-process binaries)",
+		Long: `plugin groups the commands about plugin backends: binaries named
+transportkit-backend-NAME, found in the config file's plugins.dirs and in
+TRANSPORTKIT_PLUGIN_PATH, listed by "transportctl list" as plugin:NAME and
+run out of process.`,
+		Example: `  transportctl plugin verify ./transportkit-backend-socks5
+  transportctl plugin verify --sha256 <hex> --json /opt/transportkit/plugins/transportkit-backend-socks5`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newVerifyCmd(a))
+	return cmd
+}
+
+const verifyLong = `verify checks the plugin binary at PATH the way every launch does, then
+runs it: the binary must be a regular file that group and others cannot
+write, and must have the pinned SHA-256 when one is pinned (--sha256, else
+the config file's plugins.checksums entry for its NAME). verify then
+launches it, runs the go-plugin handshake (protocol version negotiation,
+mutual TLS), asks the plugin to describe itself and stops it.
+
+It prints the plugin's name, version, description, capabilities, whether
+it hands sockets to the host (handoff) or carries bytes itself, the
+protocol version agreed on, the path and the binary's SHA-256. With --json
+it prints one object with the keys name, version, description,
+capabilities, handoff, protocol, path and sha256.
+
+The file name need not follow the transportkit-backend-NAME pattern.
+
+Exit codes: 0 when the plugin passed, 1 when it was refused (writable by
+group or others, checksum mismatch) or did not start or answer in time,
+2 for bad usage.`
+
+// verifyFlags are the plugin verify command's flags.
+type verifyFlags struct {
+	asJSON  bool
+	sha256  string
+	timeout time.Duration
+}
+
+func newVerifyCmd(a *app) *cobra.Command {
+	var vf verifyFlags
+	cmd := &cobra.Command{
+		Use:   "verify PATH",
+		Short: "Check a plugin binary, launch it and print what it offers",
+		Long:  verifyLong,
+		Example: `  transportctl plugin verify ./transportkit-backend-socks5
+  transportctl plugin verify --json ./transportkit-backend-socks5
+  transportctl plugin verify --sha256 $(sha256sum transportkit-backend-socks5 | cut -d' ' -f1) ./transportkit-backend-socks5
+  transportctl plugin verify --timeout 30s --log-level debug /opt/transportkit/plugins/transportkit-backend-tlskeys`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.verify(cmd.Context(), vf, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&vf.asJSON, "json", false, "print a JSON object instead of text")
+	f.StringVar(&vf.sha256, "sha256", "", "the hex SHA-256 the binary must have (default: the config file's pin for the plugin, else none)")
+	f.DurationVar(&vf.timeout, "timeout", plugins.DefaultStartTimeout, "bound for the launch and handshake, and again for the plugin's answer")
+	return cmd
+}
+
+func (a *app) verify(ctx context.Context, vf verifyFlags, path string) error {
+	if vf.timeout <= 0 {
+		return fmt.Errorf("--timeout %v: want a positive duration", vf.timeout)
+	}
+	sum := strings.ToLower(vf.sha256)
+	if sum == "" {
+		if name, ok := strings.CutPrefix(filepath.Base(path), registry.PluginBinaryPrefix); ok {
+			sum = strings.ToLower(a.cfg.Plugins.Checksums[name])
+		}
+	} else if b, err := hex.DecodeString(sum); err != nil || len(b) != sha256.Size {
+		return fmt.Errorf("--sha256 %q: want 64 hex digits", vf.sha256)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*vf.timeout)
+	defer cancel()
+	desc, err := plugins.Verify(ctx, path, plugins.VerifyOptions{
+		Checksum:     sum,
+		StartTimeout: vf.timeout,
+		Logger:       a.log.Named("plugin"),
+	})
+	if err != nil {
+		return &failure{fmt.Errorf("plugin %s failed verification: %w", path, err)}
+	}
+	if vf.asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(desc)
+	} else {
+		err = printDescription(a, desc, sum != "")
+	}
+	if err != nil {
+		return &failure{err}
+	}
+	return nil
+}
+
+// printDescription writes what verify found, one fact a line.
+func printDescription(a *app, d *plugins.Description, pinned bool) error {
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	caps := strings.Join(d.Capabilities, ",")
+	if caps == "" {
+		caps = "-"
+	}
+	path := "byte path (the plugin carries each stream's bytes)"
+	if d.Handoff {
+		path = "handoff (sockets cross to the host)"
+	}
+	sum := d.SHA256 + " (unpinned)"
+	if pinned {
+		sum = d.SHA256 + " (matches the pin)"
+	}
+	for _, kv := range [][2]string{
+		{"backend", registry.PluginPrefix + d.Name},
+		{"name", d.Name},
+		{"version", orDash(d.Version)},
+		{"description", orDash(d.Description)},
+		{"capabilities", caps},
+		{"data path", path},
+		{"protocol", fmt.Sprint(d.Protocol)},
+		{"path", d.Path},
+		{"sha256", sum},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(a.stdout, "\nplugin %s verified: permissions ok, started, answered\n", d.Name)
+	return err
+}
+
+// orDash returns s, or "-" when it is empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
