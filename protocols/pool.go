@@ -2,7 +2,9 @@ package protocols
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -112,6 +114,29 @@ type hostPool struct {
 	waiters  []chan *pconn
 	pending  *dialCall // a dial that may give a shared HTTP/2 connection
 	h1only   bool      // the origin answered HTTP/1.1: dials are not shared
+
+	tlsOnce sync.Once
+	tlsCfg  *tls.Config // the transport's TLS config with ServerName set
+}
+
+// tlsConfig returns the transport's TLS config with ServerName set for this
+// origin, made once per pool. Every tls.Conn keeps a pointer to its config,
+// so letting DialTLS make a copy per dial would keep one copy (about half
+// a kilobyte) alive with every idle connection.
+func (p *hostPool) tlsConfig() *tls.Config {
+	p.tlsOnce.Do(func() {
+		cfg := p.t.tlsConfig()
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			host, _, err := net.SplitHostPort(p.addr)
+			if err != nil {
+				host = p.addr
+			}
+			cfg.ServerName = host
+		}
+		p.tlsCfg = cfg
+	})
+	return p.tlsCfg
 }
 
 // get returns a connection for one request: an HTTP/2 connection with a
@@ -468,7 +493,7 @@ func (p *hostPool) dialConn(ctx context.Context) (conn, error) {
 			ctx, cancel = context.WithTimeout(ctx, t.TLSHandshakeTimeout)
 			defer cancel()
 		}
-		s, err = transport.DialTLS(ctx, b, "tcp", p.addr, t.tlsConfig())
+		s, err = transport.DialTLS(ctx, b, "tcp", p.addr, p.tlsConfig())
 	} else {
 		s, err = b.Dial(ctx, "tcp", p.addr)
 	}

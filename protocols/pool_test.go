@@ -2,6 +2,7 @@ package protocols
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -147,5 +148,33 @@ func TestSweepRearms(t *testing.T) {
 	do(t, tr2, req)
 	if tr2.janitor != nil || tr2.Stats().Idle != 1 {
 		t.Errorf("janitor %v, stats %+v", tr2.janitor, tr2.Stats())
+	}
+}
+
+// TestPoolTLSConfigShared checks that every dial of an origin shares one
+// TLS config with the origin's host as ServerName, and that the
+// transport's own config is left alone.
+func TestPoolTLSConfigShared(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"example.com:443", "example.com"},
+		{"[::1]:8443", "::1"},
+		{"noport", "noport"},
+	} {
+		base := &tls.Config{}
+		p := &hostPool{t: &Transport{TLSClientConfig: base}, addr: tc.addr}
+		a, b := p.tlsConfig(), p.tlsConfig()
+		if a != b {
+			t.Errorf("%s: two dials got two configs", tc.addr)
+		}
+		if a.ServerName != tc.want {
+			t.Errorf("%s: ServerName %q, want %q", tc.addr, a.ServerName, tc.want)
+		}
+		if base.ServerName != "" {
+			t.Errorf("%s: the transport's config was changed", tc.addr)
+		}
+	}
+	named := &Transport{TLSClientConfig: &tls.Config{ServerName: "override"}}
+	if got := (&hostPool{t: named, addr: "example.com:443"}).tlsConfig().ServerName; got != "override" {
+		t.Errorf("ServerName %q, want the configured override", got)
 	}
 }

@@ -541,7 +541,9 @@ func (c *Conn) response(req *http.Request) *http.Response {
 	if h.chunked {
 		resp.TransferEncoding = []string{"chunked"}
 	}
-	h.header, h.trailer = nil, nil
+	// Drop every reference into the response head: an idle connection
+	// must not keep the head's bytes alive.
+	h.header, h.trailer, h.status, h.proto = nil, nil, "", ""
 	c.closed = c.closed || h.close
 
 	if h.code == http.StatusSwitchingProtocols {
