@@ -29,7 +29,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	cleanupTestPlugin()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // Test-only backends, registered next to the real ones.
@@ -466,6 +474,12 @@ func TestUsageErrors(t *testing.T) {
 		{"probe", "https://127.0.0.1:1/", "--proto", "h2c"},
 		{"probe", "%zz"},
 		{"probe", "a", "b"},
+		{"plugin", "extra"},
+		{"plugin", "verify"},
+		{"plugin", "verify", "a", "b"},
+		{"plugin", "verify", "--sha256", "xyz", "p"},
+		{"plugin", "verify", "--sha256", strings.Repeat("ab", 31), "p"},
+		{"plugin", "verify", "--timeout", "0s", "p"},
 		{"--config", filepath.Join(t.TempDir(), "missing.json"), "list"},
 	} {
 		code, _, errOut := cli(t, args...)
@@ -477,7 +491,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	noEnv(t)
-	for _, args := range [][]string{{"--help"}, {"probe", "--help"}, {"list", "--help"}, {}} {
+	for _, args := range [][]string{{"--help"}, {"probe", "--help"}, {"list", "--help"}, {"plugin", "--help"}, {"plugin", "verify", "--help"}, {"plugin"}, {}} {
 		code, out, _ := cli(t, args...)
 		if code != exitOK || !strings.Contains(out, "Example") && !strings.Contains(out, "Examples") {
 			t.Errorf("%q: exit %d, stdout %q", args, code, out)
@@ -487,6 +501,12 @@ func TestHelp(t *testing.T) {
 	for _, w := range []string{"Exit codes", "TRANSPORTKIT_BACKEND", "--count", "skipped"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("probe --help lacks %q", w)
+		}
+	}
+	_, out, _ = cli(t, "plugin", "verify", "--help")
+	for _, w := range []string{"Exit codes", "--sha256", "--timeout", "transportctl plugin verify ./transportkit-backend-socks5", "plugins.checksums"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("plugin verify --help lacks %q", w)
 		}
 	}
 	_, out, _ = cli(t, "--help")

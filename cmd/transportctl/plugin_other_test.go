@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// Plugins run only on Linux; elsewhere there is no test plugin to clean.
+func cleanupTestPlugin() {}
