@@ -283,7 +283,7 @@ func runW6(env *Env, rep *Report) error {
 		return fmt.Errorf("rtt: %w", err)
 	}
 	rep.Notes = append(rep.Notes,
-		"plugin-handoff and plugin-bytes are this binary run as a plugin (transportkit-backend-w6, package plugins over go-plugin) dialing with stdnet: handoff passes the socket to the host (SCM_RIGHTS), which runs it on epoll; bytes hides the descriptor so every byte is copied plugin <-> host over one unix connection per stream",
+		"plugin-handoff and plugin-bytes are this binary run as a plugin (transportkit-backend-w6, package plugins over go-plugin) dialing with stdnet unless the contender sets {\"inner\": ...}: handoff passes the socket to the host (SCM_RIGHTS), which runs it on epoll; bytes hides the descriptor so every byte is copied plugin <-> host over one unix connection per stream",
 		"bulk: a fresh stream per sample reads -w6-warmup bytes untimed, then reads for -duration from a server (another process) that writes as fast as it can; rtt_1B: a fresh stream per sample, 100 untimed round trips, then 1-byte write and read back for -duration against the echo server (another process)",
 		"client, servers and plugin share the machine's cores; no contender uses SO_LINGER 0 here (Options.Control cannot cross to a plugin)",
 		"a ratio above 1 is better than the baseline; for round trips it is baseline/contender, so a slowdown of k times shows as 1/k")
