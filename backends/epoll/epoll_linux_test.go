@@ -798,3 +798,32 @@ func TestNewStreamTCP(t *testing.T) {
 		t.Errorf("peer read %q, %v", buf, err)
 	}
 }
+
+// TestCloseUnregistersLentFD checks that a stream whose fd was handed out
+// through InfoFD leaves the epoll set on Close even while a duplicate of
+// the fd keeps the socket open (as after a plugin's socket handoff), so
+// the loop is not woken for traffic it no longer owns.
+func TestCloseUnregistersLentFD(t *testing.T) {
+	b := openBackend(t, "")
+	defer b.Close()
+	s, _ := pair(t, b)
+	v, ok := s.Info(transport.InfoFD)
+	if !ok {
+		t.Fatal("no InfoFD on an open stream")
+	}
+	fd := v.(int)
+	if !epoll.Registered(t, s, fd) {
+		t.Fatal("an open stream's fd is not in the epoll set")
+	}
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dup)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if epoll.Registered(t, s, fd) {
+		t.Fatal("the closed stream's fd is still in the epoll set while a duplicate lives")
+	}
+}

@@ -3,6 +3,10 @@ package epoll
 import (
 	"context"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
 
 	"github.com/transportkit/transportkit/transport"
 )
@@ -21,4 +25,20 @@ func (b *Backend) DialAddrs(ctx context.Context, ips []netip.Addr, port int) (tr
 // socket to become writable.
 func WriteParked(s transport.Stream) bool {
 	return s.(*stream).wd.state.Load() == pollWaiting
+}
+
+// Registered reports whether fd is in the epoll set of the loop that s
+// runs on, as /proc/self/fdinfo of the loop's epoll fd lists it.
+func Registered(t testing.TB, s transport.Stream, fd int) bool {
+	t.Helper()
+	info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(s.(*stream).loop.epfd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(info), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "tfd:" && f[1] == strconv.Itoa(fd) {
+			return true
+		}
+	}
+	return false
 }

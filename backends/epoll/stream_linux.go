@@ -42,6 +42,11 @@ type stream struct {
 
 	closed atomic.Bool
 	ev     atomic.Uint32 // evHup
+	// lent is set once InfoFD has handed the fd out: a duplicate of it may
+	// outlive the stream, so Close removes the fd from the epoll set
+	// itself (the kernel only drops a registration when the last
+	// descriptor of the socket closes).
+	lent atomic.Bool
 
 	rd pollDir
 	wd pollDir
@@ -235,6 +240,11 @@ func (s *stream) Close() error {
 	s.rmu.Lock()
 	s.wmu.Lock()
 	fdClear(s.fd, s)
+	if s.lent.Load() {
+		// Best effort: the registration goes with the socket anyway when
+		// no duplicate is left.
+		unix.EpollCtl(s.loop.epfd, unix.EPOLL_CTL_DEL, s.fd, nil)
+	}
 	err := unix.Close(s.fd)
 	s.wmu.Unlock()
 	s.rmu.Unlock()
@@ -295,6 +305,7 @@ func (s *stream) Info(key transport.InfoKey) (any, bool) {
 		if s.closed.Load() {
 			return nil, false
 		}
+		s.lent.Store(true)
 		return s.fd, true
 	}
 	return nil, false
