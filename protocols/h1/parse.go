@@ -426,7 +426,8 @@ func bodyAllowed(code int) bool {
 // the fields that framing consumed, as ReadResponse does.
 func (h *head) frame(f fields, isHead bool) error {
 	hdr := h.header
-	atLeast11 := h.major > 1 || h.major == 1 && h.minor >= 1
+	// HTTP/0.0 framing follows HTTP/1.1 rules, as in http.ReadResponse.
+	atLeast11 := h.major > 1 || h.major == 1 && h.minor >= 1 || h.major == 0 && h.minor == 0
 
 	// Connection: close, or HTTP/1.0 without keep-alive.
 	h.close = false
