@@ -87,13 +87,28 @@ func nginxBinary() (string, error) {
 
 // startNginx starts nginx and waits until it accepts on both ports.
 func startNginx() (*nginxProc, error) {
-	bin, err := nginxBinary()
+	n, ports, err := launchNginx("bench-nginx-", 2, func(dir string, p []string) string {
+		return fmt.Sprintf(nginxConf, dir, p[0], p[1])
+	})
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "bench-nginx-")
+	n.HTTP, n.HTTPS = ports[0], ports[1]
+	return n, nil
+}
+
+// launchNginx makes a folder (named after prefix) with a certificate,
+// takes nports free loopback addresses, writes the configuration conf
+// returns for them, starts nginx in its own process group and waits until
+// it accepts on every one of them.
+func launchNginx(prefix string, nports int, conf func(dir string, ports []string) string) (*nginxProc, []string, error) {
+	bin, err := nginxBinary()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, err
 	}
 	n := &nginxProc{dir: dir}
 	ok := false
@@ -103,26 +118,25 @@ func startNginx() (*nginxProc, error) {
 		}
 	}()
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := writeCertPEM(dir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ports, err := freeLoopbackAddrs(2)
+	ports, err := freeLoopbackAddrs(nports)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	n.HTTP, n.HTTPS = ports[0], ports[1]
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, n.HTTP, n.HTTPS)), 0o644); err != nil {
-		return nil, err
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf(dir, ports)), 0o644); err != nil {
+		return nil, nil, err
 	}
-	n.cmd = exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf, "-g", "daemon off;")
+	n.cmd = exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath, "-g", "daemon off;")
 	n.cmd.Stdout = os.Stderr
 	n.cmd.Stderr = os.Stderr
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := n.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start nginx: %w", err)
+		return nil, nil, fmt.Errorf("start nginx: %w", err)
 	}
 	n.exited = make(chan error, 1)
 	go func() { n.exited <- n.cmd.Wait() }()
@@ -140,15 +154,15 @@ func startNginx() (*nginxProc, error) {
 			case err := <-n.exited:
 				n.exited <- err
 				log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-				return nil, fmt.Errorf("nginx exited: %v\n%s", err, log)
+				return nil, nil, fmt.Errorf("nginx exited: %v\n%s", err, log)
 			case <-ctx.Done():
-				return nil, fmt.Errorf("nginx did not listen on %s: %w", addr, err)
+				return nil, nil, fmt.Errorf("nginx did not listen on %s: %w", addr, err)
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
 	}
 	ok = true
-	return n, nil
+	return n, ports, nil
 }
 
 // Stop ends nginx (fast shutdown, SIGTERM; its process group is killed

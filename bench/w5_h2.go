@@ -11,13 +11,10 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/transportkit/transportkit/protocols"
@@ -96,69 +93,14 @@ type w5Server struct {
 // startNginxH2 starts nginx with nginxH2Conf, in its own process group,
 // and waits until it accepts on every port.
 func startNginxH2() (*w5Server, error) {
-	bin, err := nginxBinary()
+	n, ports, err := launchNginx("bench-nginx-h2-", 3, func(dir string, p []string) string {
+		return fmt.Sprintf(nginxH2Conf, dir, p[0], p[1], p[2])
+	})
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "bench-nginx-h2-")
-	if err != nil {
-		return nil, err
-	}
-	n := &nginxProc{dir: dir}
-	ok := false
-	defer func() {
-		if !ok {
-			n.Stop()
-		}
-	}()
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
-		return nil, err
-	}
-	if err := writeCertPEM(dir); err != nil {
-		return nil, err
-	}
-	ports, err := freeLoopbackAddrs(3)
-	if err != nil {
-		return nil, err
-	}
-	s := &w5Server{nginxProc: n, H2: ports[0], H2C: ports[1]}
 	n.HTTP, n.HTTPS = ports[2], ports[0]
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxH2Conf, dir, s.H2, s.H2C, n.HTTP)), 0o644); err != nil {
-		return nil, err
-	}
-	n.cmd = exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf, "-g", "daemon off;")
-	n.cmd.Stdout = os.Stderr
-	n.cmd.Stderr = os.Stderr
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := n.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start nginx: %w", err)
-	}
-	n.exited = make(chan error, 1)
-	go func() { n.exited <- n.cmd.Wait() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, addr := range ports {
-		for {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, "tcp", addr)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case err := <-n.exited:
-				n.exited <- err
-				log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-				return nil, fmt.Errorf("nginx exited: %v\n%s", err, log)
-			case <-ctx.Done():
-				return nil, fmt.Errorf("nginx did not listen on %s: %w", addr, err)
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}
-	ok = true
-	return s, nil
+	return &w5Server{nginxProc: n, H2: ports[0], H2C: ports[1]}, nil
 }
 
 func runW5(env *Env, rep *Report) error {
