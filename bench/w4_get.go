@@ -268,10 +268,21 @@ func wrkBinary() (string, error) {
 // wrkSample runs wrk for d (rounded up to whole seconds, as wrk takes
 // them) and returns its Requests/sec and its own CPU µs per request.
 func wrkSample(bin string, srv *nginxProc, url string, callers int, d time.Duration) (loadStats, error) {
+	return toolSample("wrk", srv, d, parseWrk, func(secs int) []string {
+		return []string{bin, "-t1", fmt.Sprintf("-c%d", callers), fmt.Sprintf("-d%ds", secs), url}
+	})
+}
+
+// toolSample runs a load generator in another process for d, rounded up
+// to whole seconds (the command line argv(secs) asks for them), and
+// returns the rate and request count parse reads from its output, with
+// its own CPU and the server's per request.
+func toolSample(name string, srv *nginxProc, d time.Duration, parse func(string) (float64, int64, error), argv func(secs int) []string) (loadStats, error) {
 	secs := max(1, int(math.Ceil(d.Seconds())))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second+20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-t1", fmt.Sprintf("-c%d", callers), fmt.Sprintf("-d%ds", secs), url)
+	args := argv(secs)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -279,9 +290,9 @@ func wrkSample(bin string, srv *nginxProc, url string, callers int, d time.Durat
 	err := cmd.Run()
 	scpu := srv.CPUTime() - scpu0
 	if err != nil {
-		return loadStats{}, fmt.Errorf("wrk: %w\n%s", err, out.String())
+		return loadStats{}, fmt.Errorf("%s: %w\n%s", name, err, out.String())
 	}
-	rate, requests, err := parseWrk(out.String())
+	rate, requests, err := parse(out.String())
 	if err != nil {
 		return loadStats{}, err
 	}

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os/exec"
@@ -273,29 +272,9 @@ func h2loadBinary() (string, error) {
 // (rounded up to whole seconds) and returns its req/s and its own CPU µs
 // per request.
 func h2loadSample(bin string, srv *nginxProc, url string, callers int, d time.Duration) (loadStats, error) {
-	secs := max(1, int(math.Ceil(d.Seconds())))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second+20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-c1", "-t1", fmt.Sprintf("-m%d", callers), fmt.Sprintf("-D%d", secs), url)
-	var out strings.Builder
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	scpu0 := srv.CPUTime()
-	err := cmd.Run()
-	scpu := srv.CPUTime() - scpu0
-	if err != nil {
-		return loadStats{}, fmt.Errorf("h2load: %w\n%s", err, out.String())
-	}
-	rate, done, err := parseH2load(out.String())
-	if err != nil {
-		return loadStats{}, err
-	}
-	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	return loadStats{
-		rate:         rate,
-		cpuPerReq:    float64(cpu.Microseconds()) / float64(done),
-		srvCPUPerReq: float64(scpu.Microseconds()) / float64(done),
-	}, nil
+	return toolSample("h2load", srv, d, parseH2load, func(secs int) []string {
+		return []string{bin, "-c1", "-t1", fmt.Sprintf("-m%d", callers), fmt.Sprintf("-D%d", secs), url}
+	})
 }
 
 // parseH2load reads h2load's req/s ("finished in 3.00s, 45678.90 req/s,
