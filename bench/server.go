@@ -124,7 +124,15 @@ func startServer(kind string) (*serverProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-serve", kind)
+	return spawnServer(exec.Command(exe, "-serve", kind), "server", func(line []byte, p *serverProc) error {
+		return json.Unmarshal(line, &p.Addrs)
+	})
+}
+
+// spawnServer starts cmd, a server in a child process that prints one
+// line saying where it listens and runs until its standard input closes,
+// and hands that line to parse. name is the server's name in errors.
+func spawnServer(cmd *exec.Cmd, name string, parse func(line []byte, p *serverProc) error) (*serverProc, error) {
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -142,16 +150,16 @@ func startServer(kind string) (*serverProc, error) {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		if !sc.Scan() {
-			line <- fmt.Errorf("server printed nothing: %v", sc.Err())
+			line <- fmt.Errorf("%s printed nothing: %v", name, sc.Err())
 			return
 		}
-		line <- json.Unmarshal(sc.Bytes(), &p.Addrs)
+		line <- parse(sc.Bytes(), p)
 		io.Copy(io.Discard, stdout)
 	}()
 	select {
 	case err = <-line:
 	case <-time.After(10 * time.Second):
-		err = errors.New("server did not start in 10s")
+		err = fmt.Errorf("%s did not start in 10s", name)
 	}
 	if err != nil {
 		p.Stop()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -485,40 +484,10 @@ func startW6Source(size int, sock string) (*serverProc, error) {
 	}
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%s", envW6Source, size, sock))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &serverProc{cmd: cmd, stdin: stdin}
-	line := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if !sc.Scan() {
-			line <- fmt.Errorf("bulk server printed nothing: %v", sc.Err())
-			return
-		}
-		p.Addrs.TCP = strings.TrimSpace(sc.Text())
-		line <- nil
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case err = <-line:
-	case <-time.After(10 * time.Second):
-		err = errors.New("bulk server did not start in 10s")
-	}
-	if err != nil {
-		p.Stop()
-		return nil, err
-	}
-	return p, nil
+	return spawnServer(cmd, "bulk server", func(line []byte, p *serverProc) error {
+		p.Addrs.TCP = strings.TrimSpace(string(line))
+		return nil
+	})
 }
 
 // runW6Source is the bulk source server: it prints its TCP address, then
