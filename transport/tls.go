@@ -26,13 +26,16 @@ func StartTLS(ctx context.Context, s Stream, cfg *tls.Config) (Stream, error) {
 		return nil, tlsError(s, errors.New("nil tls.Config"))
 	}
 	tc := tls.Client(s, cfg)
+	traced := traceTLS(ctx)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		traced(tls.ConnectionState{}, err)
 		s.Close()
 		if cerr := ctx.Err(); cerr != nil {
 			err = ContextError(cerr)
 		}
 		return nil, tlsError(s, err)
 	}
+	traced(tc.ConnectionState(), nil)
 	return &tlsStream{Conn: tc, raw: s}, nil
 }
 
