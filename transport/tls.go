@@ -15,7 +15,8 @@ import (
 // Certificate and host name verification are on unless cfg turns them off;
 // cfg.ServerName must be set unless cfg.InsecureSkipVerify is (DialTLS sets
 // it from the address). The handshake honours ctx's deadline and
-// cancellation.
+// cancellation, and is reported to the httptrace.ClientTrace in ctx
+// (TLSHandshakeStart, TLSHandshakeDone), as net/http reports it.
 //
 // On failure s is closed, since it is then in no state to be used, and the
 // error is an *OpError with Op "tls" whose cause says what failed (for
