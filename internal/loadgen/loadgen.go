@@ -42,6 +42,10 @@ type Config struct {
 	// StopTimeout bounds the wait for the callers to return after the
 	// run ended. If zero, 10 seconds.
 	StopTimeout time.Duration
+	// Span, if not nil, is called with true just before the measured
+	// span begins and with false just after it ends, so that a caller can
+	// measure something else over the same span (a server's CPU time).
+	Span func(begin bool)
 }
 
 // Caller makes one request. ctx ends when the run ends; a request still
@@ -142,6 +146,9 @@ func Run(ctx context.Context, cfg Config, newCaller func() Caller) (Result, erro
 	if cfg.Warmup > 0 {
 		sleep(runCtx, cfg.Warmup)
 	}
+	if cfg.Span != nil {
+		cfg.Span(true)
+	}
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	cpu0, cpuOK := cpuTime()
@@ -175,6 +182,9 @@ wait:
 	elapsed := time.Since(t0)
 	cpu1, _ := cpuTime()
 	runtime.ReadMemStats(&ms1)
+	if cfg.Span != nil {
+		cfg.Span(false)
+	}
 	n, nbad := ok.Load(), bad.Load()
 	stop()
 

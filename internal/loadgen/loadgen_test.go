@@ -64,10 +64,12 @@ func TestHistogramQuantiles(t *testing.T) {
 func TestRunRequests(t *testing.T) {
 	var calls atomic.Int64
 	var progressed atomic.Int64
+	var spans []bool
 	res, err := Run(context.Background(), Config{
 		Callers:  4,
 		Requests: 200,
 		Progress: func(n int64) { progressed.Store(n) },
+		Span:     func(begin bool) { spans = append(spans, begin) },
 	}, func() Caller {
 		return func(ctx context.Context) error {
 			calls.Add(1)
@@ -86,6 +88,9 @@ func TestRunRequests(t *testing.T) {
 	}
 	if progressed.Load() != res.Requests+res.Errors {
 		t.Errorf("last progress %d, want the final count %d", progressed.Load(), res.Requests+res.Errors)
+	}
+	if len(spans) != 2 || !spans[0] || spans[1] {
+		t.Errorf("Span calls %v, want [true false]", spans)
 	}
 	if calls.Load() < res.Requests {
 		t.Errorf("%d calls but %d requests counted", calls.Load(), res.Requests)
