@@ -199,7 +199,11 @@ func resolve(name string, cfg *Config) (Driver, error) {
 	}
 	known := Names()
 	var derr error
+	noDiscoverer := false
 	if strings.HasPrefix(name, PluginPrefix) {
+		mu.RLock()
+		noDiscoverer = len(discoverers) == 0
+		mu.RUnlock()
 		var found []Driver
 		found, derr = discover(cfg)
 		for _, d := range found {
@@ -210,5 +214,5 @@ func resolve(name string, cfg *Config) (Driver, error) {
 		}
 		slices.Sort(known)
 	}
-	return Driver{}, errors.Join(&UnknownBackendError{Name: name, Known: known}, derr)
+	return Driver{}, errors.Join(&UnknownBackendError{Name: name, Known: known, NoDiscoverer: noDiscoverer}, derr)
 }
