@@ -9,7 +9,8 @@
 // Import it for its side effect of registering "epoll" with package
 // registry, or call Open directly. Its JSON configuration
 // (transport.Options.Config, such as {"loops": 2}) is described by Config;
-// unknown fields are rejected with a *ConfigError naming the field.
+// unknown fields, fields given twice and numbers outside their documented
+// range are rejected with a *ConfigError naming the field.
 //
 // A socket connected elsewhere (for example received from a plugin
 // process) becomes a Stream with Backend.NewStream (an fd) or
