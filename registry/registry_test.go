@@ -231,6 +231,16 @@ func TestSelectOrder(t *testing.T) {
 			}
 		})
 	}
+	t.Run("explicit reason", func(t *testing.T) {
+		_, c, err := Select(Selection{Name: "explicit"})
+		if err != nil || c.Reason != "named explicitly" {
+			t.Errorf("choice %+v, err %v; want the default reason", c, err)
+		}
+		_, c, err = Select(Selection{Name: "explicit", Reason: "--backend flag"})
+		if err != nil || c.Source != SourceExplicit || c.Reason != "--backend flag" {
+			t.Errorf("choice %+v, err %v; want the reason given", c, err)
+		}
+	})
 	t.Run("config from env", func(t *testing.T) {
 		t.Setenv(EnvConfig, cfgPath)
 		_, c, err := Select(Selection{})

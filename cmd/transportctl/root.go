@@ -85,7 +85,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&a.configPath, "config", "", "JSON config file (default: $TRANSPORTKIT_CONFIG, else none)")
 	f.StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: trace, debug, info, warn, error or off")
 	root.RegisterFlagCompletionFunc("backend", completeBackends)
-	root.AddCommand(newListCmd(a), newProbeCmd(a), newPluginCmd(a), newVersionCmd(a))
+	root.AddCommand(newListCmd(a), newProbeCmd(a), newPluginCmd(a), newVersionCmd(a), newBenchCmd(a))
 	return root
 }
 
