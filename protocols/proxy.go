@@ -20,10 +20,14 @@ package protocols
 //	// before each request on a forwarding connection:
 //	req = forwardRequest(req, proxyURL)
 //
-// with opts filled from the Transport: TLSConfig from TLSClientConfig,
+// with opts filled from the Transport: TLSConfig from TLSClientConfig
+// (better: proxyTLSConfig(t.TLSClientConfig, proxyURL), made once per
+// pool, which every dial then shares instead of cloning its own),
 // ConnectHeader from ProxyConnectHeader, GetConnectHeader from
 // GetProxyConnectHeader, OnConnectResponse from OnProxyConnectResponse,
-// MaxHeaderBytes and UserAgent from the fields of the same name.
+// MaxHeaderBytes from MaxResponseHeaderBytes, UserAgent from UserAgent,
+// and Tunnel from H2C (a forwarding proxy cannot carry HTTP/2 with prior
+// knowledge).
 //
 // Every failure is a *ProxyError naming the proxy without its password;
 // its cause keeps the underlying error's identity (a refused proxy still
