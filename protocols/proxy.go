@@ -35,6 +35,15 @@ package protocols
 // step honours the context: its deadline is set on the stream for the
 // exchange with the proxy and cleared after, and a cancel closes the
 // stream.
+//
+// Where this differs from net/http, on purpose: any 2xx answer to CONNECT
+// opens the tunnel (RFC 9110, section 9.3.6; net/http wants 200); a
+// socks5:// proxy gets the target's address, looked up here, as curl
+// does (net/http sends the name to socks5:// and socks5h:// alike); the
+// TLS ServerName for an https proxy is always the proxy's host (net/http
+// takes TLSClientConfig.ServerName when it is set, a name meant for the
+// origin); and the pool key holds a keyed fingerprint of the password
+// rather than the password (net/http keys by the whole URL).
 
 import (
 	"bufio"
@@ -55,7 +64,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -604,7 +612,7 @@ func connectHead(req *http.Request, userAgent string) ([]byte, error) {
 	for k := range req.Header {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	for _, k := range keys {
 		if !httpguts.ValidHeaderFieldName(k) {
 			return nil, fmt.Errorf("%w: header field name %q", h1.ErrInvalidRequest, k)
