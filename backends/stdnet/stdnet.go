@@ -178,7 +178,9 @@ func (b *Backend) dialError(network, address string, err error) error {
 		err = ne.Err
 	}
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	// The socket's deadline (the context's) may fire before the context
+	// is seen to end: the net package then says os.ErrDeadlineExceeded.
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		err = transport.ContextError(context.DeadlineExceeded)
 	case errors.Is(err, context.Canceled):
 		err = context.Canceled
