@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http/httptrace"
 	"net/netip"
 	"os"
 	"strconv"
@@ -229,11 +230,26 @@ func (b *Backend) connectIP(ctx context.Context, network string, ip netip.Addr, 
 	return b.connect(ctx, network, "", unix.AF_INET6, sa)
 }
 
-// connect creates a socket of family, sets the options, connects it to sa
-// without blocking and waits for the connect to finish under ctx. It
+// connect is connectSocket reported to the httptrace.ClientTrace in ctx,
+// if any, as ConnectStart and ConnectDone (see transport.TraceConnect).
+func (b *Backend) connect(ctx context.Context, network, address string, family int, sa unix.Sockaddr) (*stream, error) {
+	if httptrace.ContextClientTrace(ctx) == nil {
+		return b.connectSocket(ctx, network, address, family, sa)
+	}
+	if address == "" {
+		address = sockaddrToAddr(network, sa).String()
+	}
+	done := transport.TraceConnect(ctx, network, address)
+	s, err := b.connectSocket(ctx, network, address, family, sa)
+	done(err)
+	return s, err
+}
+
+// connectSocket creates a socket of family, sets the options, connects it
+// to sa without blocking and waits for the connect to finish under ctx. It
 // closes the socket on every failure. address is the text form of sa, made
 // on demand when empty.
-func (b *Backend) connect(ctx context.Context, network, address string, family int, sa unix.Sockaddr) (*stream, error) {
+func (b *Backend) connectSocket(ctx context.Context, network, address string, family int, sa unix.Sockaddr) (*stream, error) {
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
