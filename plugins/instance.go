@@ -44,6 +44,8 @@ type instance struct {
 	started  time.Time
 	pid      int    // 0 for an in-process plugin
 	path     string // the binary; empty for an in-process plugin
+	realPath string // its real location
+	sum      string // its hex SHA-256, as launched
 	protocol int    // the protocol version negotiated
 
 	// Set by the Open call.

@@ -487,7 +487,7 @@ func TestOpenFails(t *testing.T) {
 				t.Fatal(err)
 			}
 			var re *RemoteError
-			if err := b.openInstance(inst); !errors.As(err, &re) {
+			if err := b.openInstance(context.Background(), inst); !errors.As(err, &re) {
 				t.Errorf("openInstance: %v, want the plugin's error", err)
 			}
 			if inst.alive() {

@@ -104,6 +104,7 @@ func Serve(cfg ServeConfig) error {
 		Level:      level,
 		JSONFormat: true,
 	})
+	closeBinaryFD()
 	handoff, err := handoffFromEnv()
 	if err != nil {
 		log.Warn("no handoff channel; every stream takes the byte path", "error", err)
@@ -123,6 +124,16 @@ func Serve(cfg ServeConfig) error {
 	})
 	srv.shutdown()
 	return nil
+}
+
+// closeBinaryFD closes the descriptor of this process's own binary, which
+// the host passed (envBinaryFD) because it executed the binary from it.
+func closeBinaryFD() {
+	v := os.Getenv(envBinaryFD)
+	if fd, err := strconv.Atoi(v); err == nil && fd > 2 {
+		os.NewFile(uintptr(fd), "transportkit-plugin-binary").Close()
+	}
+	os.Unsetenv(envBinaryFD) // not for the processes this one starts
 }
 
 // handoffFromEnv opens the handoff channel the host passed, or returns

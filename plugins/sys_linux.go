@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"syscall"
@@ -166,4 +167,37 @@ func dupFile(f *os.File) (*os.File, error) {
 		return nil, os.NewSyscallError("fcntl", dupErr)
 	}
 	return os.NewFile(uintptr(nfd), f.Name()), nil
+}
+
+// fileOwner returns the uid that owns the file fi describes, or -1 when
+// it is not known (which the trust rules refuse).
+func fileOwner(fi fs.FileInfo) int {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return -1
+	}
+	return int(st.Uid)
+}
+
+// fileStamp identifies a file and its contents' version: a write changes
+// its modification time, a replacement its inode. (Not its ctime, which a
+// rename over the file's path changes too.)
+type fileStamp struct {
+	dev, ino    uint64
+	size, mtime int64
+}
+
+// stampOf returns fi's stamp.
+func stampOf(fi fs.FileInfo) fileStamp {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	}
+	return fileStamp{dev: uint64(st.Dev), ino: uint64(st.Ino), size: st.Size, mtime: st.Mtim.Nano()}
+}
+
+// openNoFollow opens path for reading, failing if its last element is a
+// symbolic link (resolveTrusted has resolved them all).
+func openNoFollow(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 }
