@@ -120,8 +120,11 @@
 //
 // Plugins are managed: each runs in a process group of its own, which the
 // host kills as soon as the plugin exits, so nothing it started outlives
-// it; closing the Backend ends it (Cleanup ends every one), and a plugin
-// whose host died ends itself and its children. The Dial after a plugin died launches it again, after
+// it. Closing the Backend ends it (Cleanup ends every one): the plugin is
+// asked to shut down and killed if it has not exited within a few
+// seconds, and a launch in progress is aborted, so Close never hangs on a
+// stopped or unresponsive plugin. A plugin whose host died ends itself
+// and its children. The Dial after a plugin died launches it again, after
 // a backoff that grows while it keeps dying.
 //
 // # The protocol

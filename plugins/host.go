@@ -351,7 +351,7 @@ func (b *Backend) startLocked() *startOp {
 		if closed {
 			err = net.ErrClosed
 		} else {
-			inst, err = b.launch(context.Background())
+			inst, err = b.launch(b.closeCtx)
 		}
 		b.mu.Lock()
 		b.starting = nil
@@ -470,9 +470,12 @@ func (b *Backend) inprocess() transport.Backend {
 
 // Close ends the plugin process and makes later Dials fail with an error
 // matching net.ErrClosed. Handoff streams keep working; byte streams fail
-// with an error matching transport.ErrBackendExited. Close waits for a
-// launch in progress (at most its start timeout) and for the process to
-// exit. It is idempotent and returns nil.
+// with an error matching transport.ErrBackendExited. A launch in progress
+// is aborted (its process killed) and its Dials fail with net.ErrClosed.
+// A running plugin is asked to shut down and killed if it has not exited
+// within a few seconds (a stopped or hung plugin included), so Close
+// always returns, once the process is gone. It is idempotent and returns
+// nil.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
@@ -25,6 +26,11 @@ const (
 	// that runs is the file that was checked whatever happens to its path.
 	childBinaryFD = 4
 )
+
+// shutdownTimeout bounds the graceful part of a plugin's shutdown
+// (go-plugin's Shutdown call and its wait for the process to exit); a
+// plugin that has not exited by then is killed.
+const shutdownTimeout = 3 * time.Second
 
 // procRunner runs one plugin process for go-plugin (a runner.Runner given
 // through ClientConfig.RunnerFunc, so that the host, not go-plugin,
@@ -171,10 +177,33 @@ func (r *procRunner) HostToPlugin(network, address string) (string, string, erro
 	return network, address, nil
 }
 
-// shutdown ends the plugin through client and returns once the process
-// is gone.
-func (r *procRunner) shutdown(client *plugin.Client, _ hclog.Logger) {
-	client.Kill()
+// shutdown ends the plugin through client, within bounds: go-plugin's
+// graceful shutdown (its Shutdown call, which has no deadline of its own,
+// and a wait for the process to exit) gets shutdownTimeout; then the
+// process is killed, and if go-plugin still waits exitGrace later (a
+// process that left the plugin's group keeps its output pipes open), the
+// pipes are closed under it. It returns once the process is gone.
+func (r *procRunner) shutdown(client *plugin.Client, log hclog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		client.Kill()
+	}()
+	t := time.NewTimer(shutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		log.Warn("plugin did not shut down in time; killing it", "plugin", r.path, "pid", r.pid(), "timeout", shutdownTimeout)
+		r.kill()
+		select {
+		case <-done:
+		case <-time.After(exitGrace):
+			r.stdout.Close()
+			r.stderr.Close()
+			<-done
+		}
+	}
 	if r.cmd != nil {
 		<-r.exited
 	}
