@@ -36,7 +36,9 @@
 //     in-process backend (the first of registry.DefaultChain that is
 //     linked in and adopts sockets, epoll on Linux; else a net.Conn-based
 //     stream of this package). Such a stream costs nothing per byte and
-//     keeps working if the plugin dies.
+//     keeps working if the plugin dies. A host out of file descriptors
+//     cannot receive one: the kernel drops it, and the Dial fails at once
+//     with a *HandoffError (matching ErrHandoffLost and syscall.EMFILE).
 //   - Byte path: any other stream (TLS done in the plugin, tunnels,
 //     user-space stacks) gets one raw unix connection between plugin and
 //     host, over which bytes flow as they are; the plugin copies between

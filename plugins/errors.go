@@ -40,6 +40,15 @@ var (
 	// contents and the start of the process: the process is ended.
 	ErrBinaryChanged = errors.New("plugins: plugin binary changed during launch")
 
+	// ErrHandoffLost is matched by the error of a Dial whose socket the
+	// plugin handed off but whose descriptor never reached the host: the
+	// kernel dropped it and flagged the message truncated (MSG_CTRUNC),
+	// most often because the host is out of file descriptors (the error
+	// then also matches syscall.EMFILE or syscall.ENFILE). The
+	// connection is lost; the Dial fails at once. The error is a
+	// *HandoffError.
+	ErrHandoffLost = errors.New("plugins: handed-off socket lost")
+
 	// ErrStartTimeout is matched by the error of a plugin that did not
 	// complete go-plugin's handshake within its start timeout.
 	ErrStartTimeout = errors.New("plugins: plugin did not start in time")
@@ -112,6 +121,29 @@ func (e *PermissionError) Error() string {
 
 // Is reports whether target is ErrInsecureBinary.
 func (e *PermissionError) Is(target error) bool { return target == ErrInsecureBinary }
+
+// HandoffError reports a handed-off socket whose descriptor the host did
+// not receive. It matches ErrHandoffLost, and Err.
+type HandoffError struct {
+	// Err is why, when the host could tell: syscall.EMFILE or
+	// syscall.ENFILE. Nil otherwise (a plugin that sent more descriptors
+	// than the protocol allows, say).
+	Err error
+}
+
+func (e *HandoffError) Error() string {
+	s := "plugins: the plugin handed off the socket, but its descriptor did not reach the host (message truncated, MSG_CTRUNC)"
+	if e.Err != nil {
+		s += ": " + e.Err.Error() + "; the host is out of file descriptors (raise its limit, ulimit -n, or hold fewer connections)"
+	}
+	return s
+}
+
+// Is reports whether target is ErrHandoffLost.
+func (e *HandoffError) Is(target error) bool { return target == ErrHandoffLost }
+
+// Unwrap returns Err.
+func (e *HandoffError) Unwrap() error { return e.Err }
 
 // ExitError reports that a plugin process exited, or that the host lost
 // its control connection to it (and then ended it). It matches

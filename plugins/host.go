@@ -155,7 +155,9 @@ func (b *Backend) Describe(ctx context.Context) (Description, error) {
 // bounds too. Errors are *transport.OpError values whose cause is the
 // plugin's error as a *RemoteError (matching what it matched, such as
 // syscall.ECONNREFUSED), a launch failure (*ChecksumError,
-// *PermissionError, ErrStartTimeout, *ExitError), or the context's error.
+// *PermissionError, ErrStartTimeout, *ExitError), a *HandoffError when
+// the plugin handed off a socket that the host could not receive (out of
+// file descriptors: it matches syscall.EMFILE), or the context's error.
 func (b *Backend) Dial(ctx context.Context, network, address string) (transport.Stream, error) {
 	return b.dial(ctx, network, address, nil)
 }
@@ -210,7 +212,7 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 		return nil, b.opError("dial", network, address, err)
 	}
 	req := &dialRequest{Network: network, Address: address, TLS: w}
-	var sockets <-chan *os.File
+	var sockets <-chan handoff
 	if inst.handoff != nil {
 		req.HandoffID = inst.handoffID.Add(1)
 		sockets = inst.handoff.expect(req.HandoffID)
@@ -228,8 +230,11 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 			return fail(errors.New("plugins: plugin handed off a socket without a handoff channel"))
 		}
 		select {
-		case f := <-sockets:
-			s, err := b.adopt(f, resp)
+		case h := <-sockets:
+			if h.err != nil {
+				return fail(h.err)
+			}
+			s, err := b.adopt(h.f, resp)
 			if err != nil {
 				return fail(err)
 			}

@@ -248,12 +248,29 @@ func TestReceiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case f := <-ch:
-		f.Close()
+	case h := <-ch:
+		h.f.Close()
 	case <-time.After(10 * time.Second):
 		t.Fatal("the socket never arrived")
 	}
 	r.forget(1)
+	// A message whose descriptors the kernel truncated (here: more than
+	// the receiver takes) tells the waiting Dial.
+	ch = r.expect(4)
+	fd := int(p1.Fd())
+	if _, _, err := send.WriteMsgUnix([]byte{0, 0, 0, 0, 0, 0, 0, 4}, unix.UnixRights(fd, fd, fd, fd, fd), nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case h := <-ch:
+		var he *HandoffError
+		if h.f != nil || !errors.As(h.err, &he) || he.Err != nil || !errors.Is(h.err, ErrHandoffLost) {
+			t.Errorf("truncated handoff: %+v, want a *HandoffError without a cause", h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the truncated handoff was never reported")
+	}
+	r.forget(4)
 	// Unclaimed ones are closed: by forget, or by the receiver.
 	r.expect(2)
 	sendFD(send, 2, int(p1.Fd()))

@@ -45,10 +45,13 @@ func sendFD(c *net.UnixConn, id uint64, fd int) error {
 	return err
 }
 
-// recvFD receives one handoff message from c. A message that carries no
-// descriptor, or more than one, or a wrong-sized tag, has its descriptors
-// closed and is reported as an error with ok false; a read error ends
-// the channel.
+// recvFD receives one handoff message from c. A message whose
+// descriptor the kernel dropped (MSG_CTRUNC, as when this process is out
+// of descriptors) but whose tag arrived is reported with its id and a
+// *HandoffError, so that the Dial waiting for it can fail. Any other
+// message that carries no descriptor, or more than one, or a wrong-sized
+// tag, is reported as a *badHandoffError. In both cases the descriptors
+// that did arrive are closed. A read error ends the channel.
 func recvFD(c *net.UnixConn) (id uint64, f *os.File, err error) {
 	var msg [handoffMsgLen + 1]byte
 	oob := make([]byte, unix.CmsgSpace(4*4))
@@ -67,21 +70,48 @@ func recvFD(c *net.UnixConn) (id uint64, f *os.File, err error) {
 			}
 		}
 	}
-	bad := func(why string) (uint64, *os.File, error) {
+	closeAll := func() {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
+	}
+	bad := func(why string) (uint64, *os.File, error) {
+		closeAll()
 		return 0, nil, &badHandoffError{why}
 	}
 	switch {
-	case flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0:
+	case flags&unix.MSG_TRUNC != 0:
 		return bad("truncated message")
 	case n != handoffMsgLen:
 		return bad(fmt.Sprintf("%d-byte tag", n))
+	case flags&unix.MSG_CTRUNC != 0:
+		closeAll()
+		return binary.BigEndian.Uint64(msg[:handoffMsgLen]), nil, &HandoffError{Err: descriptorShortage(c)}
 	case len(fds) != 1:
 		return bad(fmt.Sprintf("%d descriptors", len(fds)))
 	}
 	return binary.BigEndian.Uint64(msg[:handoffMsgLen]), os.NewFile(uintptr(fds[0]), "transportkit-handoff"), nil
+}
+
+// descriptorShortage tells why a received descriptor was dropped: it
+// tries to get one more descriptor, and returns EMFILE or ENFILE if that
+// fails so, or nil.
+func descriptorShortage(c *net.UnixConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var cause error
+	rc.Control(func(fd uintptr) {
+		nfd, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+		switch {
+		case err == nil:
+			unix.Close(nfd)
+		case err == unix.EMFILE || err == unix.ENFILE:
+			cause = err
+		}
+	})
+	return cause
 }
 
 // badHandoffError reports a malformed handoff message; the channel stays
