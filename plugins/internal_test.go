@@ -317,8 +317,26 @@ func TestWatchHost(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the host's end closed but the plugin did not exit")
 	}
-	if !s.shutting {
+	s.mu.Lock()
+	shutting := s.shutting
+	s.mu.Unlock()
+	if !shutting {
 		t.Error("the server was not shut down")
+	}
+
+	// A backend whose Close hangs does not keep the plugin from exiting.
+	hang := make(chan struct{})
+	defer close(hang)
+	host3, peer3 := socketPair(t)
+	s3 := newServer(ServeConfig{Name: "w"}, hclog.NewNullLogger(), peer3)
+	s3.backend = hangingBackend{hang}
+	exited3 := make(chan struct{})
+	go s3.watchHost(func() { close(exited3) })
+	host3.Close()
+	select {
+	case <-exited3:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a backend's hanging Close kept the plugin from exiting")
 	}
 
 	// After a shutdown, the watcher just returns.
@@ -332,6 +350,18 @@ func TestWatchHost(t *testing.T) {
 	s2.shutdown()
 	host2.Close()
 	<-done
+}
+
+// hangingBackend's Close blocks until its channel closes.
+type hangingBackend struct{ hang chan struct{} }
+
+func (b hangingBackend) Name() string { return "hanging" }
+func (b hangingBackend) Dial(context.Context, string, string) (transport.Stream, error) {
+	return nil, net.ErrClosed
+}
+func (b hangingBackend) Close() error {
+	<-b.hang
+	return nil
 }
 
 func TestServeConfigCheck(t *testing.T) {

@@ -141,9 +141,13 @@ func peekReadable(rc syscall.RawConn) bool {
 }
 
 // procAttr puts the plugin process in a process group of its own, so that
-// it and every child it starts can be ended together.
+// it and every child it starts can be ended together, and has the kernel
+// send it SIGTERM when the host dies (the parent-death signal), even while
+// it starts: Serve then ends the plugin's whole group, and a plugin that
+// has not reached Serve yet dies of the signal. (SIGTERM rather than
+// SIGKILL, so that the plugin can end its children too.)
 func procAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true}
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 }
 
 // waitExit blocks until process pid has exited, without reaping it, so
