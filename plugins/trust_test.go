@@ -386,6 +386,31 @@ func TestTrustSwap(t *testing.T) {
 			t.Errorf("launch of a binary written during the launch: %v, want ErrBinaryChanged", err)
 		}
 	})
+	t.Run("in-place-pinned", func(t *testing.T) {
+		path := plantPlugin(t, t.TempDir(), "test")
+		defer plugins.SetTestHookOpened(func(string) {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			// Same size, and the modification time put back: only the
+			// second hash can tell.
+			fi, _ := f.Stat()
+			last := make([]byte, 1)
+			if r, err := os.Open(path); err == nil {
+				r.ReadAt(last, fi.Size()-1)
+				r.Close()
+			}
+			f.WriteAt([]byte{^last[0]}, fi.Size()-1)
+			f.Close()
+			os.Chtimes(path, fi.ModTime(), fi.ModTime())
+		})()
+		_, _, err := launchPlugin(t, plugins.Plugin{Name: "test", Path: path, Checksum: testSum(t)})
+		if !errors.Is(err, plugins.ErrBinaryChanged) {
+			t.Errorf("launch of a pinned binary written during the launch: %v, want ErrBinaryChanged", err)
+		}
+	})
 	t.Run("verify", func(t *testing.T) {
 		path := plantPlugin(t, t.TempDir(), "test")
 		marker := filepath.Join(t.TempDir(), "ran")
