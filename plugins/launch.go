@@ -23,7 +23,12 @@ import (
 // a path looked up again. Besides what go-plugin sets up, the child gets:
 //
 //   - descriptor 3, its end of the handoff channel (envHandoffFD names
-//     it), and descriptor 4, its own binary (envBinaryFD);
+//     it), and descriptor 4, its own binary (envBinaryFD), which it was
+//     executed from: the kernel names such a process "4", so Serve
+//     closes the descriptor and renames the process after its binary,
+//     which argv[0] names (its real path);
+//   - stdin from /dev/null (go-plugin would pass the host's own);
+//   - the parent-death signal SIGTERM (see procAttr);
 //   - a process group of its own, which the host kills as soon as the
 //     child exits, and when the instance stops, so no process it started
 //     outlives it;

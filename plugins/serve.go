@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -152,11 +153,13 @@ func Serve(cfg ServeConfig) error {
 const hostGoneGrace = 2 * time.Second
 
 // closeBinaryFD closes the descriptor of this process's own binary, which
-// the host passed (envBinaryFD) because it executed the binary from it.
+// the host passed (envBinaryFD) because it executed the binary from it,
+// and names the process after the binary rather than the descriptor.
 func closeBinaryFD() {
 	v := os.Getenv(envBinaryFD)
 	if fd, err := strconv.Atoi(v); err == nil && fd > 2 {
 		os.NewFile(uintptr(fd), "transportkit-plugin-binary").Close()
+		nameProcess(filepath.Base(os.Args[0]))
 	}
 	os.Unsetenv(envBinaryFD) // not for the processes this one starts
 }

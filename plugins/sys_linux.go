@@ -235,3 +235,19 @@ func stampOf(fi fs.FileInfo) fileStamp {
 func openNoFollow(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 }
+
+// nameProcess sets this process's name (its comm: what ps -e, pgrep and
+// top show) to name, cut to the 15 bytes the kernel keeps. A plugin the
+// host executed through /proc/self/fd would otherwise be named after the
+// descriptor's number. It is best effort.
+func nameProcess(name string) {
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	f, err := os.OpenFile("/proc/self/comm", os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	f.WriteString(name)
+	f.Close()
+}

@@ -54,3 +54,5 @@ func stampOf(fi fs.FileInfo) fileStamp {
 }
 
 func openNoFollow(string) (*os.File, error) { return nil, errPlatform }
+
+func nameProcess(string) {}
