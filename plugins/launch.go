@@ -157,6 +157,9 @@ func startError(p Plugin, err error, timedOut bool, timeout time.Duration, inst 
 // processStatus returns how the process ended, once go-plugin has reaped
 // it (it waits for it), or "" if that takes longer than exitGrace.
 func processStatus(client *plugin.Client, cmd *exec.Cmd) string {
+	if cmd == nil {
+		return "" // never prepared, so never started
+	}
 	deadline := time.Now().Add(exitGrace)
 	for !client.Exited() {
 		if time.Now().After(deadline) {
