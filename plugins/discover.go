@@ -74,7 +74,12 @@ func discoverDrivers(cfg registry.PluginConfig) ([]registry.Driver, error) {
 // timeout are taken from cfg. Directories that do not exist are skipped;
 // other failures to read one are returned, joined, with everything found
 // elsewhere. The registry hands its Discoverer the directories of
-// TRANSPORTKIT_PLUGIN_PATH first, then the config file's.
+// TRANSPORTKIT_PLUGIN_PATH first, then the config file's (which LoadConfig
+// made absolute). Binaries found through a relative directory are
+// returned with their relative Path, which Check refuses (ErrRelativePath)
+// and listings show as refused: the directory would be taken from the
+// working directory of whoever runs the host. Discover only lists: it
+// applies none of the trust rules.
 func Discover(cfg registry.PluginConfig) ([]Plugin, error) {
 	var (
 		found []Plugin
@@ -142,11 +147,15 @@ func binaryVersion(path string) string {
 // Driver returns the registry entry for p: the backend "plugin:NAME" of
 // kind registry.KindPlugin, launched only when first dialed. Its Details
 // give the path, the version and the checksum status (see
-// ChecksumStatus), plus the binary's "sha256" when it was computed and
-// "refused" with the reason when the plugin would not be started.
-// Available reports that reason, wrapped in transport.ErrUnavailable.
+// ChecksumStatus), plus "real_path" when symbolic links lead the path
+// elsewhere, the binary's "sha256" when it was computed and "refused" with
+// the reason when the plugin would not be started (see Check). Available
+// reports that reason, wrapped in transport.ErrUnavailable.
 func (p Plugin) Driver() registry.Driver {
 	details := map[string]string{"path": p.Path, "version": p.Version}
+	if real, err := resolveTrusted(p.Path); err == nil && real != p.Path {
+		details["real_path"] = real
+	}
 	status, sum := p.ChecksumStatus()
 	details["checksum"] = status
 	if sum != "" {
@@ -179,23 +188,29 @@ func (p Plugin) available() error {
 	return nil
 }
 
-// Check reports whether p may be started: its binary is a regular file
-// that group and others cannot write (otherwise a *PermissionError), and
-// has the pinned checksum if one is set (otherwise a *ChecksumError). The
-// host checks again at every launch.
+// Check reports whether p may be started: p.Path is absolute (otherwise
+// an error matching ErrRelativePath), the binary passes the trust rules of
+// the package doc at its real location, every directory and symbolic link
+// on the way included (otherwise a *PermissionError), and has the pinned
+// checksum if one is set (otherwise a *ChecksumError). The host checks
+// again at every launch, on the file it then executes.
 func (p Plugin) Check() error { return p.check(FileSHA256) }
 
 // check is Check with the hash function given: listings use a cached one.
 func (p Plugin) check(hash func(string) (string, error)) error {
-	fi, err := os.Stat(p.Path)
+	if errPlatform != nil {
+		return errPlatform
+	}
+	real, err := resolveTrusted(p.Path)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(real)
 	if err != nil {
 		return fmt.Errorf("plugins: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("plugins: %s is not a regular file", p.Path)
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return &PermissionError{Path: p.Path, Mode: fi.Mode().Perm()}
+	if err := checkBinary(fi, real, p.Path); err != nil {
+		return err
 	}
 	if p.Checksum == "" {
 		return nil
@@ -203,7 +218,7 @@ func (p Plugin) check(hash func(string) (string, error)) error {
 	if b, err := hex.DecodeString(p.Checksum); err != nil || len(b) != sha256.Size {
 		return fmt.Errorf("plugins: the checksum pinned for %s is not 64 hex digits: %q", p.Name, p.Checksum)
 	}
-	sum, err := hash(p.Path)
+	sum, err := hash(real)
 	if err != nil {
 		return fmt.Errorf("plugins: checking %s: %w", p.Path, err)
 	}
@@ -220,6 +235,9 @@ func (p Plugin) check(hash func(string) (string, error)) error {
 func (p Plugin) ChecksumStatus() (status, sum string) {
 	if p.Checksum == "" {
 		return ChecksumUnpinned, ""
+	}
+	if !filepath.IsAbs(p.Path) {
+		return ChecksumUnreadable, ""
 	}
 	sum, err := cachedSHA256(p.Path)
 	switch {

@@ -20,11 +20,34 @@ var (
 	// started. The error is a *ChecksumError.
 	ErrChecksumMismatch = errors.New("plugins: checksum mismatch")
 
-	// ErrInsecureBinary is matched by the error of a plugin binary that
-	// group or others may write to: anyone who can rewrite it could run
-	// code as the host, so it is not started. The error is a
-	// *PermissionError.
-	ErrInsecureBinary = errors.New("plugins: plugin binary is writable by group or others")
+	// ErrInsecureBinary is matched by the error of a plugin that someone
+	// other than root and the user running the host could replace: the
+	// binary, or a directory or symbolic link on the way to it, is
+	// writable by group or others or owned by another user (see the
+	// package doc, "Trust"). Whoever can replace it could run code as the
+	// host, so it is not started. The error is a *PermissionError.
+	ErrInsecureBinary = errors.New("plugins: plugin binary could be replaced by another user")
+
+	// ErrRelativePath is matched by the error of a plugin whose path is
+	// relative, such as one found through a relative directory in
+	// TRANSPORTKIT_PLUGIN_PATH: it would name another file in every
+	// working directory, and executing it by a bare name would search
+	// $PATH. It is not started.
+	ErrRelativePath = errors.New("plugins: relative plugin path")
+
+	// ErrBinaryChanged is matched by the error of a launch during which
+	// the plugin binary was modified in place, between the check of its
+	// contents and the start of the process: the process is ended.
+	ErrBinaryChanged = errors.New("plugins: plugin binary changed during launch")
+
+	// ErrHandoffLost is matched by the error of a Dial whose socket the
+	// plugin handed off but whose descriptor never reached the host: the
+	// kernel dropped it and flagged the message truncated (MSG_CTRUNC),
+	// most often because the host is out of file descriptors (the error
+	// then also matches syscall.EMFILE or syscall.ENFILE). The
+	// connection is lost; the Dial fails at once. The error is a
+	// *HandoffError.
+	ErrHandoffLost = errors.New("plugins: handed-off socket lost")
 
 	// ErrStartTimeout is matched by the error of a plugin that did not
 	// complete go-plugin's handshake within its start timeout.
@@ -47,20 +70,80 @@ func (e *ChecksumError) Error() string {
 // Is reports whether target is ErrChecksumMismatch.
 func (e *ChecksumError) Is(target error) bool { return target == ErrChecksumMismatch }
 
-// PermissionError reports a plugin binary that group or others may write
-// to. It matches ErrInsecureBinary.
+// PermissionError reports a plugin that the trust rules refuse (see the
+// package doc): the binary, or a directory or symbolic link on the way to
+// it, that someone other than root and the user running the host could
+// change. It matches ErrInsecureBinary.
 type PermissionError struct {
-	// Path is the binary and Mode its permission bits.
+	// Path is what the rules refuse: the binary itself, or a directory or
+	// symbolic link on the way to it (at its real location, symbolic
+	// links resolved).
 	Path string
+	// Plugin is the plugin binary's path as given; it equals Path when
+	// the binary itself is refused.
+	Plugin string
+	// Mode is Path's type and permission bits (sticky included).
 	Mode fs.FileMode
+	// UID is Path's owner.
+	UID int
+	// Holder reports that Path is the directory holding the binary,
+	// which must not be writable by group or others even when sticky.
+	Holder bool
 }
 
 func (e *PermissionError) Error() string {
-	return fmt.Sprintf("plugins: %s: mode %v lets group or others write the binary; refusing to start it (chmod go-w %s)", e.Path, e.Mode, e.Path)
+	plugin := e.Plugin
+	if plugin == "" {
+		plugin = e.Path
+	}
+	what := "the binary"
+	switch {
+	case e.Mode&fs.ModeSymlink != 0:
+		what = "the symbolic link " + e.Path
+	case e.Mode.IsDir():
+		what = "the directory " + e.Path
+	case e.Path != plugin:
+		what = "the binary's real location " + e.Path
+	}
+	if !trustedOwner(e.UID) {
+		return fmt.Sprintf("plugins: %s: %s is owned by uid %d, neither root nor the user running the host (uid %d), who could replace the plugin; refusing to start it (chown root %s)",
+			plugin, what, e.UID, os.Geteuid(), e.Path)
+	}
+	if e.Mode.IsDir() {
+		why := "lets group or others replace the plugin"
+		if e.Holder && e.Mode&fs.ModeSticky != 0 {
+			why = "lets group or others add binaries beside the plugin (sticky or not, it may not be writable by them as the binary's own directory)"
+		}
+		return fmt.Sprintf("plugins: %s: %s has mode %v, which %s; refusing to start it (chmod go-w %s)", plugin, what, e.Mode, why, e.Path)
+	}
+	return fmt.Sprintf("plugins: %s: mode %v lets group or others write %s; refusing to start it (chmod go-w %s)", plugin, e.Mode, what, e.Path)
 }
 
 // Is reports whether target is ErrInsecureBinary.
 func (e *PermissionError) Is(target error) bool { return target == ErrInsecureBinary }
+
+// HandoffError reports a handed-off socket whose descriptor the host did
+// not receive. It matches ErrHandoffLost, and Err.
+type HandoffError struct {
+	// Err is why, when the host could tell: syscall.EMFILE or
+	// syscall.ENFILE. Nil otherwise (a plugin that sent more descriptors
+	// than the protocol allows, say).
+	Err error
+}
+
+func (e *HandoffError) Error() string {
+	s := "plugins: the plugin handed off the socket, but its descriptor did not reach the host (message truncated, MSG_CTRUNC)"
+	if e.Err != nil {
+		s += ": " + e.Err.Error() + "; the host is out of file descriptors (raise its limit, ulimit -n, or hold fewer connections)"
+	}
+	return s
+}
+
+// Is reports whether target is ErrHandoffLost.
+func (e *HandoffError) Is(target error) bool { return target == ErrHandoffLost }
+
+// Unwrap returns Err.
+func (e *HandoffError) Unwrap() error { return e.Err }
 
 // ExitError reports that a plugin process exited, or that the host lost
 // its control connection to it (and then ended it). It matches

@@ -20,3 +20,11 @@ func PID(b *Backend) int {
 func SetInProcess(b *Backend, in transport.Backend) {
 	b.inprocOnce.Do(func() { b.inproc = in })
 }
+
+// SetTestHookOpened makes every launch call f with the plugin's path once
+// it has opened and checked the binary, before the process starts, until
+// the returned function is called.
+func SetTestHookOpened(f func(path string)) (restore func()) {
+	testHookOpened = f
+	return func() { testHookOpened = nil }
+}

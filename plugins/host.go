@@ -49,7 +49,7 @@ type Backend struct {
 	name   string // "plugin:NAME"
 	opts   transport.Options
 	log    hclog.Logger
-	launch func() (*instance, error)
+	launch func(ctx context.Context) (*instance, error) // ctx ends with Close
 
 	mu        sync.Mutex
 	closed    bool
@@ -57,7 +57,8 @@ type Backend struct {
 	starting  *startOp
 	failures  int
 	notBefore time.Time
-	closeCh   chan struct{}
+	closeCtx  context.Context // canceled by Close: aborts a launch
+	closeFn   context.CancelFunc
 	bg        sync.WaitGroup // launches and retirements
 
 	inprocOnce sync.Once
@@ -106,12 +107,12 @@ func Open(p Plugin, opts transport.Options) (*Backend, error) {
 		return nil, &transport.OpError{Op: "open", Backend: name, Err: err}
 	}
 	b := newBackend(name, opts)
-	b.launch = func() (*instance, error) {
-		inst, err := launchProcess(p, name, b.log)
+	b.launch = func(ctx context.Context) (*instance, error) {
+		inst, err := launchProcess(ctx, p, name, b.log)
 		if err != nil {
 			return nil, err
 		}
-		return inst, b.openInstance(inst)
+		return inst, b.openInstance(ctx, inst)
 	}
 	return b, nil
 }
@@ -128,7 +129,8 @@ func checkOptions(opts transport.Options) error {
 }
 
 func newBackend(name string, opts transport.Options) *Backend {
-	b := &Backend{name: name, opts: opts, log: opts.Log(), closeCh: make(chan struct{})}
+	b := &Backend{name: name, opts: opts, log: opts.Log()}
+	b.closeCtx, b.closeFn = context.WithCancel(context.Background())
 	live.add(b)
 	return b
 }
@@ -153,7 +155,9 @@ func (b *Backend) Describe(ctx context.Context) (Description, error) {
 // bounds too. Errors are *transport.OpError values whose cause is the
 // plugin's error as a *RemoteError (matching what it matched, such as
 // syscall.ECONNREFUSED), a launch failure (*ChecksumError,
-// *PermissionError, ErrStartTimeout, *ExitError), or the context's error.
+// *PermissionError, ErrStartTimeout, *ExitError), a *HandoffError when
+// the plugin handed off a socket that the host could not receive (out of
+// file descriptors: it matches syscall.EMFILE), or the context's error.
 func (b *Backend) Dial(ctx context.Context, network, address string) (transport.Stream, error) {
 	return b.dial(ctx, network, address, nil)
 }
@@ -208,7 +212,7 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 		return nil, b.opError("dial", network, address, err)
 	}
 	req := &dialRequest{Network: network, Address: address, TLS: w}
-	var sockets <-chan *os.File
+	var sockets <-chan handoff
 	if inst.handoff != nil {
 		req.HandoffID = inst.handoffID.Add(1)
 		sockets = inst.handoff.expect(req.HandoffID)
@@ -226,8 +230,11 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 			return fail(errors.New("plugins: plugin handed off a socket without a handoff channel"))
 		}
 		select {
-		case f := <-sockets:
-			s, err := b.adopt(f, resp)
+		case h := <-sockets:
+			if h.err != nil {
+				return fail(h.err)
+			}
+			s, err := b.adopt(h.f, resp)
 			if err != nil {
 				return fail(err)
 			}
@@ -339,7 +346,7 @@ func (b *Backend) startLocked() *startOp {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
-			case <-b.closeCh:
+			case <-b.closeCtx.Done():
 			}
 			t.Stop()
 		}
@@ -349,12 +356,12 @@ func (b *Backend) startLocked() *startOp {
 		if closed {
 			err = net.ErrClosed
 		} else {
-			inst, err = b.launch()
+			inst, err = b.launch(b.closeCtx)
 		}
 		b.mu.Lock()
 		b.starting = nil
 		switch {
-		case err == nil && b.closed:
+		case b.closed:
 			err = net.ErrClosed
 		case err == nil:
 			b.inst = inst
@@ -376,16 +383,19 @@ func (b *Backend) startLocked() *startOp {
 
 // openInstance completes a launch: it asks the plugin to describe itself
 // and to open its backend with b's options, and takes the broker's
-// advertisement of the byte-stream listener. On failure inst is stopped.
-func (b *Backend) openInstance(inst *instance) error {
-	ctx, cancel := context.WithTimeout(inst.ctx, DefaultStartTimeout)
+// advertisement of the byte-stream listener. It is bounded by
+// DefaultStartTimeout and ctx, and ends early if the plugin dies. On
+// failure inst is stopped.
+func (b *Backend) openInstance(ctx context.Context, inst *instance) error {
+	ctx, cancel := context.WithTimeout(ctx, DefaultStartTimeout)
 	defer cancel()
+	defer context.AfterFunc(inst.ctx, cancel)()
 	if err := inst.call(ctx, methodDescribe, &describeRequest{}, &inst.desc); err != nil {
 		err = inst.callError(ctx, err)
 		inst.stop()
 		return err
 	}
-	inst.desc.Protocol, inst.desc.Path = inst.protocol, inst.path
+	inst.desc.Protocol, inst.desc.Path, inst.desc.RealPath, inst.desc.SHA256 = inst.protocol, inst.path, inst.realPath, inst.sum
 	req := &openRequest{
 		ConnectTimeout: b.opts.ConnectTimeout,
 		DisableNoDelay: b.opts.DisableNoDelay,
@@ -465,9 +475,12 @@ func (b *Backend) inprocess() transport.Backend {
 
 // Close ends the plugin process and makes later Dials fail with an error
 // matching net.ErrClosed. Handoff streams keep working; byte streams fail
-// with an error matching transport.ErrBackendExited. Close waits for a
-// launch in progress (at most its start timeout) and for the process to
-// exit. It is idempotent and returns nil.
+// with an error matching transport.ErrBackendExited. A launch in progress
+// is aborted (its process killed) and its Dials fail with net.ErrClosed.
+// A running plugin is asked to shut down and killed if it has not exited
+// within a few seconds (a stopped or hung plugin included), so Close
+// always returns, once the process is gone. It is idempotent and returns
+// nil.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -475,7 +488,7 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
-	close(b.closeCh)
+	b.closeFn()
 	inst := b.inst
 	b.inst = nil
 	b.mu.Unlock()

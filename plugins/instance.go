@@ -44,6 +44,8 @@ type instance struct {
 	started  time.Time
 	pid      int    // 0 for an in-process plugin
 	path     string // the binary; empty for an in-process plugin
+	realPath string // its real location
+	sum      string // its hex SHA-256, as launched
 	protocol int    // the protocol version negotiated
 
 	// Set by the Open call.
@@ -211,11 +213,17 @@ type receiver struct {
 	done chan struct{}
 
 	mu      sync.Mutex
-	waiting map[uint64]chan *os.File
+	waiting map[uint64]chan handoff
+}
+
+// handoff is what a waiting Dial gets: the socket, or why it was lost.
+type handoff struct {
+	f   *os.File
+	err error
 }
 
 func newReceiver(conn *net.UnixConn, log hclog.Logger) *receiver {
-	r := &receiver{conn: conn, log: log, done: make(chan struct{}), waiting: map[uint64]chan *os.File{}}
+	r := &receiver{conn: conn, log: log, done: make(chan struct{}), waiting: map[uint64]chan handoff{}}
 	go r.run()
 	return r
 }
@@ -224,34 +232,47 @@ func (r *receiver) run() {
 	defer close(r.done)
 	for {
 		id, f, err := recvFD(r.conn)
-		var bad *badHandoffError
+		var (
+			bad  *badHandoffError
+			lost *HandoffError
+		)
 		switch {
+		case errors.As(err, &lost):
+			r.log.Warn("a handed-off socket was lost", "handoff", id, "error", err)
+			r.deliver(id, handoff{err: err})
+			continue
 		case errors.As(err, &bad):
 			r.log.Warn("plugin sent a malformed handoff message", "error", err)
 			continue
 		case err != nil:
 			return
 		}
-		r.mu.Lock()
-		ch := r.waiting[id]
-		delivered := false
-		if ch != nil {
-			select {
-			case ch <- f:
-				delivered = true
-			default:
-			}
+		r.deliver(id, handoff{f: f})
+	}
+}
+
+// deliver gives h to the Dial waiting for id, or closes its socket when
+// there is none.
+func (r *receiver) deliver(id uint64, h handoff) {
+	r.mu.Lock()
+	ch := r.waiting[id]
+	delivered := false
+	if ch != nil {
+		select {
+		case ch <- h:
+			delivered = true
+		default:
 		}
-		r.mu.Unlock()
-		if !delivered {
-			f.Close() // nobody waits for it any more
-		}
+	}
+	r.mu.Unlock()
+	if !delivered && h.f != nil {
+		h.f.Close() // nobody waits for it any more
 	}
 }
 
 // expect registers a Dial waiting for the socket tagged id.
-func (r *receiver) expect(id uint64) <-chan *os.File {
-	ch := make(chan *os.File, 1)
+func (r *receiver) expect(id uint64) <-chan handoff {
+	ch := make(chan handoff, 1)
 	r.mu.Lock()
 	r.waiting[id] = ch
 	r.mu.Unlock()
@@ -268,8 +289,10 @@ func (r *receiver) forget(id uint64) {
 		return
 	}
 	select {
-	case f := <-ch:
-		f.Close()
+	case h := <-ch:
+		if h.f != nil {
+			h.f.Close()
+		}
 	default:
 	}
 }

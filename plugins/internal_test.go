@@ -248,12 +248,29 @@ func TestReceiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case f := <-ch:
-		f.Close()
+	case h := <-ch:
+		h.f.Close()
 	case <-time.After(10 * time.Second):
 		t.Fatal("the socket never arrived")
 	}
 	r.forget(1)
+	// A message whose descriptors the kernel truncated (here: more than
+	// the receiver takes) tells the waiting Dial.
+	ch = r.expect(4)
+	fd := int(p1.Fd())
+	if _, _, err := send.WriteMsgUnix([]byte{0, 0, 0, 0, 0, 0, 0, 4}, unix.UnixRights(fd, fd, fd, fd, fd), nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case h := <-ch:
+		var he *HandoffError
+		if h.f != nil || !errors.As(h.err, &he) || he.Err != nil || !errors.Is(h.err, ErrHandoffLost) {
+			t.Errorf("truncated handoff: %+v, want a *HandoffError without a cause", h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the truncated handoff was never reported")
+	}
+	r.forget(4)
 	// Unclaimed ones are closed: by forget, or by the receiver.
 	r.expect(2)
 	sendFD(send, 2, int(p1.Fd()))
@@ -300,8 +317,26 @@ func TestWatchHost(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the host's end closed but the plugin did not exit")
 	}
-	if !s.shutting {
+	s.mu.Lock()
+	shutting := s.shutting
+	s.mu.Unlock()
+	if !shutting {
 		t.Error("the server was not shut down")
+	}
+
+	// A backend whose Close hangs does not keep the plugin from exiting.
+	hang := make(chan struct{})
+	defer close(hang)
+	host3, peer3 := socketPair(t)
+	s3 := newServer(ServeConfig{Name: "w"}, hclog.NewNullLogger(), peer3)
+	s3.backend = hangingBackend{hang}
+	exited3 := make(chan struct{})
+	go s3.watchHost(func() { close(exited3) })
+	host3.Close()
+	select {
+	case <-exited3:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a backend's hanging Close kept the plugin from exiting")
 	}
 
 	// After a shutdown, the watcher just returns.
@@ -315,6 +350,18 @@ func TestWatchHost(t *testing.T) {
 	s2.shutdown()
 	host2.Close()
 	<-done
+}
+
+// hangingBackend's Close blocks until its channel closes.
+type hangingBackend struct{ hang chan struct{} }
+
+func (b hangingBackend) Name() string { return "hanging" }
+func (b hangingBackend) Dial(context.Context, string, string) (transport.Stream, error) {
+	return nil, net.ErrClosed
+}
+func (b hangingBackend) Close() error {
+	<-b.hang
+	return nil
 }
 
 func TestServeConfigCheck(t *testing.T) {
@@ -487,7 +534,7 @@ func TestOpenFails(t *testing.T) {
 				t.Fatal(err)
 			}
 			var re *RemoteError
-			if err := b.openInstance(inst); !errors.As(err, &re) {
+			if err := b.openInstance(context.Background(), inst); !errors.As(err, &re) {
 				t.Errorf("openInstance: %v, want the plugin's error", err)
 			}
 			if inst.alive() {

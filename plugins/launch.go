@@ -1,27 +1,34 @@
 package plugins
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
+	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
+
+	"github.com/transportkit/transportkit/transport"
 )
 
 // launchProcess starts plugin p as a child process through go-plugin and
 // returns it connected: go-plugin's gRPC protocol only, versions
-// negotiated, automatic mutual TLS on the control connection, the
-// checksum verified by go-plugin too when one is pinned, and an explicit
-// start timeout. Besides what go-plugin sets up, the child gets:
+// negotiated, automatic mutual TLS on the control connection, and an
+// explicit start timeout. The binary is opened once and checked as it was
+// opened (openBinary: the trust rules, its hash against the pinned
+// checksum), and the process is executed from that open file, never from
+// a path looked up again. Besides what go-plugin sets up, the child gets:
 //
 //   - descriptor 3, its end of the handoff channel (envHandoffFD names
-//     it);
+//     it), and descriptor 4, its own binary (envBinaryFD), which it was
+//     executed from: the kernel names such a process "4", so Serve
+//     closes the descriptor and renames the process after its binary,
+//     which argv[0] names (its real path);
+//   - stdin from /dev/null (go-plugin would pass the host's own);
+//   - the parent-death signal SIGTERM (see procAttr);
 //   - a process group of its own, which the host kills as soon as the
 //     child exits, and when the instance stops, so no process it started
 //     outlives it;
@@ -30,38 +37,35 @@ import (
 //   - the host's log level (envLogLevel).
 //
 // Its stderr is forwarded to log under the binary's name by go-plugin,
-// and its tail kept for *ExitError.
-func launchProcess(p Plugin, name string, log hclog.Logger) (*instance, error) {
+// and its tail kept for *ExitError. Ending ctx aborts the launch at once
+// (the process, if started, is killed); the error is then ctx's.
+func launchProcess(ctx context.Context, p Plugin, name string, log hclog.Logger) (*instance, error) {
 	if errPlatform != nil {
 		return nil, errPlatform
 	}
-	if err := p.Check(); err != nil {
+	if err := ctx.Err(); err != nil {
+		return nil, transport.ContextError(err)
+	}
+	bin, err := openBinary(p)
+	if err != nil {
 		return nil, err
+	}
+	defer bin.f.Close() // the child has its own copy once started
+	if testHookOpened != nil {
+		testHookOpened(p.Path)
 	}
 	host, peer, err := handoffPair()
 	if err != nil {
 		return nil, err
 	}
-	sockDir, err := os.MkdirTemp("", "transportkit-plugin-")
-	if err != nil {
-		host.Close()
-		peer.Close()
-		return nil, err
-	}
+	defer peer.Close() // likewise
 	inst := newInstance(name)
-	cmd := exec.Command(p.Path)
-	cmd.Env = []string{
-		envHandoffFD + "=3",
+	inst.sum, inst.realPath = bin.sum, bin.real
+	r := newProcRunner(ctx, p.Path, bin, peer, []string{
+		envHandoffFD + "=" + strconv.Itoa(childHandoffFD),
+		envBinaryFD + "=" + strconv.Itoa(childBinaryFD),
 		envLogLevel + "=" + levelName(log),
-		plugin.EnvUnixSocketDir + "=" + sockDir,
-	}
-	cmd.ExtraFiles = []*os.File{peer}
-	cmd.SysProcAttr = procAttr()
-	var secure *plugin.SecureConfig
-	if p.Checksum != "" {
-		sum, _ := hex.DecodeString(p.Checksum) // Check made sure it is hex
-		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
-	}
+	}, inst.cancel)
 	timeout := p.StartTimeout
 	if timeout <= 0 {
 		timeout = DefaultStartTimeout
@@ -70,8 +74,7 @@ func launchProcess(p Plugin, name string, log hclog.Logger) (*instance, error) {
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {pluginKey: &grpcPlugin{}}},
-		Cmd:              cmd,
-		SecureConfig:     secure,
+		RunnerFunc:       r.prepare,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     timeout,
@@ -81,49 +84,52 @@ func launchProcess(p Plugin, name string, log hclog.Logger) (*instance, error) {
 		SyncStderr:       stdio,
 		Managed:          true,
 	})
-	began := time.Now()
-	_, err = client.Start()
-	peer.Close() // the child has its own copy now
-	pid := 0
-	if cmd.Process != nil {
-		pid = cmd.Process.Pid
-	}
-	inst.pid = pid
-	watched := make(chan struct{})
-	if pid > 0 {
-		go func() {
-			defer close(watched)
-			waitExit(pid)
-			inst.cancel()
-			killGroup(pid)
-		}()
-	} else {
-		close(watched)
-	}
-	inst.exitStatus = func() string { return processStatus(client, cmd) }
+	inst.exitStatus = func() string { return processStatus(client, r.cmd) }
 	inst.stopFn = func() {
-		client.Kill()
-		<-watched
+		r.shutdown(client, log)
 		host.Close()
 		if inst.handoff != nil {
 			inst.handoff.close()
 		}
-		os.RemoveAll(sockDir)
 	}
-	if err != nil {
+	abort := context.AfterFunc(ctx, r.kill)
+	defer abort()
+	fail := func(err error) (*instance, error) {
 		inst.stop()
-		return nil, startError(p, err, time.Since(began) >= timeout, timeout, inst)
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, transport.ContextError(cerr)
+		}
+		return nil, err
+	}
+
+	began := time.Now()
+	_, err = client.Start()
+	inst.pid = r.pid()
+	if err != nil {
+		timedOut := time.Since(began) >= timeout
+		if inst.pid > 0 {
+			// The handshake fails as soon as stdout closes; give the
+			// exit that usually goes with it a moment to be seen.
+			select {
+			case <-r.exited:
+			case <-time.After(exitGrace):
+			}
+		}
+		return fail(startError(p, err, timedOut, timeout, inst))
+	}
+	// The process runs, so its binary can no longer be written; make sure
+	// it was not between the hash and the start.
+	if err := bin.unchanged(p); err != nil {
+		return fail(err)
 	}
 	cp, err := client.Client()
 	if err != nil {
-		inst.stop()
-		return nil, fmt.Errorf("plugins: connecting to %s: %w", p.Path, err)
+		return fail(fmt.Errorf("plugins: connecting to %s: %w", p.Path, err))
 	}
 	raw, err := cp.Dispense(pluginKey)
 	cc, ok := raw.(*controlClient)
 	if err != nil || !ok {
-		inst.stop()
-		return nil, fmt.Errorf("plugins: dispensing %s from %s: %v (%T)", pluginKey, p.Path, err, raw)
+		return fail(fmt.Errorf("plugins: dispensing %s from %s: %v (%T)", pluginKey, p.Path, err, raw))
 	}
 	inst.conn, inst.broker = cc.conn, cc.broker
 	inst.path, inst.protocol = p.Path, client.NegotiatedVersion()
@@ -131,13 +137,13 @@ func launchProcess(p Plugin, name string, log hclog.Logger) (*instance, error) {
 	return inst, nil
 }
 
+// testHookOpened, when set by a test, runs once a launch has opened and
+// checked the binary, before the process starts.
+var testHookOpened func(path string)
+
 // startError explains a failed launch.
 func startError(p Plugin, err error, timedOut bool, timeout time.Duration, inst *instance) error {
 	switch {
-	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
-		// The binary changed between Check and go-plugin's own check.
-		got, _ := FileSHA256(p.Path)
-		return &ChecksumError{Path: p.Path, Want: p.Checksum, Got: got}
 	case timedOut:
 		return fmt.Errorf("%w: %s gave no handshake within %v: %v", ErrStartTimeout, p.Path, timeout, err)
 	case !inst.alive():
@@ -151,6 +157,9 @@ func startError(p Plugin, err error, timedOut bool, timeout time.Duration, inst 
 // processStatus returns how the process ended, once go-plugin has reaped
 // it (it waits for it), or "" if that takes longer than exitGrace.
 func processStatus(client *plugin.Client, cmd *exec.Cmd) string {
+	if cmd == nil {
+		return "" // never prepared, so never started
+	}
 	deadline := time.Now().Add(exitGrace)
 	for !client.Exited() {
 		if time.Now().After(deadline) {

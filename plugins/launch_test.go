@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -208,6 +209,18 @@ func TestDescribe(t *testing.T) {
 	}
 	if desc.Name != "test" || desc.Protocol != plugins.ProtocolVersion || desc.Path != testPluginPath || !desc.Handoff {
 		t.Errorf("Describe = %+v", desc)
+	}
+	// The process is executed from a descriptor, but is named after its
+	// binary, as if executed by path: in its argv and its comm (which
+	// ps -e, pgrep and top show; the kernel keeps 15 bytes of it).
+	proc := "/proc/" + strconv.Itoa(plugins.PID(b))
+	cmdline, err := os.ReadFile(proc + "/cmdline")
+	if argv0, _, _ := strings.Cut(string(cmdline), "\x00"); err != nil || argv0 != testPluginPath {
+		t.Errorf("the plugin's argv[0] is %q (%v), want %s", argv0, err, testPluginPath)
+	}
+	comm, err := os.ReadFile(proc + "/comm")
+	if want := "transportkit-backend-test"[:15]; err != nil || strings.TrimSpace(string(comm)) != want {
+		t.Errorf("the plugin's comm is %q (%v), want %q", comm, err, want)
 	}
 }
 

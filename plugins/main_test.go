@@ -34,6 +34,13 @@ const (
 	envTestPlugin = "TRANSPORTKIT_TEST_PLUGIN"
 	envSleeper    = "TRANSPORTKIT_TEST_SLEEPER"
 	envServer     = "TRANSPORTKIT_TEST_SERVER" // see serverProcess
+	envHost       = "TRANSPORTKIT_TEST_HOST"   // see runHost
+	// envStall makes the test plugin stall while it starts: "handshake"
+	// before it calls Serve, "open" in its backend's Open, after starting
+	// a child process. It then writes its pid (and the child's) to the
+	// file envPIDFile names.
+	envStall   = "TRANSPORTKIT_TEST_STALL"
+	envPIDFile = "TRANSPORTKIT_TEST_PID_FILE"
 )
 
 // testPluginPath is the test plugin binary, set by TestMain.
@@ -44,12 +51,17 @@ const waitLimit = 20 * time.Second
 
 func TestMain(m *testing.M) {
 	switch {
+	case os.Getenv(envHost) != "":
+		os.Exit(runHost(os.Getenv(envHost)))
 	case os.Getenv(envServer) != "":
 		os.Exit(runServer(os.Getenv(envServer)))
 	case os.Getenv(envSleeper) != "":
 		time.Sleep(time.Hour)
 		os.Exit(0)
 	case os.Getenv(envTestPlugin) != "":
+		if os.Getenv(envStall) == "handshake" {
+			stall()
+		}
 		if err := plugins.Serve(testServeConfig()); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -57,6 +69,35 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(runTests(m))
+}
+
+// runHost is a host process for the tests that kill one: it launches the
+// plugin at path and waits for it to start (which the plugin, told by
+// envStall, never completes).
+func runHost(path string) int {
+	os.Unsetenv(envHost) // not for the plugin, which is this binary too
+	b, err := plugins.Open(plugins.Plugin{Name: "test", Path: path, StartTimeout: 2 * time.Minute}, transport.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer b.Close()
+	if _, err := b.Describe(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// stall writes this process's pid and those of extra to the file
+// envPIDFile names, then sleeps for longer than any test waits.
+func stall(extra ...int) {
+	pids := fmt.Sprint(append([]int{os.Getpid()}, extra...))
+	tmp := os.Getenv(envPIDFile) + ".tmp"
+	if err := os.WriteFile(tmp, []byte(pids), 0o644); err == nil {
+		os.Rename(tmp, os.Getenv(envPIDFile))
+	}
+	time.Sleep(3 * time.Minute)
 }
 
 func runTests(m *testing.M) int {
@@ -157,6 +198,14 @@ func openTestBackend(opts transport.Options) (transport.Backend, error) {
 		if err := tb.child.Start(); err != nil {
 			return nil, err
 		}
+	}
+	if os.Getenv(envStall) == "open" {
+		child := exec.Command(os.Args[0])
+		child.Env = append(os.Environ(), envSleeper+"=1")
+		if err := child.Start(); err != nil {
+			return nil, err
+		}
+		stall(child.Process.Pid)
 	}
 	if cfg.TLS {
 		return &tlsTestBackend{tb}, nil

@@ -11,9 +11,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -86,8 +89,12 @@ func (c *ServeConfig) check() error {
 // so by go-plugin, which exits with status 1.
 //
 // If the host process dies without shutting the plugin down, the plugin
-// notices (the handoff channel closes) and ends itself together with
-// every process it started.
+// notices and ends itself together with every process it started: the
+// host has the kernel send it SIGTERM when the host dies (on Linux), and
+// the handoff channel closes. Either way Serve shuts the backend down,
+// for at most two seconds (an Open or Close that hangs is not waited
+// for), then kills the plugin's process group. A SIGTERM from anyone else
+// ends the plugin the same way.
 func Serve(cfg ServeConfig) error {
 	if err := cfg.check(); err != nil {
 		return err
@@ -104,16 +111,30 @@ func Serve(cfg ServeConfig) error {
 		Level:      level,
 		JSONFormat: true,
 	})
+	closeBinaryFD()
 	handoff, err := handoffFromEnv()
 	if err != nil {
 		log.Warn("no handoff channel; every stream takes the byte path", "error", err)
 	}
 	srv := newServer(cfg, log, handoff)
+	exit := func() {
+		killOwnGroup()
+		os.Exit(1)
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	served := make(chan struct{})
+	go func() {
+		select {
+		case <-term:
+			log.Error("SIGTERM (the host died, or someone asked); ending the plugin and the processes it started")
+			srv.shutdownWithin(hostGoneGrace)
+			exit()
+		case <-served:
+		}
+	}()
 	if handoff != nil {
-		go srv.watchHost(func() {
-			killOwnGroup()
-			os.Exit(1)
-		})
+		go srv.watchHost(exit)
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
@@ -121,8 +142,26 @@ func Serve(cfg ServeConfig) error {
 		GRPCServer:       plugin.DefaultGRPCServer,
 		Logger:           log,
 	})
+	signal.Stop(term)
+	close(served)
 	srv.shutdown()
 	return nil
+}
+
+// hostGoneGrace bounds the shutdown of a plugin whose host went away,
+// before it kills its process group.
+const hostGoneGrace = 2 * time.Second
+
+// closeBinaryFD closes the descriptor of this process's own binary, which
+// the host passed (envBinaryFD) because it executed the binary from it,
+// and names the process after the binary rather than the descriptor.
+func closeBinaryFD() {
+	v := os.Getenv(envBinaryFD)
+	if fd, err := strconv.Atoi(v); err == nil && fd > 2 {
+		os.NewFile(uintptr(fd), "transportkit-plugin-binary").Close()
+		nameProcess(filepath.Base(os.Args[0]))
+	}
+	os.Unsetenv(envBinaryFD) // not for the processes this one starts
 }
 
 // handoffFromEnv opens the handoff channel the host passed, or returns
@@ -224,6 +263,7 @@ type server struct {
 	ln       net.Listener
 	streams  map[uint64]*pstream
 	nextID   uint64
+	opening  bool // an Open call is opening the backend
 	shutting bool
 
 	wg sync.WaitGroup // accept loop and stream pumps
@@ -237,8 +277,9 @@ func newServer(cfg ServeConfig, log hclog.Logger, handoff *net.UnixConn) *server
 
 // watchHost waits for the host's end of the handoff channel to close,
 // which happens only when the host process is gone (a host shuts a plugin
-// down before closing it), and then shuts the server down and calls
-// exit, which Serve makes end this process and its children.
+// down before closing it), and then shuts the server down, waiting at
+// most hostGoneGrace, and calls exit, which Serve makes end this process
+// and its children.
 func (s *server) watchHost(exit func()) {
 	var b [1]byte
 	for {
@@ -251,10 +292,27 @@ func (s *server) watchHost(exit func()) {
 		}
 		if err != nil {
 			s.log.Error("host went away; exiting", "error", err)
-			s.shutdown()
+			s.shutdownWithin(hostGoneGrace)
 			exit()
 			return
 		}
+	}
+}
+
+// shutdownWithin runs shutdown and waits for it at most d: a backend's
+// Close may hang, and the process is about to end anyway.
+func (s *server) shutdownWithin(d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.shutdown()
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Warn("shutdown did not finish in time; ending anyway", "timeout", d)
 	}
 }
 
@@ -280,14 +338,46 @@ func (s *server) describe(context.Context, *describeRequest) (*Description, erro
 }
 
 func (s *server) open(_ context.Context, req *openRequest) (*openResponse, error) {
+	// The backend opens without s.mu held: an Open that takes long must
+	// not keep the server from shutting down.
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch {
 	case s.shutting:
+		s.mu.Unlock()
 		return &openResponse{Err: encodeError(net.ErrClosed)}, nil
-	case s.backend != nil:
+	case s.backend != nil || s.opening:
+		s.mu.Unlock()
 		return &openResponse{Err: &wireError{Message: "plugins: backend already open"}}, nil
 	}
+	s.opening = true
+	s.mu.Unlock()
+	b, ln, resp := s.openBackend(req)
+	s.mu.Lock()
+	s.opening = false
+	if resp.Err == nil && s.shutting {
+		resp = &openResponse{Err: encodeError(net.ErrClosed)}
+	}
+	if resp.Err != nil {
+		s.mu.Unlock()
+		if ln != nil {
+			ln.Close()
+		}
+		if b != nil {
+			b.Close()
+		}
+		return resp, nil
+	}
+	s.backend, s.ln = b, ln
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.acceptLoop(ln)
+	return resp, nil
+}
+
+// openBackend opens the backend with the host's options and the broker
+// listener of its byte streams. On failure resp.Err says why and what was
+// opened is returned, to be closed.
+func (s *server) openBackend(req *openRequest) (transport.Backend, net.Listener, *openResponse) {
 	opts := transport.Options{
 		ConnectTimeout: req.ConnectTimeout,
 		DisableNoDelay: req.DisableNoDelay,
@@ -303,19 +393,15 @@ func (s *server) open(_ context.Context, req *openRequest) (*openResponse, error
 		err = errors.New("plugins: ServeConfig.Open returned a nil backend")
 	}
 	if err != nil {
-		return &openResponse{Err: encodeError(err)}, nil
+		return nil, nil, &openResponse{Err: encodeError(err)}
 	}
 	id := s.broker.NextId()
 	ln, err := s.broker.Accept(id)
 	if err != nil {
-		b.Close()
-		return &openResponse{Err: encodeError(fmt.Errorf("plugins: broker listener: %w", err))}, nil
+		return b, nil, &openResponse{Err: encodeError(fmt.Errorf("plugins: broker listener: %w", err))}
 	}
-	s.backend, s.ln = b, ln
-	s.wg.Add(1)
-	go s.acceptLoop(ln)
 	_, tlsOwn := tlsDialer(b)
-	return &openResponse{TLS: tlsOwn, StreamAddr: toWireAddr(ln.Addr()), BrokerID: id}, nil
+	return b, ln, &openResponse{TLS: tlsOwn, StreamAddr: toWireAddr(ln.Addr()), BrokerID: id}
 }
 
 // tlsDialer reports whether b does its own TLS; the package's one type

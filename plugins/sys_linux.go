@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"syscall"
@@ -44,10 +45,13 @@ func sendFD(c *net.UnixConn, id uint64, fd int) error {
 	return err
 }
 
-// recvFD receives one handoff message from c. A message that carries no
-// descriptor, or more than one, or a wrong-sized tag, has its descriptors
-// closed and is reported as an error with ok false; a read error ends
-// the channel.
+// recvFD receives one handoff message from c. A message whose
+// descriptor the kernel dropped (MSG_CTRUNC, as when this process is out
+// of descriptors) but whose tag arrived is reported with its id and a
+// *HandoffError, so that the Dial waiting for it can fail. Any other
+// message that carries no descriptor, or more than one, or a wrong-sized
+// tag, is reported as a *badHandoffError. In both cases the descriptors
+// that did arrive are closed. A read error ends the channel.
 func recvFD(c *net.UnixConn) (id uint64, f *os.File, err error) {
 	var msg [handoffMsgLen + 1]byte
 	oob := make([]byte, unix.CmsgSpace(4*4))
@@ -66,21 +70,48 @@ func recvFD(c *net.UnixConn) (id uint64, f *os.File, err error) {
 			}
 		}
 	}
-	bad := func(why string) (uint64, *os.File, error) {
+	closeAll := func() {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
+	}
+	bad := func(why string) (uint64, *os.File, error) {
+		closeAll()
 		return 0, nil, &badHandoffError{why}
 	}
 	switch {
-	case flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0:
+	case flags&unix.MSG_TRUNC != 0:
 		return bad("truncated message")
 	case n != handoffMsgLen:
 		return bad(fmt.Sprintf("%d-byte tag", n))
+	case flags&unix.MSG_CTRUNC != 0:
+		closeAll()
+		return binary.BigEndian.Uint64(msg[:handoffMsgLen]), nil, &HandoffError{Err: descriptorShortage(c)}
 	case len(fds) != 1:
 		return bad(fmt.Sprintf("%d descriptors", len(fds)))
 	}
 	return binary.BigEndian.Uint64(msg[:handoffMsgLen]), os.NewFile(uintptr(fds[0]), "transportkit-handoff"), nil
+}
+
+// descriptorShortage tells why a received descriptor was dropped: it
+// tries to get one more descriptor, and returns EMFILE or ENFILE if that
+// fails so, or nil.
+func descriptorShortage(c *net.UnixConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var cause error
+	rc.Control(func(fd uintptr) {
+		nfd, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+		switch {
+		case err == nil:
+			unix.Close(nfd)
+		case err == unix.EMFILE || err == unix.ENFILE:
+			cause = err
+		}
+	})
+	return cause
 }
 
 // badHandoffError reports a malformed handoff message; the channel stays
@@ -110,9 +141,13 @@ func peekReadable(rc syscall.RawConn) bool {
 }
 
 // procAttr puts the plugin process in a process group of its own, so that
-// it and every child it starts can be ended together.
+// it and every child it starts can be ended together, and has the kernel
+// send it SIGTERM when the host dies (the parent-death signal), even while
+// it starts: Serve then ends the plugin's whole group, and a plugin that
+// has not reached Serve yet dies of the signal. (SIGTERM rather than
+// SIGKILL, so that the plugin can end its children too.)
 func procAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true}
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 }
 
 // waitExit blocks until process pid has exited, without reaping it, so
@@ -166,4 +201,53 @@ func dupFile(f *os.File) (*os.File, error) {
 		return nil, os.NewSyscallError("fcntl", dupErr)
 	}
 	return os.NewFile(uintptr(nfd), f.Name()), nil
+}
+
+// fileOwner returns the uid that owns the file fi describes, or -1 when
+// it is not known (which the trust rules refuse).
+func fileOwner(fi fs.FileInfo) int {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return -1
+	}
+	return int(st.Uid)
+}
+
+// fileStamp identifies a file and its contents' version: a write changes
+// its modification time, a replacement its inode. (Not its ctime, which a
+// rename over the file's path changes too.)
+type fileStamp struct {
+	dev, ino    uint64
+	size, mtime int64
+}
+
+// stampOf returns fi's stamp.
+func stampOf(fi fs.FileInfo) fileStamp {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	}
+	return fileStamp{dev: uint64(st.Dev), ino: uint64(st.Ino), size: st.Size, mtime: st.Mtim.Nano()}
+}
+
+// openNoFollow opens path for reading, failing if its last element is a
+// symbolic link (resolveTrusted has resolved them all).
+func openNoFollow(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+}
+
+// nameProcess sets this process's name (its comm: what ps -e, pgrep and
+// top show) to name, cut to the 15 bytes the kernel keeps. A plugin the
+// host executed through /proc/self/fd would otherwise be named after the
+// descriptor's number. It is best effort.
+func nameProcess(name string) {
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	f, err := os.OpenFile("/proc/self/comm", os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	f.WriteString(name)
+	f.Close()
 }

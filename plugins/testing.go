@@ -43,12 +43,12 @@ func TestBackend(t testing.TB, cfg ServeConfig, opts transport.Options) *Backend
 	t.Cleanup(func() { b.Close() })
 	inst, err := startInProcess(t, cfg, name, b)
 	if err == nil {
-		err = b.openInstance(inst)
+		err = b.openInstance(context.Background(), inst)
 	}
 	if err != nil {
 		t.Fatalf("plugins: starting %s in-process: %v", name, err)
 	}
-	b.launch = func() (*instance, error) {
+	b.launch = func(context.Context) (*instance, error) {
 		return nil, fmt.Errorf("plugins: %s runs in-process and cannot be relaunched", name)
 	}
 	b.mu.Lock()

@@ -24,58 +24,41 @@ type VerifyOptions struct {
 	Logger hclog.Logger
 }
 
-// Verify checks the plugin binary at path the way a launch does (its
-// permissions, and its checksum when opts pins one), launches it, runs
-// go-plugin's handshake and asks the plugin to describe itself, then ends
-// it. The Description says what the plugin offers, with the protocol
-// version agreed on, the path and the binary's SHA-256. The binary's name
-// need not follow the transportkit-backend-NAME pattern. Errors are those
-// of a launch: *PermissionError, *ChecksumError, ErrStartTimeout,
-// *ExitError, or the context's.
+// Verify checks the plugin binary at path the way a launch does (the
+// trust rules, and its checksum when opts pins one), launches it from the
+// file it checked, runs go-plugin's handshake and asks the plugin to
+// describe itself, then ends it. A relative path is taken from the
+// working directory, as any file named on a command line, and is never
+// searched for in $PATH. The Description says what the plugin offers,
+// with the protocol version agreed on, the path (made absolute), its real
+// location and the SHA-256 of the binary that ran. The binary's name need
+// not follow the transportkit-backend-NAME pattern. Errors are those of a
+// launch: *PermissionError, *ChecksumError, ErrStartTimeout, *ExitError,
+// or the context's, which also ends the launch at once.
 func Verify(ctx context.Context, path string, opts VerifyOptions) (*Description, error) {
-	name, ok := pluginName(filepath.Base(path))
-	if !ok {
-		name = filepath.Base(path)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("plugins: %w", err)
 	}
-	p := Plugin{Name: name, Path: path, Checksum: opts.Checksum, StartTimeout: opts.StartTimeout}
+	name, ok := pluginName(filepath.Base(abs))
+	if !ok {
+		name = filepath.Base(abs)
+	}
+	p := Plugin{Name: name, Path: abs, Checksum: opts.Checksum, StartTimeout: opts.StartTimeout}
 	log := opts.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	type result struct {
-		inst *instance
-		err  error
-	}
-	launched := make(chan result, 1)
-	go func() {
-		inst, err := launchProcess(p, registry.PluginPrefix+name, log)
-		launched <- result{inst, err}
-	}()
-	var r result
-	select {
-	case r = <-launched:
-	case <-ctx.Done():
-		go func() {
-			if r := <-launched; r.inst != nil {
-				r.inst.stop()
-			}
-		}()
-		return nil, ctx.Err()
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	defer r.inst.stop()
-	desc := new(Description)
-	if err := r.inst.call(ctx, methodDescribe, &describeRequest{}, desc); err != nil {
-		return nil, fmt.Errorf("plugins: describing %s: %w", path, r.inst.callError(ctx, err))
-	}
-	desc.Protocol = r.inst.protocol
-	desc.Path = path
-	sum, err := FileSHA256(path)
+	inst, err := launchProcess(ctx, p, registry.PluginPrefix+name, log)
 	if err != nil {
 		return nil, err
 	}
-	desc.SHA256 = sum
+	defer inst.stop()
+	desc := new(Description)
+	if err := inst.call(ctx, methodDescribe, &describeRequest{}, desc); err != nil {
+		return nil, fmt.Errorf("plugins: describing %s: %w", abs, inst.callError(ctx, err))
+	}
+	desc.Protocol = inst.protocol
+	desc.Path, desc.RealPath, desc.SHA256 = abs, inst.realPath, inst.sum
 	return desc, nil
 }

@@ -62,6 +62,10 @@ const (
 	// envLogLevel is the host's log level, so a plugin does not format
 	// logs the host would drop.
 	envLogLevel = "TRANSPORTKIT_PLUGIN_LOG_LEVEL"
+	// envBinaryFD is the descriptor number of the plugin's own binary,
+	// which the host opened, checked and executed through /proc/self/fd;
+	// Serve closes it.
+	envBinaryFD = "TRANSPORTKIT_PLUGIN_BINARY_FD"
 )
 
 // jsonCodec encodes the service's messages as JSON.
@@ -91,6 +95,9 @@ type Description struct {
 	Protocol int `json:"protocol"`
 	// Path is the plugin binary; empty for an in-process plugin.
 	Path string `json:"path,omitempty"`
+	// RealPath is where Path leads once symbolic links are resolved: the
+	// file that was checked and executed. Empty for an in-process plugin.
+	RealPath string `json:"real_path,omitempty"`
 	// SHA256 is the hex SHA-256 of the binary; empty for an in-process
 	// plugin.
 	SHA256 string `json:"sha256,omitempty"`

@@ -98,8 +98,9 @@ type ConfigOptions struct {
 // PluginConfig is the "plugins" section of the config file, and what a
 // Discoverer is given.
 type PluginConfig struct {
-	// Dirs are searched in order for plugin binaries. LoadConfig makes
-	// relative entries relative to the config file's directory. A
+	// Dirs are searched in order for plugin binaries. LoadConfig resolves
+	// relative entries against the config file's directory, into absolute
+	// paths (the plugins package refuses relative ones). A
 	// Discoverer receives the TRANSPORTKIT_PLUGIN_PATH directories first,
 	// then these. If empty, only TRANSPORTKIT_PLUGIN_PATH is searched.
 	Dirs []string `json:"dirs"`
@@ -128,7 +129,12 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	cfg.Path = path
-	base := filepath.Dir(path)
+	// Absolute, so that a plugin path never depends on the working
+	// directory of a later call (and is never looked up in $PATH).
+	base, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, &ConfigError{Path: path, Err: err}
+	}
 	for i, d := range cfg.Plugins.Dirs {
 		if !filepath.IsAbs(d) {
 			cfg.Plugins.Dirs[i] = filepath.Join(base, d)

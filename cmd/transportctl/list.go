@@ -22,15 +22,22 @@ one the default chain picks (DEFAULT *), its capabilities and a description.
 
 Plugins get a second table: their version (from the binary's Go build
 information), checksum status against the config file's plugins.checksums
-pin (ok, mismatch, unpinned or unreadable), path, and why the host refuses
-to start one (a binary group or others can write, a checksum mismatch).
+pin (ok, mismatch, unpinned or unreadable), path ("PATH -> REAL" when
+symbolic links lead elsewhere), and why the host refuses to start one.
+It refuses a plugin that someone other than root and you could replace:
+the binary, or a directory or link on the way to it, writable by group or
+others (sticky directories such as /tmp aside, except the one that holds
+the binary) or owned by another user; one found through a relative
+TRANSPORTKIT_PLUGIN_PATH entry; and one whose checksum does not match its
+pin. Refused plugins are listed as unavailable and are never started.
 Plugins are not started by list, so their capabilities show as "-": run
 "transportctl plugin verify PATH" to ask one.
 
 With --json it prints an array of objects with the keys name, kind,
 available, reason (when unavailable), default, capabilities, description
-and, for plugins, details: path, version, checksum, sha256 (when pinned)
-and refused (when the host refuses to start it).
+and, for plugins, details: path, real_path (when links lead elsewhere),
+version, checksum, sha256 (when pinned) and refused (when the host refuses
+to start it).
 
 It exits 1 when plugin discovery failed (after listing what it found).`,
 		Example: `  transportctl list
@@ -105,7 +112,11 @@ func printPluginTable(a *app, infos []registry.Info) error {
 	fmt.Fprintln(tw, "PLUGIN\tVERSION\tCHECKSUM\tPATH\tREFUSED")
 	for _, in := range ps {
 		d := in.Details
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.Name, orDash(d["version"]), orDash(d["checksum"]), orDash(d["path"]), orDash(d["refused"]))
+		path := orDash(d["path"])
+		if real := d["real_path"]; real != "" {
+			path += " -> " + real
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.Name, orDash(d["version"]), orDash(d["checksum"]), path, orDash(d["refused"]))
 	}
 	return tw.Flush()
 }

@@ -34,22 +34,28 @@ run out of process.`,
 }
 
 const verifyLong = `verify checks the plugin binary at PATH the way every launch does, then
-runs it: the binary must be a regular file that group and others cannot
-write, and must have the pinned SHA-256 when one is pinned (--sha256, else
-the config file's plugins.checksums entry for its NAME). verify then
-launches it, runs the go-plugin handshake (protocol version negotiation,
+runs it. A relative PATH is taken from the working directory (never looked
+up in $PATH). The binary must be one that nobody but root and you could
+replace: it, every directory on the way to it and every symbolic link
+followed (checked at the real location) must be owned by root or you, and
+none may be writable by group or others (sticky directories such as /tmp
+aside, except the one that holds the binary). It must have the pinned
+SHA-256 when one is pinned (--sha256, else the config file's
+plugins.checksums entry for its NAME). verify then launches the very file
+it checked, runs the go-plugin handshake (protocol version negotiation,
 mutual TLS), asks the plugin to describe itself and stops it.
 
 It prints the plugin's name, version, description, capabilities, whether
 it hands sockets to the host (handoff) or carries bytes itself, the
-protocol version agreed on, the path and the binary's SHA-256. With --json
+protocol version agreed on, the path, its real location when symbolic
+links lead elsewhere, and the SHA-256 of the binary that ran. With --json
 it prints one object with the keys name, version, description,
-capabilities, handoff, protocol, path and sha256.
+capabilities, handoff, protocol, path, real_path and sha256.
 
 The file name need not follow the transportkit-backend-NAME pattern.
 
-Exit codes: 0 when the plugin passed, 1 when it was refused (writable by
-group or others, checksum mismatch) or did not start or answer in time,
+Exit codes: 0 when the plugin passed, 1 when it was refused (replaceable
+by another user, checksum mismatch) or did not start or answer in time,
 2 for bad usage.`
 
 // verifyFlags are the plugin verify command's flags.
@@ -140,6 +146,7 @@ func printDescription(a *app, d *plugins.Description, pinned bool) error {
 		{"data path", path},
 		{"protocol", fmt.Sprint(d.Protocol)},
 		{"path", d.Path},
+		{"real path", realPath(d)},
 		{"sha256", sum},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
@@ -147,8 +154,16 @@ func printDescription(a *app, d *plugins.Description, pinned bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(a.stdout, "\nplugin %s verified: permissions ok, started, answered\n", d.Name)
+	_, err := fmt.Fprintf(a.stdout, "\nplugin %s verified: trusted (owners and permissions ok), started, answered\n", d.Name)
 	return err
+}
+
+// realPath is d's real location, or "same" when links lead nowhere else.
+func realPath(d *plugins.Description) string {
+	if d.RealPath == "" || d.RealPath == d.Path {
+		return "same"
+	}
+	return d.RealPath
 }
 
 // orDash returns s, or "-" when it is empty.
