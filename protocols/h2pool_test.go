@@ -279,10 +279,11 @@ func TestH2SharedDialerCanceled(t *testing.T) {
 
 // goAwayAfter serves h2c with x/net's server and sends GOAWAY once n
 // requests have started on a connection, like nginx's
-// keepalive_requests.
-func goAwayAfter(n int) mock.Peer {
+// keepalive_requests. maxStreams is the server's concurrent-stream limit
+// (0: x/net's default).
+func goAwayAfter(n int, maxStreams uint32) mock.Peer {
 	return mock.FuncPeer(func(nc net.Conn) {
-		srv := &http2.Server{}
+		srv := &http2.Server{MaxConcurrentStreams: maxStreams}
 		var count atomic.Int32
 		var once sync.Once
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -305,7 +306,7 @@ func TestH2GoAwayReplaced(t *testing.T) {
 	defer b.Close()
 	tr := &Transport{Backend: b, H2C: true}
 	defer tr.Close()
-	b.Handle("a.test:80", goAwayAfter(3))
+	b.Handle("a.test:80", goAwayAfter(3, 0))
 	for i := range 10 {
 		req, _ := http.NewRequest("GET", "http://a.test/", nil)
 		if _, body, err := do(t, tr, req); err != nil || body != "ok" {
@@ -595,4 +596,138 @@ func TestH2WaiterCanceled(t *testing.T) {
 	if err := <-first; err == nil {
 		t.Error("dial to a peer that closed succeeded")
 	}
+}
+
+// TestH2MaxConnsPerHostChurn runs GETs from many goroutines at
+// MaxConnsPerHost 1 and 4 against an h2c server that allows one stream
+// per connection and sends GOAWAY after three requests on each, so that
+// connections keep going away while callers wait for them. No request
+// may fail (each one the server did not process is sent again), the
+// process must not crash, and every connection must be closed in the
+// end.
+func TestH2MaxConnsPerHostChurn(t *testing.T) {
+	peers := map[string]mock.Peer{
+		"goaway": goAwayAfter(3, 1),
+		"drop":   mock.FuncPeer(func(nc net.Conn) { dropAfter(nc, 3) }),
+	}
+	for _, name := range []string{"goaway", "drop"} {
+		for _, max := range []int{1, 4} {
+			t.Run(name+"/"+strconv.Itoa(max), func(t *testing.T) {
+				testChurn(t, peers[name], max)
+			})
+		}
+	}
+}
+
+func testChurn(t *testing.T, peer mock.Peer, max int) {
+	b := mock.New()
+	defer b.Close()
+	b.Handle("a.test:80", peer)
+	cb := &countingBackend{Backend: b}
+	tr := &Transport{Backend: cb, H2C: true, MaxConnsPerHost: max}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const callers, each = 16, 40
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	errs := make(chan error, callers*each)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
+				resp, err := tr.RoundTrip(req)
+				if err == nil {
+					var body []byte
+					body, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err == nil && string(body) != "ok" {
+						err = errors.New(string(body))
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d of %d requests failed; first: %v", n, callers*each, <-errs)
+	}
+	if s := tr.Stats(); s.Open > max {
+		t.Errorf("stats %+v: more than %d connections", s, max)
+	}
+	tr.Close()
+	if s := tr.Stats(); s.Open != 0 {
+		t.Errorf("stats after Close %+v", s)
+	}
+	if n := cb.open.Load(); n != 0 {
+		t.Errorf("%d streams left open by the transport", n)
+	}
+}
+
+// dropAfter is a raw HTTP/2 peer allowing one stream at a time that
+// answers n requests with 200 and "ok", then closes the connection
+// without GOAWAY.
+func dropAfter(nc net.Conn, n int) {
+	defer nc.Close()
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(nc, preface); err != nil {
+		return
+	}
+	fr := http2.NewFramer(nc, nc)
+	if fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1}) != nil {
+		return
+	}
+	var hbuf bytes.Buffer
+	enc := hpack.NewEncoder(&hbuf)
+	first := false
+	for n > 0 {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			if f.StreamEnded() {
+				answer(fr, enc, &hbuf, f.StreamID, &first)
+				n--
+			}
+		}
+	}
+}
+
+// countingBackend counts the streams its backend dialed that are not
+// closed yet.
+type countingBackend struct {
+	transport.Backend
+	open atomic.Int64
+}
+
+func (b *countingBackend) Dial(ctx context.Context, network, addr string) (transport.Stream, error) {
+	s, err := b.Backend.Dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	b.open.Add(1)
+	return &countedStream{Stream: s, b: b}, nil
+}
+
+type countedStream struct {
+	transport.Stream
+	b    *countingBackend
+	once sync.Once
+}
+
+func (s *countedStream) Close() error {
+	s.once.Do(func() { s.b.open.Add(-1) })
+	return s.Stream.Close()
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transportkit/transportkit/protocols/h1"
@@ -67,15 +69,59 @@ type h2conn struct {
 
 var _ conn = (*h2conn)(nil)
 
+// roundTrip runs the request on its reserved stream slot. With
+// MaxConnsPerHost set, callers may be waiting for a slot: the end of the
+// request (its failure, or its body's end) tells the pool.
 func (hc *h2conn) roundTrip(req *http.Request) (*http.Response, error) {
-	return hc.c.RoundTrip(req)
+	resp, err := hc.c.RoundTrip(req)
+	p := hc.pool
+	if p.t.MaxConnsPerHost <= 0 {
+		return resp, err
+	}
+	if err != nil || resp.Body == nil || resp.Body == http.NoBody {
+		p.streamFreed()
+		return resp, err
+	}
+	resp.Body = &streamBody{ReadCloser: resp.Body, p: p}
+	return resp, nil
+}
+
+// streamBody is the body of an HTTP/2 response while MaxConnsPerHost is
+// set: its end (EOF, an error or Close) wakes a caller waiting for a
+// stream slot.
+type streamBody struct {
+	io.ReadCloser
+	p    *hostPool
+	done atomic.Bool
+}
+
+func (b *streamBody) Read(buf []byte) (int, error) {
+	n, err := b.ReadCloser.Read(buf)
+	if err != nil && b.done.CompareAndSwap(false, true) {
+		b.p.streamFreed()
+	}
+	return n, err
+}
+
+func (b *streamBody) Close() error {
+	err := b.ReadCloser.Close()
+	if b.done.CompareAndSwap(false, true) {
+		b.p.streamFreed()
+	}
+	return err
 }
 
 // retry: the server certainly did not process the request (refused
 // stream, GOAWAY before it, a connection going away), whatever its
-// method.
-func (hc *h2conn) retry(err error, _ bool, _ *http.Request) bool {
-	return h2.IsRetryable(err)
+// method; or, as for HTTP/1.1, a reused connection broke before the
+// response began (an HTTP/2 RoundTrip fails only before the response
+// head) and the method allows a replay.
+func (hc *h2conn) retry(err error, reused bool, req *http.Request) bool {
+	if h2.IsRetryable(err) {
+		return true
+	}
+	return reused && replayable(req) && hc.c.State().Closed && !isContextErr(err) &&
+		!isTimeout(err) && !errors.Is(err, h2.ErrFlood)
 }
 
 func (hc *h2conn) close() error { return hc.c.Close() }
@@ -90,11 +136,20 @@ type key struct {
 	scheme, host string
 }
 
-// dialCall is a dial in flight that callers arriving meanwhile wait for,
-// when it may give an HTTP/2 connection they can share.
+// dialCall is a dial in flight that callers arriving meanwhile may wait
+// for, when it may give an HTTP/2 connection they can share. Its fields
+// are guarded by the pool's mu.
 type dialCall struct {
-	done chan struct{} // closed when the dial ended
-	err  error         // the dial's error; set before done is closed
+	ended bool
+	err   error // the dial's error, once ended
+}
+
+// grant is what a caller waiting at MaxConnsPerHost is given: an idle
+// HTTP/1.1 connection, or a connection slot to dial in; with neither, an
+// HTTP/2 stream slot came free and the caller looks again.
+type grant struct {
+	pc   *pconn
+	dial bool
 }
 
 // hostPool holds the connections to one origin: HTTP/1.1 connections on
@@ -111,9 +166,10 @@ type hostPool struct {
 	h2       []*h2conn // taking new requests
 	draining []*h2conn // going away, their last requests in flight
 	conns    int       // open or being dialed
-	waiters  []chan *pconn
-	pending  *dialCall // a dial that may give a shared HTTP/2 connection
-	h1only   bool      // the origin answered HTTP/1.1: dials are not shared
+	waiters  []chan grant
+	pending  *dialCall     // a dial that may give a shared HTTP/2 connection
+	news     chan struct{} // closed when a dial ends; nil until someone waits
+	h1only   bool          // the origin answered HTTP/1.1: dials are not shared
 
 	tlsOnce sync.Once
 	tlsCfg  *tls.Config // the transport's TLS config with ServerName set
@@ -141,134 +197,150 @@ func (p *hostPool) tlsConfig() *tls.Config {
 
 // get returns a connection for one request: an HTTP/2 connection with a
 // stream slot reserved, or an idle HTTP/1.1 connection (reused true), or
-// nil when the caller may dial a new one (a slot is reserved for it). It
-// waits for a dial in flight that may give a shared HTTP/2 connection,
-// and, while the origin is at MaxConnsPerHost, for a connection.
-func (p *hostPool) get(ctx context.Context) (c conn, reused bool, err error) {
+// nil when the caller is to dial a new one, in a connection slot reserved
+// for it. A dial that may give a shared HTTP/2 connection is returned as
+// a dialCall, for dial to end.
+//
+// A caller waits for a dial in flight that may give a shared HTTP/2
+// connection, and, while
+// the origin is at MaxConnsPerHost, for a connection or a stream slot.
+func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, err error) {
 	for {
 		p.mu.Lock()
 		if len(p.h2) > 0 || len(p.draining) > 0 {
-			hc, dead := p.pickH2Locked(true)
-			if hc != nil {
+			hc, dead := p.pickH2Locked()
+			if hc != nil || dead != nil {
 				p.mu.Unlock()
 				closeAll(dead)
-				return hc, true, nil
-			}
-			if dead != nil {
-				p.mu.Unlock()
-				closeAll(dead)
+				if hc != nil {
+					return hc, true, nil, nil
+				}
 				continue
 			}
 		}
 		pc, expired := p.popIdle()
 		if pc == nil && expired != nil {
 			p.mu.Unlock()
-			for _, e := range expired {
-				e.close()
-			}
+			closeAll(expired)
 			continue
 		}
 		if pc != nil {
 			p.mu.Unlock()
 			if pc.usable() {
-				return pc, true, nil
+				return pc, true, nil, nil
 			}
 			p.discard(pc) // the server closed it while idle
 			continue
 		}
-		if d := p.pending; d != nil && p.mayShareDial() {
+		if pd := p.pending; pd != nil && p.mayShareDial() {
+			news := p.newsLocked()
 			p.mu.Unlock()
 			select {
-			case <-d.done:
+			case <-news:
 			case <-ctx.Done():
-				return nil, false, transport.ContextError(ctx.Err())
+				return nil, false, nil, transport.ContextError(ctx.Err())
 			}
-			if d.err != nil && !isContextErr(d.err) {
-				return nil, false, d.err
-			}
-			continue // the dialer's context ended: try again
-		}
-		break
-	}
-	// p.mu is held.
-	max := p.t.MaxConnsPerHost
-	if max <= 0 || p.conns < max {
-		p.conns++
-		if p.mayShareDial() {
-			p.pending = &dialCall{done: make(chan struct{})}
-		}
-		p.mu.Unlock()
-		return nil, false, nil
-	}
-	if len(p.h2) > 0 {
-		// At the limit with every HTTP/2 connection full: the request
-		// waits for a stream inside the least busy one.
-		hc, _ := p.pickH2Locked(false)
-		p.mu.Unlock()
-		return hc, true, nil
-	}
-	ch := make(chan *pconn, 1)
-	p.waiters = append(p.waiters, ch)
-	p.mu.Unlock()
-	var pc *pconn
-	select {
-	case pc = <-ch:
-		if pc == nil {
-			return nil, false, nil
-		}
-		return pc, true, nil
-	case <-ctx.Done():
-	}
-	p.mu.Lock()
-	for i, w := range p.waiters {
-		if w == ch {
-			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.mu.Lock()
+			ended, derr := pd.ended, pd.err
 			p.mu.Unlock()
-			return nil, false, transport.ContextError(ctx.Err())
+			if ended && derr != nil && !isContextErr(derr) {
+				return nil, false, nil, derr
+			}
+			continue // a connection or a failure to look at
 		}
+		if max := p.t.MaxConnsPerHost; max <= 0 || p.conns < max {
+			p.conns++
+			d = p.startDialLocked()
+			p.mu.Unlock()
+			return nil, false, d, nil
+		}
+		// At the limit, with no stream slot free on any HTTP/2
+		// connection: wait for a connection or a slot.
+		ch := make(chan grant, 1)
+		p.waiters = append(p.waiters, ch)
+		p.mu.Unlock()
+		select {
+		case g := <-ch:
+			switch {
+			case g.pc != nil:
+				return g.pc, true, nil, nil
+			case g.dial:
+				p.mu.Lock()
+				d = p.startDialLocked()
+				p.mu.Unlock()
+				return nil, false, d, nil
+			}
+			continue // a stream slot came free
+		case <-ctx.Done():
+		}
+		p.mu.Lock()
+		if i := slices.Index(p.waiters, ch); i >= 0 {
+			p.waiters = slices.Delete(p.waiters, i, i+1)
+			p.mu.Unlock()
+			return nil, false, nil, transport.ContextError(ctx.Err())
+		}
+		p.mu.Unlock()
+		// Granted something just as the context ended: pass it on.
+		switch g := <-ch; {
+		case g.pc != nil:
+			p.release(g.pc, true)
+		case g.dial:
+			p.slotDone()
+		default:
+			p.streamFreed()
+		}
+		return nil, false, nil, transport.ContextError(ctx.Err())
 	}
-	p.mu.Unlock()
-	// Handed something just as the context ended: give it back.
-	if pc = <-ch; pc != nil {
-		p.release(pc, true)
-	} else {
-		p.slotDone()
+}
+
+// startDialLocked makes the dial about to start the shared one, when it
+// may give an HTTP/2 connection and no shared dial is in flight.
+func (p *hostPool) startDialLocked() *dialCall {
+	if p.pending != nil || !p.mayShareDial() {
+		return nil
 	}
-	return nil, false, transport.ContextError(ctx.Err())
+	p.pending = &dialCall{}
+	return p.pending
+}
+
+// newsLocked returns the channel closed when the next dial ends.
+func (p *hostPool) newsLocked() chan struct{} {
+	if p.news == nil {
+		p.news = make(chan struct{})
+	}
+	return p.news
 }
 
 // pickH2Locked moves the HTTP/2 connections that went away to the
 // draining list, takes the idle or closed ones among those off the pool
-// (returned as dead, for the caller to close once p.mu is released), and
-// picks a connection: with reserve, the first that grants a stream slot
-// (so that connections fill up in turn); without, the least busy one.
-func (p *hostPool) pickH2Locked(reserve bool) (pick *h2conn, dead []*h2conn) {
-	live := p.h2[:0]
-	var least *h2conn
-	leastActive := 0
+// (returned as dead, for the caller to close once p.mu is released; their
+// connection slots are freed), and picks the first connection that grants
+// a stream slot, so that connections fill up in turn.
+func (p *hostPool) pickH2Locked() (pick *h2conn, dead []*h2conn) {
+	dead = p.sweepH2Locked()
 	for _, hc := range p.h2 {
-		st := hc.c.State()
-		if st.GoingAway {
+		if hc.c.Reserve() {
+			return hc, dead
+		}
+	}
+	return nil, dead
+}
+
+// sweepH2Locked moves the HTTP/2 connections that went away to the
+// draining list, and takes the closed or idle ones among those off the
+// pool, freeing their slots; the caller closes them once p.mu is
+// released.
+func (p *hostPool) sweepH2Locked() (dead []*h2conn) {
+	live := p.h2[:0]
+	for _, hc := range p.h2 {
+		if hc.c.State().GoingAway {
 			p.draining = append(p.draining, hc)
 			continue
 		}
 		live = append(live, hc)
-		if pick != nil {
-			continue
-		}
-		if reserve {
-			if hc.c.Reserve() {
-				pick = hc
-			}
-		} else if least == nil || st.Active+st.Reserved < leastActive {
-			least, leastActive = hc, st.Active+st.Reserved
-		}
 	}
 	clear(p.h2[len(live):])
 	p.h2 = live
-	if !reserve {
-		pick = least
-	}
 	kept := p.draining[:0]
 	for _, hc := range p.draining {
 		if st := hc.c.State(); st.Closed || st.Active+st.Reserved == 0 {
@@ -279,8 +351,8 @@ func (p *hostPool) pickH2Locked(reserve bool) (pick *h2conn, dead []*h2conn) {
 	}
 	clear(p.draining[len(kept):])
 	p.draining = kept
-	p.conns -= len(dead)
-	return pick, dead
+	p.slotsFreedLocked(len(dead))
+	return dead
 }
 
 // closeAll closes the connections, which are off the pool.
@@ -337,7 +409,7 @@ func (p *hostPool) popIdle() (pc *pconn, expired []*pconn) {
 		copy(expired, p.idle)
 		clear(p.idle)
 		p.idle = p.idle[:0]
-		p.conns -= n
+		p.slotsFreedLocked(n)
 		return nil, expired
 	}
 	p.idle[n-1] = nil
@@ -355,14 +427,43 @@ func (p *hostPool) discard(pc *pconn) {
 // failed. A waiter, if any, gets the slot to dial.
 func (p *hostPool) slotDone() {
 	p.mu.Lock()
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		p.mu.Unlock()
-		w <- nil
-		return
+	p.slotsFreedLocked(1)
+	p.mu.Unlock()
+}
+
+// slotsFreedLocked gives up n connection slots: each goes to the first
+// waiter, to dial in, or is freed.
+func (p *hostPool) slotsFreedLocked(n int) {
+	for ; n > 0; n-- {
+		if w, ok := p.popWaiterLocked(); ok {
+			w <- grant{dial: true}
+			continue
+		}
+		p.conns--
 	}
-	p.conns--
+}
+
+// popWaiterLocked takes the first caller waiting at MaxConnsPerHost off
+// the queue. Its channel has room for the grant, so sending it one never
+// blocks.
+func (p *hostPool) popWaiterLocked() (chan grant, bool) {
+	if len(p.waiters) == 0 {
+		return nil, false
+	}
+	w := p.waiters[0]
+	p.waiters[0] = nil
+	p.waiters = p.waiters[1:]
+	return w, true
+}
+
+// streamFreed is called when a request on an HTTP/2 connection ended
+// while a limit is set: the first caller waiting at MaxConnsPerHost, if
+// any, looks again for a stream slot.
+func (p *hostPool) streamFreed() {
+	p.mu.Lock()
+	if w, ok := p.popWaiterLocked(); ok {
+		w <- grant{}
+	}
 	p.mu.Unlock()
 }
 
@@ -376,11 +477,9 @@ func (p *hostPool) release(pc *pconn, reusable bool) {
 		return
 	}
 	p.mu.Lock()
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
+	if w, ok := p.popWaiterLocked(); ok {
 		p.mu.Unlock()
-		w <- pc
+		w <- grant{pc: pc}
 		return
 	}
 	if t.closed.Load() || t.DisableKeepAlives || len(p.idle) >= t.maxIdle() {
@@ -413,13 +512,13 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 	rest := copy(p.idle, p.idle[n:])
 	clear(p.idle[rest:])
 	p.idle = p.idle[:rest]
-	p.conns -= n
+	p.slotsFreedLocked(n)
 	if rest > 0 {
 		oldest = p.idle[0].idleAt
 	}
 	var dead []*h2conn
 	if len(p.h2) > 0 || len(p.draining) > 0 {
-		_, dead = p.pickH2Locked(false)
+		dead = p.sweepH2Locked()
 		live := p.h2[:0]
 		for _, hc := range p.h2 {
 			st := hc.c.State()
@@ -429,7 +528,7 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 				// Idle and expired: no slot can be reserved on it
 				// while p.mu is held, so it can be closed safely.
 				dead = append(dead, hc)
-				p.conns--
+				p.slotsFreedLocked(1)
 				continue
 			case oldest.IsZero() || st.LastIdle.Before(oldest):
 				oldest = st.LastIdle
@@ -446,10 +545,11 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 }
 
 // dial makes a new connection to the origin, over TLS for https, in the
-// slot get reserved. When the dial was shared (p.pending), the callers
+// slot get reserved. When the dial was shared (d, from get), the callers
 // waiting for it are woken: an HTTP/2 connection is in the list for
-// them, with a stream slot reserved for this caller first.
-func (p *hostPool) dial(ctx context.Context) (conn, error) {
+// them, with a stream slot reserved for this caller first. Callers
+// waiting at MaxConnsPerHost look again at a new HTTP/2 connection.
+func (p *hostPool) dial(ctx context.Context, d *dialCall) (conn, error) {
 	c, err := p.dialConn(ctx)
 	if err == nil {
 		if hc, ok := c.(*h2conn); ok && !hc.c.Reserve() {
@@ -458,24 +558,35 @@ func (p *hostPool) dial(ctx context.Context) (conn, error) {
 		}
 	}
 	p.mu.Lock()
-	d := p.pending
-	p.pending = nil
+	if d != nil {
+		d.ended, d.err = true, err
+		if p.pending == d {
+			p.pending = nil
+		}
+	}
 	switch c := c.(type) {
 	case *h2conn:
 		p.h2 = append(p.h2, c)
+		for {
+			w, ok := p.popWaiterLocked()
+			if !ok {
+				break
+			}
+			w <- grant{}
+		}
 	case *pconn:
 		p.h1only = true
 	}
-	p.mu.Unlock()
 	if err != nil {
-		p.slotDone()
+		p.slotsFreedLocked(1)
 	}
-	if d != nil {
-		d.err = err
-		close(d.done)
+	if p.news != nil {
+		close(p.news)
+		p.news = nil
 	}
-	if c, ok := c.(*h2conn); ok {
-		c.pool.t.armJanitor()
+	p.mu.Unlock()
+	if _, ok := c.(*h2conn); ok {
+		p.t.armJanitor()
 	}
 	return c, err
 }
@@ -502,6 +613,12 @@ func (p *hostPool) dialConn(ctx context.Context) (conn, error) {
 	}
 	t.dials.Add(1)
 	return p.newConn(ctx, s)
+}
+
+// isTimeout reports whether err is a timeout.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // isContextErr reports whether err is a context's end.

@@ -106,8 +106,10 @@ type Transport struct {
 	DisableKeepAlives bool
 
 	// MaxConnsPerHost limits the connections per origin, dialing and
-	// busy ones included; callers beyond it wait for one to come free.
-	// If zero, there is no limit.
+	// busy ones included; callers beyond it wait, in the pool and in
+	// order of arrival, for an idle HTTP/1.1 connection, a free stream
+	// slot on an HTTP/2 connection, or a connection slot to dial in. If
+	// zero, there is no limit.
 	MaxConnsPerHost int
 
 	// MaxIdleConnsPerHost is the number of idle connections kept per
@@ -186,9 +188,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	r := req
 	for attempt := 1; ; attempt++ {
-		c, reused, err := p.get(ctx)
+		c, reused, d, err := p.get(ctx)
 		if err == nil && c == nil {
-			c, err = p.dial(ctx)
+			c, err = p.dial(ctx, d)
 		}
 		if err != nil {
 			if r.Body != nil {
