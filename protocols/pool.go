@@ -195,6 +195,23 @@ func (p *hostPool) tlsConfig() *tls.Config {
 	return p.tlsCfg
 }
 
+// maxDialShare bounds how long a caller waits for a dial that another
+// caller started (see shareWait).
+const maxDialShare = time.Second
+
+// shareWait is how long a caller with ctx waits for another caller's dial
+// before it dials its own connection: maxDialShare, and never more than
+// half the time its own deadline leaves, so that a dial that never ends
+// (a server that accepts and never answers) delays the others only
+// briefly and never makes them miss their deadlines.
+func shareWait(ctx context.Context) time.Duration {
+	d := maxDialShare
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl)/2)
+	}
+	return d
+}
+
 // get returns a connection for one request: an HTTP/2 connection with a
 // stream slot reserved, or an idle HTTP/1.1 connection (reused true), or
 // nil when the caller is to dial a new one, in a connection slot reserved
@@ -202,9 +219,16 @@ func (p *hostPool) tlsConfig() *tls.Config {
 // a dialCall, for dial to end.
 //
 // A caller waits for a dial in flight that may give a shared HTTP/2
-// connection, and, while
+// connection (for shareWait at most, then it dials its own), and, while
 // the origin is at MaxConnsPerHost, for a connection or a stream slot.
 func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, err error) {
+	ownDial := false // waited long enough for another caller's dial
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		p.mu.Lock()
 		if len(p.h2) > 0 || len(p.draining) > 0 {
@@ -232,11 +256,17 @@ func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, e
 			p.discard(pc) // the server closed it while idle
 			continue
 		}
-		if pd := p.pending; pd != nil && p.mayShareDial() {
+		if pd := p.pending; pd != nil && !ownDial && p.mayShareDial() {
 			news := p.newsLocked()
 			p.mu.Unlock()
+			if timer == nil {
+				timer = time.NewTimer(shareWait(ctx))
+			}
 			select {
 			case <-news:
+			case <-timer.C:
+				ownDial = true
+				continue
 			case <-ctx.Done():
 				return nil, false, nil, transport.ContextError(ctx.Err())
 			}
@@ -598,12 +628,12 @@ func (p *hostPool) dialConn(ctx context.Context) (conn, error) {
 		return nil, err
 	}
 	var s transport.Stream
+	if d := t.setupTimeout(); d > 0 && (p.key.scheme == "https" || t.H2C) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	if p.key.scheme == "https" {
-		if t.TLSHandshakeTimeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, t.TLSHandshakeTimeout)
-			defer cancel()
-		}
 		s, err = transport.DialTLS(ctx, b, "tcp", p.addr, p.tlsConfig())
 	} else {
 		s, err = b.Dial(ctx, "tcp", p.addr)

@@ -29,6 +29,11 @@ const (
 	// DefaultIdleConnTimeout is how long an idle connection is kept when
 	// Transport.IdleConnTimeout is zero.
 	DefaultIdleConnTimeout = 90 * time.Second
+
+	// DefaultTLSHandshakeTimeout bounds the setup of a connection when
+	// Transport.TLSHandshakeTimeout is zero, as in net/http's
+	// DefaultTransport.
+	DefaultTLSHandshakeTimeout = 10 * time.Second
 )
 
 // maxAttempts bounds the tries of one request: the first and the
@@ -52,7 +57,9 @@ const maxAttempts = 32
 // by the callers to its origin up to the peer's concurrent-stream limit;
 // a new one is dialed when all are full. Callers that arrive while a
 // dial that may give an HTTP/2 connection is in flight wait for it
-// rather than dial their own. A connection that got GOAWAY or failed
+// rather than dial their own, for one second at most and never more than
+// half of what their own deadline leaves: a dial that never ends does not
+// hold them. A connection that got GOAWAY or failed
 // takes no new requests, and is closed once its last request ends.
 //
 // The zero value is ready to use: it opens the backend the registry
@@ -95,9 +102,14 @@ type Transport struct {
 	// transport never asks for a compressed body on its own.
 	HTTP2 h2.Options
 
-	// TLSHandshakeTimeout bounds the dial and TLS handshake of an https
-	// connection together. If zero, only the request's context bounds
-	// them.
+	// TLSHandshakeTimeout bounds the setup of a connection that needs a
+	// handshake: for https the dial and the TLS handshake together, and
+	// for HTTP/2 (over TLS or h2c) also the wait for the server's first
+	// SETTINGS frame. Plain HTTP/1.1 dials are bounded by the request's
+	// context (and the backend's ConnectTimeout) only. If zero,
+	// DefaultTLSHandshakeTimeout (10 s); if negative, only the request's
+	// context bounds the setup. A setup that runs out of time fails with
+	// a timeout (errors.Is os.ErrDeadlineExceeded).
 	TLSHandshakeTimeout time.Duration
 
 	// DisableKeepAlives sends "Connection: close" with each request and
@@ -375,6 +387,19 @@ func (t *Transport) maxIdle() int {
 		return 0
 	default:
 		return n
+	}
+}
+
+// setupTimeout is TLSHandshakeTimeout with its zero value resolved; 0
+// for none.
+func (t *Transport) setupTimeout() time.Duration {
+	switch d := t.TLSHandshakeTimeout; {
+	case d == 0:
+		return DefaultTLSHandshakeTimeout
+	case d < 0:
+		return 0
+	default:
+		return d
 	}
 }
 
