@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"golang.org/x/net/http2"
 	"github.com/transportkit/transportkit/protocols/h1"
 	"github.com/transportkit/transportkit/transport"
+	"golang.org/x/net/http2"
 )
 
 // alpnStream is a Stream that only reports a negotiated protocol.
