@@ -279,11 +279,10 @@ func TestH2SharedDialerCanceled(t *testing.T) {
 
 // goAwayAfter serves h2c with x/net's server and sends GOAWAY once n
 // requests have started on a connection, like nginx's
-// keepalive_requests. maxStreams is the server's concurrent-stream limit
-// (0: x/net's default).
-func goAwayAfter(n int, maxStreams uint32) mock.Peer {
+// keepalive_requests.
+func goAwayAfter(n int) mock.Peer {
 	return mock.FuncPeer(func(nc net.Conn) {
-		srv := &http2.Server{MaxConcurrentStreams: maxStreams}
+		srv := &http2.Server{}
 		var count atomic.Int32
 		var once sync.Once
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -306,7 +305,7 @@ func TestH2GoAwayReplaced(t *testing.T) {
 	defer b.Close()
 	tr := &Transport{Backend: b, H2C: true}
 	defer tr.Close()
-	b.Handle("a.test:80", goAwayAfter(3, 0))
+	b.Handle("a.test:80", goAwayAfter(3))
 	for i := range 10 {
 		req, _ := http.NewRequest("GET", "http://a.test/", nil)
 		if _, body, err := do(t, tr, req); err != nil || body != "ok" {
@@ -598,45 +597,102 @@ func TestH2WaiterCanceled(t *testing.T) {
 	}
 }
 
+// churnPeers are h2c servers that allow one stream per connection and
+// end each connection after three requests: with GOAWAY (x/net's
+// server), or by closing it.
+var churnPeers = []struct {
+	name  string
+	serve func(net.Conn)
+}{
+	{"goaway", func(nc net.Conn) {
+		defer nc.Close()
+		var count atomic.Int32
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if count.Add(1) >= 3 {
+				// Connection: close on an HTTP/2 response makes x/net's
+				// server send GOAWAY after it.
+				w.Header().Set("Connection", "close")
+			}
+			io.WriteString(w, "ok")
+		})
+		(&http2.Server{MaxConcurrentStreams: 1}).ServeConn(nc, &http2.ServeConnOpts{Handler: h})
+	}},
+	{"drop", func(nc net.Conn) { dropAfter(nc, 3) }},
+}
+
 // TestH2MaxConnsPerHostChurn runs GETs from many goroutines at
-// MaxConnsPerHost 1 and 4 against an h2c server that allows one stream
-// per connection and sends GOAWAY after three requests on each, so that
-// connections keep going away while callers wait for them. No request
-// may fail (each one the server did not process is sent again), the
-// process must not crash, and every connection must be closed in the
-// end.
+// MaxConnsPerHost 1 and 4 against churnPeers on the mock backend, so
+// that connections keep going away while callers wait for them. No
+// request may fail, the process must not crash (it did: a nil
+// connection when every connection went away between two checks), and
+// every stream the transport dialed must be closed in the end.
 func TestH2MaxConnsPerHostChurn(t *testing.T) {
-	peers := map[string]mock.Peer{
-		"goaway": goAwayAfter(3, 1),
-		"drop":   mock.FuncPeer(func(nc net.Conn) { dropAfter(nc, 3) }),
-	}
-	for _, name := range []string{"goaway", "drop"} {
+	for _, peer := range churnPeers {
 		for _, max := range []int{1, 4} {
-			t.Run(name+"/"+strconv.Itoa(max), func(t *testing.T) {
-				testChurn(t, peers[name], max)
+			t.Run(peer.name+"/"+strconv.Itoa(max), func(t *testing.T) {
+				b := mock.New()
+				defer b.Close()
+				b.Handle("a.test:80", mock.FuncPeer(peer.serve))
+				testChurn(t, b, "http://a.test/", max, 16, 40)
 			})
 		}
 	}
 }
 
-func testChurn(t *testing.T, peer mock.Peer, max int) {
-	b := mock.New()
-	defer b.Close()
-	b.Handle("a.test:80", peer)
+// TestH2MaxConnsPerHostRetries is TestH2MaxConnsPerHostChurn over
+// loopback TCP with 64 callers, where requests meet connections that
+// are going away far more often: every request the server did not
+// process must be sent again, so that no GET fails with ErrNotProcessed
+// (or any other error).
+func TestH2MaxConnsPerHostRetries(t *testing.T) {
+	for _, peer := range churnPeers {
+		for _, max := range []int{1, 4} {
+			t.Run(peer.name+"/"+strconv.Itoa(max), func(t *testing.T) {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				defer wg.Wait()
+				defer ln.Close()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						nc, err := ln.Accept()
+						if err != nil {
+							return
+						}
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							peer.serve(nc)
+						}()
+					}
+				}()
+				testChurn(t, loopbackBackend(t), "http://"+ln.Addr().String()+"/", max, 64, 10)
+			})
+		}
+	}
+}
+
+// testChurn runs callers goroutines that GET url each times through a
+// Transport on b with MaxConnsPerHost max, and checks that none failed
+// and that every stream was closed once the transport is.
+func testChurn(t *testing.T, b transport.Backend, url string, max, callers, each int) {
 	cb := &countingBackend{Backend: b}
 	tr := &Transport{Backend: cb, H2C: true, MaxConnsPerHost: max}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	const callers, each = 16, 40
 	var wg sync.WaitGroup
-	var failed atomic.Int32
+	var failed, notProcessed atomic.Int32
 	errs := make(chan error, callers*each)
 	for range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range each {
-				req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
+				req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 				resp, err := tr.RoundTrip(req)
 				if err == nil {
 					var body []byte
@@ -648,6 +704,9 @@ func testChurn(t *testing.T, peer mock.Peer, max int) {
 				}
 				if err != nil {
 					failed.Add(1)
+					if errors.Is(err, h2.ErrRetryable) || errors.Is(err, ErrNotProcessed) {
+						notProcessed.Add(1)
+					}
 					errs <- err
 				}
 			}
@@ -656,7 +715,7 @@ func testChurn(t *testing.T, peer mock.Peer, max int) {
 	wg.Wait()
 	close(errs)
 	if n := failed.Load(); n > 0 {
-		t.Errorf("%d of %d requests failed; first: %v", n, callers*each, <-errs)
+		t.Errorf("%d of %d requests failed (%d not processed); first: %v", n, callers*each, notProcessed.Load(), <-errs)
 	}
 	if s := tr.Stats(); s.Open > max {
 		t.Errorf("stats %+v: more than %d connections", s, max)
