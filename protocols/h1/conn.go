@@ -75,9 +75,9 @@ type Options struct {
 	// response body reached EOF or was closed, when the response had no
 	// body, or when the exchange failed. reusable is true when the
 	// connection is idle again and may carry another request; when false
-	// the connection is closed (or, after 101 Switching Protocols, handed
-	// to the response body). It is called on the goroutine that ended the
-	// exchange and must not block.
+	// the connection is closed (or, after a 101 that switches protocols,
+	// handed to the response body). It is called on the goroutine that
+	// ended the exchange and must not block.
 	OnDone func(reusable bool)
 }
 
@@ -427,6 +427,7 @@ func (c *Conn) readErr(err error, timed bool) error {
 // readHead reads and parses the next response head into c.hdr, charging
 // its size to *budget.
 func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
+	lineOK := false // the status line has been checked while incomplete
 	for {
 		if c.r < c.w {
 			end := headEnd(c.rbuf[c.r:c.w], c.scan, &c.scan)
@@ -442,6 +443,12 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 			}
 			if c.w-c.r >= *budget {
 				return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:min(c.w, c.r+64)])
+			}
+			if !lineOK {
+				var err error
+				if lineOK, err = checkStatusLine(c.rbuf[c.r:c.w]); err != nil {
+					return err
+				}
 			}
 		}
 		err := c.fill()
@@ -547,6 +554,14 @@ func (c *Conn) response(req *http.Request) *http.Response {
 	c.closed = c.closed || h.close
 
 	if h.code == http.StatusSwitchingProtocols {
+		if !h.upgrade {
+			// Not a protocol switch, as for net/http: no body, and
+			// the connection, whose next bytes nobody can frame, is
+			// dropped.
+			resp.Body = http.NoBody
+			c.finish(false)
+			return resp
+		}
 		sb := &switchBody{s: c.s, buf: c.rbuf[c.r:c.w]}
 		c.rbuf, c.rpool, c.r, c.w = nil, nil, 0, 0 // sb keeps the bytes
 		c.releaseBuffers()

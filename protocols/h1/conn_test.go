@@ -610,3 +610,108 @@ func TestCancelDuringBody(t *testing.T) {
 		t.Errorf("OnDone %v", log.get())
 	}
 }
+
+// holdOpen answers the first request with resp and keeps the connection
+// open until the client closes it.
+func holdOpen(resp string) func(net.Conn, *bufio.Reader) {
+	return func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, resp)
+		io.Copy(io.Discard, br)
+	}
+}
+
+// TestStatusLineCheckedEarly shows that a response that is not HTTP fails
+// as soon as its first line (or enough bytes to tell it does not start
+// with "HTTP/") has arrived, while the server keeps the connection open:
+// it does not wait for the rest of a head that will never come.
+func TestStatusLineCheckedEarly(t *testing.T) {
+	for _, tc := range []struct{ name, resp string }{
+		{"ssh banner", "SSH-2.0-OpenSSH_9.6\r\n"},
+		{"ssh banner, no line end yet", "SSH-2.0"},
+		{"one byte", "X"},
+		{"bad code", "HTTP/1.1 2x0 OK\r\n"},
+		{"bad version", "HTTP/9 200 OK\r\n"},
+		{"bad 1xx", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 1x OK\r\n"},
+		{"empty line", "\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newRawServer(t, holdOpen(tc.resp))
+			c, log := newDialer(t).conn(t, s.addr(), Options{})
+			// No deadline: only the check can end the wait. The guard
+			// closes the connection if it does not.
+			req, _ := http.NewRequest("GET", "http://"+s.addr()+"/", nil)
+			guard := time.AfterFunc(5*time.Second, func() { c.Close() })
+			defer guard.Stop()
+			_, err := c.RoundTrip(req)
+			if !guard.Stop() {
+				t.Fatalf("RoundTrip waited for the rest of the head: %v", err)
+			}
+			var pe *ProtocolError
+			if !errors.As(err, &pe) || pe.Rule != ErrBadStatusLine {
+				t.Fatalf("error %v, want %v", err, ErrBadStatusLine)
+			}
+			if !slices.Equal(log.get(), []bool{false}) {
+				t.Errorf("OnDone %v", log.get())
+			}
+		})
+	}
+	// A valid start of a head is waited for.
+	s := newRawServer(t, holdOpen("HTTP/1.1 200 OK\r\nContent-Le"))
+	c, _ := newDialer(t).conn(t, s.addr(), Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
+	if _, err := c.RoundTrip(req); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("incomplete valid head: %v, want the request's deadline", err)
+	}
+}
+
+// TestSwitchingProtocolsWithoutUpgrade shows that a 101 response without
+// "Upgrade" and "Connection: Upgrade" is not a protocol switch, as for
+// net/http: the response has an empty body, the bytes after it are not
+// handed to the caller, and the connection is closed.
+func TestSwitchingProtocolsWithoutUpgrade(t *testing.T) {
+	for _, resp := range []string{
+		"HTTP/1.1 101 Switching Protocols\r\n\r\nraw bytes",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nraw bytes",
+		"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n\r\nraw bytes",
+	} {
+		// net/http's transport, for reference.
+		s := newRawServer(t, holdOpen(resp))
+		std := &http.Transport{}
+		req := newReq(t, "GET", s.addr(), nil)
+		sresp, err := std.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdBody, stdErr := io.ReadAll(sresp.Body)
+		sresp.Body.Close()
+		std.CloseIdleConnections()
+		_, stdWritable := sresp.Body.(io.Writer)
+
+		c, log := newDialer(t).conn(t, s.addr(), Options{})
+		got, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, writable := got.Body.(io.Writer)
+		guard := time.AfterFunc(5*time.Second, func() { got.Body.Close() })
+		body, err := io.ReadAll(got.Body)
+		if !guard.Stop() {
+			t.Errorf("%q: the body was read until the server closed", resp)
+		}
+		got.Body.Close()
+		if got.StatusCode != 101 || string(body) != string(stdBody) || (err == nil) != (stdErr == nil) ||
+			writable != stdWritable || got.ContentLength != sresp.ContentLength {
+			t.Errorf("%q: got %d %q %v writable=%v length %d; net/http %d %q %v writable=%v length %d", resp,
+				got.StatusCode, body, err, writable, got.ContentLength,
+				sresp.StatusCode, stdBody, stdErr, stdWritable, sresp.ContentLength)
+		}
+		if !slices.Equal(log.get(), []bool{false}) {
+			t.Errorf("%q: OnDone %v, want the connection dropped", resp, log.get())
+		}
+	}
+}
