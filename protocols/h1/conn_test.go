@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -713,5 +714,119 @@ func TestSwitchingProtocolsWithoutUpgrade(t *testing.T) {
 		if !slices.Equal(log.get(), []bool{false}) {
 			t.Errorf("%q: OnDone %v, want the connection dropped", resp, log.get())
 		}
+	}
+}
+
+// TestSharedSentinels checks the errors that mean the same over HTTP/1.1
+// and HTTP/2: a server that closed before responding (ErrServerClosed,
+// also io.EOF), a request of which no byte was written (ErrNotProcessed:
+// connection closed or busy, or its first write failing), and a response
+// header timeout (both deadline sentinels).
+func TestSharedSentinels(t *testing.T) {
+	// Closed before responding.
+	s := newRawServer(t, func(c net.Conn, br *bufio.Reader) { http.ReadRequest(br) })
+	c, _ := newDialer(t).conn(t, s.addr(), Options{})
+	_, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	if !errors.Is(err, ErrServerClosed) || !errors.Is(err, io.EOF) || errors.Is(err, ErrNotProcessed) {
+		t.Errorf("server closed: %v", err)
+	}
+	// Closed and busy connections.
+	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.Is(err, ErrConnClosed) || !errors.Is(err, ErrNotProcessed) {
+		t.Errorf("closed connection: %v", err)
+	}
+	s = newRawServer(t, respondEach("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	c, _ = newDialer(t).conn(t, s.addr(), Options{})
+	resp, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.Is(err, ErrConnBusy) || !errors.Is(err, ErrNotProcessed) {
+		t.Errorf("busy connection: %v", err)
+	}
+	readAll(t, resp)
+	// The first write fails: nothing of the request was written.
+	st := &failingWrites{Stream: &memStream{}}
+	c = NewConn(st, Options{})
+	_, err = c.RoundTrip(newReq(t, "GET", "example.com", nil))
+	var e *Error
+	if !errors.Is(err, ErrNotProcessed) || !errors.As(err, &e) || e.Op != "write" || !e.NoResponse {
+		t.Errorf("first write failed: %v", err)
+	}
+	// A write that failed after some bytes went out is not that.
+	st = &failingWrites{Stream: &memStream{}, after: 10}
+	c = NewConn(st, Options{})
+	if _, err = c.RoundTrip(newReq(t, "POST", "example.com", strings.NewReader(strings.Repeat("x", 3*bufSize)))); err == nil || errors.Is(err, ErrNotProcessed) {
+		t.Errorf("later write failed: %v", err)
+	}
+	// A response header timeout.
+	s = stallServer(t, "")
+	c, _ = newDialer(t).conn(t, s.addr(), Options{ResponseHeaderTimeout: 20 * time.Millisecond})
+	_, err = c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("response header timeout: %v", err)
+	}
+}
+
+// failingWrites is a Stream whose writes fail once after bytes have
+// been written.
+type failingWrites struct {
+	transport.Stream
+	after   int
+	written int
+}
+
+func (f *failingWrites) Write(p []byte) (int, error) {
+	if f.written+len(p) <= f.after {
+		f.written += len(p)
+		return len(p), nil
+	}
+	n := f.after - f.written
+	f.written = f.after
+	return n, syscall.EPIPE
+}
+
+// wrapped is an error that WrapError returns.
+type wrapped struct{ e *Error }
+
+func (w *wrapped) Error() string { return "wrapped: " + w.e.Error() }
+func (w *wrapped) Unwrap() error { return w.e }
+
+// TestWrapError checks that Options.WrapError sees every error the Conn
+// returns, from RoundTrip and from a body's Read, and not a body's EOF.
+func TestWrapError(t *testing.T) {
+	wrap := func(e *Error) error { return &wrapped{e} }
+	s := newRawServer(t, respondOnce("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
+	c, _ := newDialer(t).conn(t, s.addr(), Options{WrapError: wrap})
+	resp, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	var w *wrapped
+	if !errors.As(err, &w) || w.e.Op != "body" || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("body error %v", err)
+	}
+	resp.Body.Close()
+	if _, err := resp.Body.Read(make([]byte, 1)); !errors.As(err, &w) || !errors.Is(err, ErrBodyClosed) {
+		t.Errorf("Read after Close: %v", err)
+	}
+	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.As(err, &w) || !errors.Is(err, ErrConnClosed) {
+		t.Errorf("RoundTrip on a closed connection: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
+	c, _ = newDialer(t).conn(t, s.addr(), Options{WrapError: wrap})
+	if _, err := c.RoundTrip(req); !errors.As(err, &w) || !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: %v", err)
+	}
+	s = newRawServer(t, respondOnce("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	c, _ = newDialer(t).conn(t, s.addr(), Options{WrapError: wrap})
+	resp, err = c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, err := io.ReadAll(resp.Body); err != nil || string(body) != "ok" {
+		t.Errorf("%q %v", body, err)
 	}
 }
