@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -31,6 +32,13 @@ type conn interface {
 	// served a request before. The caller checks that the body can be
 	// had again.
 	retry(err error, reused bool, req *http.Request) bool
+	// goneAway reports whether the connection takes no new requests
+	// (after a failure: a retry needs another connection).
+	goneAway() bool
+	// servedBefore reports whether the connection had carried exchanges
+	// to their end before (reused: it came from the pool rather than a
+	// dial for this request).
+	servedBefore(reused bool) bool
 	// close closes the connection.
 	close() error
 }
@@ -48,11 +56,19 @@ func (pc *pconn) roundTrip(req *http.Request) (*http.Response, error) {
 	return pc.h1.RoundTrip(req)
 }
 
-// retry: a stale reused connection, closed by the server before any byte
-// of the response, for a request whose method allows a replay.
+// retry: nothing of the request was written, whatever its method; or a
+// stale reused connection, closed by the server before any byte of the
+// response, for a request whose method allows a replay.
 func (pc *pconn) retry(err error, reused bool, req *http.Request) bool {
-	return reused && retryable(err) && replayable(req)
+	return errors.Is(err, ErrNotProcessed) || reused && retryable(err) && replayable(req)
 }
+
+// goneAway: a failed HTTP/1.1 connection is never used again.
+func (pc *pconn) goneAway() bool { return true }
+
+// servedBefore: an HTTP/1.1 connection is reused only after an exchange
+// ended well.
+func (pc *pconn) servedBefore(reused bool) bool { return reused }
 
 func (pc *pconn) usable() bool { return pc.h1.Usable() }
 
@@ -63,8 +79,9 @@ func (pc *pconn) done(reusable bool) { pc.pool.release(pc, reusable) }
 
 // h2conn is a pooled HTTP/2 connection.
 type h2conn struct {
-	pool *hostPool
-	c    *h2.Conn
+	pool   *hostPool
+	c      *h2.Conn
+	served atomic.Int64 // responses received
 }
 
 var _ conn = (*h2conn)(nil)
@@ -75,20 +92,25 @@ var _ conn = (*h2conn)(nil)
 func (hc *h2conn) roundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := hc.c.RoundTrip(req)
 	p := hc.pool
-	if p.t.MaxConnsPerHost <= 0 {
-		return resp, err
+	if err == nil {
+		hc.served.Add(1)
 	}
 	if err != nil || resp.Body == nil || resp.Body == http.NoBody {
-		p.streamFreed()
-		return resp, err
+		if p.t.MaxConnsPerHost > 0 {
+			p.streamFreed()
+		}
+		if err != nil {
+			return nil, &Error{Op: "roundtrip", Proto: protoNameHTTP2, Addr: p.addr, Err: h2Cause(err)}
+		}
+		return resp, nil
 	}
 	resp.Body = &streamBody{ReadCloser: resp.Body, p: p}
 	return resp, nil
 }
 
-// streamBody is the body of an HTTP/2 response while MaxConnsPerHost is
-// set: its end (EOF, an error or Close) wakes a caller waiting for a
-// stream slot.
+// streamBody is the body of an HTTP/2 response: its failures get the
+// transport's error shape, and, while MaxConnsPerHost is set, its end
+// (EOF, an error or Close) wakes a caller waiting for a stream slot.
 type streamBody struct {
 	io.ReadCloser
 	p    *hostPool
@@ -97,18 +119,25 @@ type streamBody struct {
 
 func (b *streamBody) Read(buf []byte) (int, error) {
 	n, err := b.ReadCloser.Read(buf)
-	if err != nil && b.done.CompareAndSwap(false, true) {
-		b.p.streamFreed()
+	if err != nil {
+		b.end()
+		if err != io.EOF {
+			err = &Error{Op: "body", Proto: protoNameHTTP2, Addr: b.p.addr, Err: err}
+		}
 	}
 	return n, err
 }
 
 func (b *streamBody) Close() error {
 	err := b.ReadCloser.Close()
-	if b.done.CompareAndSwap(false, true) {
+	b.end()
+	return err
+}
+
+func (b *streamBody) end() {
+	if b.done.CompareAndSwap(false, true) && b.p.t.MaxConnsPerHost > 0 {
 		b.p.streamFreed()
 	}
-	return err
 }
 
 // retry: the server certainly did not process the request (refused
@@ -117,7 +146,7 @@ func (b *streamBody) Close() error {
 // response began (an HTTP/2 RoundTrip fails only before the response
 // head) and the method allows a replay.
 func (hc *h2conn) retry(err error, reused bool, req *http.Request) bool {
-	if h2.IsRetryable(err) {
+	if errors.Is(err, ErrNotProcessed) {
 		return true
 	}
 	return reused && replayable(req) && hc.c.State().Closed && !isContextErr(err) &&
@@ -125,6 +154,10 @@ func (hc *h2conn) retry(err error, reused bool, req *http.Request) bool {
 }
 
 func (hc *h2conn) close() error { return hc.c.Close() }
+
+func (hc *h2conn) goneAway() bool { return hc.c.State().GoingAway }
+
+func (hc *h2conn) servedBefore(bool) bool { return hc.served.Load() > 0 }
 
 // idle is the h2 connection's OnIdle: its last request ended.
 func (hc *h2conn) idle() { hc.pool.h2Idle(hc) }
@@ -268,7 +301,7 @@ func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, e
 				ownDial = true
 				continue
 			case <-ctx.Done():
-				return nil, false, nil, transport.ContextError(ctx.Err())
+				return nil, false, nil, p.waitError(ctx)
 			}
 			p.mu.Lock()
 			ended, derr := pd.ended, pd.err
@@ -307,7 +340,7 @@ func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, e
 		if i := slices.Index(p.waiters, ch); i >= 0 {
 			p.waiters = slices.Delete(p.waiters, i, i+1)
 			p.mu.Unlock()
-			return nil, false, nil, transport.ContextError(ctx.Err())
+			return nil, false, nil, p.waitError(ctx)
 		}
 		p.mu.Unlock()
 		// Granted something just as the context ended: pass it on.
@@ -319,7 +352,26 @@ func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, e
 		default:
 			p.streamFreed()
 		}
-		return nil, false, nil, transport.ContextError(ctx.Err())
+		return nil, false, nil, p.waitError(ctx)
+	}
+}
+
+// waitError is the error of a caller whose context ended while it waited
+// for a connection.
+func (p *hostPool) waitError(ctx context.Context) error {
+	return &Error{Op: "dial", Proto: p.proto(), Addr: p.addr, Err: transport.ContextError(ctx.Err())}
+}
+
+// proto is the protocol a new connection to p's origin will speak, if it
+// is known before the dial: not for https, where ALPN decides.
+func (p *hostPool) proto() string {
+	switch {
+	case p.key.scheme == "https":
+		return ""
+	case p.t.H2C:
+		return protoNameHTTP2
+	default:
+		return protoNameHTTP11
 	}
 }
 
@@ -583,8 +635,10 @@ func (p *hostPool) dial(ctx context.Context, d *dialCall) (conn, error) {
 	c, err := p.dialConn(ctx)
 	if err == nil {
 		if hc, ok := c.(*h2conn); ok && !hc.c.Reserve() {
+			// Gone away at once (GOAWAY right after SETTINGS).
 			hc.close()
-			c, err = nil, &transport.OpError{Op: "dial", Network: "tcp", Address: p.addr, Err: transport.ErrClosed}
+			c, err = nil, &Error{Op: "handshake", Proto: protoNameHTTP2, Addr: p.addr,
+				Err: fmt.Errorf("%w: %w", ErrNotProcessed, transport.ErrClosed)}
 		}
 	}
 	p.mu.Lock()
@@ -621,11 +675,13 @@ func (p *hostPool) dial(ctx context.Context, d *dialCall) (conn, error) {
 	return c, err
 }
 
+// dialConn dials a connection and builds the client connection over it.
+// Its errors are *Error values.
 func (p *hostPool) dialConn(ctx context.Context) (conn, error) {
 	t := p.t
 	b, err := t.backend()
 	if err != nil {
-		return nil, err
+		return nil, &Error{Op: "dial", Proto: p.proto(), Addr: p.addr, Err: err}
 	}
 	var s transport.Stream
 	if d := t.setupTimeout(); d > 0 && (p.key.scheme == "https" || t.H2C) {
@@ -639,7 +695,7 @@ func (p *hostPool) dialConn(ctx context.Context) (conn, error) {
 		s, err = b.Dial(ctx, "tcp", p.addr)
 	}
 	if err != nil {
-		return nil, err
+		return nil, &Error{Op: dialOp(err), Proto: p.proto(), Addr: p.addr, Err: err}
 	}
 	t.dials.Add(1)
 	return p.newConn(ctx, s)

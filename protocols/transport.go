@@ -1,9 +1,11 @@
 package protocols
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -36,11 +38,19 @@ const (
 	DefaultTLSHandshakeTimeout = 10 * time.Second
 )
 
-// maxAttempts bounds the tries of one request: the first and the
-// replays after stale reused HTTP/1.1 connections or streams an HTTP/2
-// server refused (a server that sends GOAWAY every few requests can
-// refuse a request more than once under load).
-const maxAttempts = 32
+// The retry policy of RoundTrip.
+const (
+	// maxAttempts bounds the sends of one request, the first and the
+	// replays, not counting those lost to a connection the server
+	// retired after it had served other requests.
+	maxAttempts = 4
+	// maxSends bounds all the sends of one request, those included.
+	maxSends = 16
+	// retryBackoff is the wait before the first replay of a request
+	// refused on a connection that is still taking requests; each later
+	// one waits twice as long, give or take a tenth.
+	retryBackoff = 100 * time.Millisecond
+)
 
 // Transport is an http.RoundTripper that dials through a transportkit
 // backend, speaks HTTP/1.1 or HTTP/2 over the streams it returns (over
@@ -182,24 +192,55 @@ var ErrClosed = errors.New("protocols: transport closed")
 // RoundTrip sends req and returns its response. Any status is a response,
 // not an error. req is not modified and req.Body is always closed.
 //
-// A request that fails on a reused HTTP/1.1 connection before any byte
-// of a response arrived is tried again on another connection when it can
-// be replayed: a GET, HEAD, OPTIONS or TRACE (or a request with an
-// Idempotency-Key), whose body is absent or can be had again through
-// GetBody. A request an HTTP/2 server did not process (its stream
-// refused, or above the last stream of a GOAWAY) is tried again whatever
-// its method, when its body is absent or GetBody is set.
+// Errors are *Error values, with one shape over HTTP/1.1 and HTTP/2 (see
+// Error): errors.Is tells timeouts, cancellation, ErrServerClosed and
+// ErrNotProcessed apart, and errors.As reaches the protocol's own error.
+//
+// A request is sent again, when its body is absent or can be had again
+// through GetBody, and:
+//
+//   - the server certainly did not process it (ErrNotProcessed: an
+//     HTTP/2 stream refused or above the last stream of a GOAWAY, a
+//     connection going away before the request went out, an HTTP/1.1
+//     request of which no byte could be written), whatever its method; or
+//   - a reused connection broke before any byte of the response (the
+//     server closed an idle connection as it was taken), and the method
+//     allows a replay: GET, HEAD, OPTIONS, TRACE, or a request with an
+//     Idempotency-Key.
+//
+// A request is sent at most four times. Sends lost to a connection that
+// had served earlier requests and then went away under the request (a
+// server retiring connections with GOAWAY every few requests, as nginx's
+// keepalive_requests does, or closing an idle one as it was taken) do
+// not count, up to sixteen sends in all: a busy client can lose several
+// in a row to such a server without any fault.
+//
+// When the connection it failed on takes no new requests (it got GOAWAY
+// or broke), the request goes again at once, on another connection. When
+// the server refused it on a connection that is still up, it waits first:
+// about 100 ms, then 200 ms, then 400 ms (each give or take a tenth), so
+// that a server that refuses everything gets four attempts in under a
+// second rather than a burst. The request's context cuts every wait
+// short; the error then matches both the context's error and the last
+// failure.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	p, err := t.poolFor(req)
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, err
+		e := &Error{Op: "request", Err: err}
+		if req.URL != nil {
+			e.Addr = req.URL.Host
+		}
+		return nil, e
 	}
 	ctx := req.Context()
 	r := req
-	for attempt := 1; ; attempt++ {
+	backoff := retryBackoff
+	attempts := 0
+	for sends := 1; ; sends++ {
+		attempts++
 		c, reused, d, err := p.get(ctx)
 		if err == nil && c == nil {
 			c, err = p.dial(ctx, d)
@@ -208,6 +249,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if r.Body != nil {
 				r.Body.Close()
 			}
+			if attempts < maxAttempts && errors.Is(err, ErrNotProcessed) && rewindable(req) && ctx.Err() == nil {
+				if r, err = rewind(req, err); err != nil {
+					return nil, err
+				}
+				continue // a new connection that went away at once
+			}
 			return nil, err
 		}
 		resp, err := c.roundTrip(r)
@@ -215,13 +262,52 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			resp.Request = req
 			return resp, nil
 		}
-		if attempt == maxAttempts || !c.retry(err, reused, req) || !rewindable(req) || ctx.Err() != nil {
+		gone := c.goneAway()
+		if gone && c.servedBefore(reused) {
+			attempts-- // retired by the server: not this request's fault
+		}
+		if attempts >= maxAttempts || sends >= maxSends || !c.retry(err, reused, req) || !rewindable(req) || ctx.Err() != nil {
 			return nil, err
+		}
+		if !gone {
+			// Refused on a connection that still takes requests: wait
+			// before asking again.
+			if err := retryWait(ctx, jitter(backoff), err); err != nil {
+				return nil, err
+			}
+			backoff *= 2
 		}
 		if r, err = rewind(req, err); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// jitter returns d give or take a tenth, at random.
+func jitter(d time.Duration) time.Duration {
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// retryWait is wait; tests replace it to see the waits.
+var retryWait = wait
+
+// wait waits for d before a retry, or for ctx. When ctx ends first, the
+// error matches both the context's error and the failure being retried,
+// whose shape it keeps.
+func wait(ctx context.Context, d time.Duration, failed error) error {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+	}
+	cause := fmt.Errorf("%w, waiting to send the request again after: %w", transport.ContextError(ctx.Err()), failed)
+	var e *Error
+	if errors.As(failed, &e) {
+		return &Error{Op: e.Op, Proto: e.Proto, Addr: e.Addr, Err: cause}
+	}
+	return cause
 }
 
 // retryable reports whether err is a connection failure before any
@@ -367,8 +453,9 @@ func (t *Transport) h2Options(onIdle func()) h2.Options {
 	return o
 }
 
-// h1Options are the options of every HTTP/1.1 connection.
-func (t *Transport) h1Options(done func(bool)) h1.Options {
+// h1Options are the options of every HTTP/1.1 connection; wrap gives
+// their errors the Transport's shape.
+func (t *Transport) h1Options(done func(bool), wrap func(*h1.Error) error) h1.Options {
 	return h1.Options{
 		MaxHeaderBytes:        t.MaxResponseHeaderBytes,
 		ResponseHeaderTimeout: t.ResponseHeaderTimeout,
@@ -376,6 +463,7 @@ func (t *Transport) h1Options(done func(bool)) h1.Options {
 		UserAgent:             t.UserAgent,
 		DisableKeepAlives:     t.DisableKeepAlives,
 		OnDone:                done,
+		WrapError:             wrap,
 	}
 }
 
