@@ -69,8 +69,12 @@ const (
 // dial that may give an HTTP/2 connection is in flight wait for it
 // rather than dial their own, for one second at most and never more than
 // half of what their own deadline leaves: a dial that never ends does not
-// hold them. A connection that got GOAWAY or failed
-// takes no new requests, and is closed once its last request ends.
+// hold them. A connection that got GOAWAY or failed takes no new
+// requests, and is closed once its last request ends.
+//
+// Errors have one shape whatever the protocol, *Error, and requests the
+// server did not process are sent again, a bounded number of times: see
+// RoundTrip.
 //
 // The zero value is ready to use: it opens the backend the registry
 // selects on first use. A Transport must not be copied after first use.
@@ -186,7 +190,8 @@ type Transport struct {
 
 var _ http.RoundTripper = (*Transport)(nil)
 
-// ErrClosed is returned by RoundTrip after Close.
+// ErrClosed is matched (errors.Is) by the error of RoundTrip after Close,
+// an *Error with Op "request".
 var ErrClosed = errors.New("protocols: transport closed")
 
 // RoundTrip sends req and returns its response. Any status is a response,

@@ -21,6 +21,14 @@
 // whitespace between a field name and its colon is rejected, and a
 // trailer section must end in CRLF CRLF.
 //
+// Errors of RoundTrip and of response bodies are *Error values (Op
+// "write", "read" or "body"), or what Options.WrapError makes of them.
+// They match the sentinels shared with HTTP/2 and package protocols where
+// they mean the same: ErrServerClosed (also io.EOF) when the server
+// closed before any byte of a response, ErrNotProcessed when no byte of
+// the request was written, and every timeout matches both
+// os.ErrDeadlineExceeded and context.DeadlineExceeded.
+//
 // A status line is checked as soon as it arrives, before the rest of
 // the head: a peer that does not speak HTTP (an SSH banner, say) fails
 // the exchange at once even if it keeps the connection open.
