@@ -790,3 +790,38 @@ func (s *countedStream) Close() error {
 	s.once.Do(func() { s.b.open.Add(-1) })
 	return s.Stream.Close()
 }
+
+// TestH2NoBodyFreesSlot shows that, at MaxConnsPerHost, a response
+// without a body (204) gives its stream slot to the next waiting caller
+// once its (empty) body is closed.
+func TestH2NoBodyFreesSlot(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	tr.MaxConnsPerHost = 1
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	b.Handle("a.test:80", h2cPeer(&http2.Server{MaxConcurrentStreams: 1}, h))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
+			resp, err := tr.RoundTrip(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					err = errors.New(resp.Status)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if s := tr.Stats(); s.Dials != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
