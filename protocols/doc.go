@@ -30,9 +30,9 @@
 // origin up to the peer's SETTINGS_MAX_CONCURRENT_STREAMS, each holding a
 // reserved stream slot, and a new one is dialed when all are full. A dial
 // that may give HTTP/2 is shared by the callers that arrive while it is in
-// flight (each waits for it one second at most, or half of what its own
-// deadline leaves, then dials its own), and its connection is handed out
-// only once the peer's SETTINGS are known. At MaxConnsPerHost, callers
+// flight (each waits for it one second at most, or a quarter of what its
+// own deadline leaves, then dials its own), and its connection is handed
+// out only once the peer's SETTINGS are known. At MaxConnsPerHost, callers
 // wait in the pool, in order, for an idle HTTP/1.1 connection, a stream
 // slot on an HTTP/2 connection or a connection slot; no request enters a
 // connection without a slot. A connection that got GOAWAY or failed takes

@@ -28,7 +28,7 @@ import (
 // newH2Engine reports whether package h2 classifies its errors with the
 // shared sentinels itself (h2.ErrRetryable is ErrNotProcessed), as its
 // rewrite does.
-func newH2Engine() bool { return errors.Is(h2.ErrRetryable, ErrNotProcessed) }
+func newH2Engine() bool { return h2.ErrRetryable == ErrNotProcessed }
 
 // rawH2 is a raw h2c peer: it reads the preface, sends an empty SETTINGS
 // (acknowledging the client's), and calls onHeaders for each request's

@@ -233,14 +233,14 @@ func (p *hostPool) tlsConfig() *tls.Config {
 const maxDialShare = time.Second
 
 // shareWait is how long a caller with ctx waits for another caller's dial
-// before it dials its own connection: maxDialShare, and never more than
-// half the time its own deadline leaves, so that a dial that never ends
-// (a server that accepts and never answers) delays the others only
-// briefly and never makes them miss their deadlines.
+// before it dials its own connection: maxDialShare, and never more than a
+// quarter of the time its own deadline leaves, so that a dial that never
+// ends (a server that accepts and never answers) delays the others only
+// briefly and leaves them most of their time for a dial of their own.
 func shareWait(ctx context.Context) time.Duration {
 	d := maxDialShare
 	if dl, ok := ctx.Deadline(); ok {
-		d = min(d, time.Until(dl)/2)
+		d = min(d, time.Until(dl)/4)
 	}
 	return d
 }

@@ -5,12 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +15,6 @@ import (
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/protocols/h1"
 	"github.com/transportkit/transportkit/transport"
-	"golang.org/x/net/http2"
 )
 
 // alpnStream is a Stream that only reports a negotiated protocol.
@@ -185,20 +181,6 @@ func TestPoolTLSConfigShared(t *testing.T) {
 	}
 }
 
-// firstStalls is a peer whose first connection is accepted and never
-// answered (no TLS handshake, no SETTINGS: it only reads), while later
-// connections are served by next.
-func firstStalls(next func(net.Conn)) mock.Peer {
-	var n atomic.Int32
-	return mock.FuncPeer(func(nc net.Conn) {
-		if n.Add(1) == 1 {
-			io.Copy(io.Discard, nc)
-			return
-		}
-		next(nc)
-	})
-}
-
 // TestSharedDialNeverEnds shows that a dial that never completes (TLS
 // never answered, or an h2c peer that never sends SETTINGS) does not hold
 // the callers that arrive after it: each one with a 1 s deadline dials
@@ -206,49 +188,43 @@ func firstStalls(next func(net.Conn)) mock.Peer {
 func TestSharedDialNeverEnds(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	for _, tc := range []struct {
-		name, url string
-		peer      mock.Peer
+		name, scheme, addr string
+		peer               mock.Peer
 	}{
-		{"tls", "https://a.test/", firstStalls(func(nc net.Conn) {
-			cfg := mock.ServerTLSConfig()
-			cfg.NextProtos = []string{"h2"}
-			tc := tls.Server(nc, cfg)
-			if tc.Handshake() == nil {
-				(&http2.Server{}).ServeConn(tc, &http2.ServeConnOpts{Handler: ok})
-			}
-		})},
-		{"h2c", "http://a.test/", firstStalls(func(nc net.Conn) {
-			(&http2.Server{}).ServeConn(nc, &http2.ServeConnOpts{Handler: ok})
-		})},
+		{"tls", "https", "a.test:443", mock.TLSHandlerPeer(ok, nil)},
+		{"h2c", "http", "a.test:80", mock.HandlerPeer(ok, mock.H2C)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr, b := newMockTransport(t)
 			tr.H2C = true
 			tr.TLSClientConfig = &tls.Config{RootCAs: mock.RootCAs(), ServerName: "localhost"}
-			b.Handle("a.test:80", tc.peer)
-			b.Handle("a.test:443", tc.peer)
+			// The first connection is accepted and never answered.
+			b.Handle(tc.addr, tc.peer, mock.Stall())
+			url := tc.scheme + "://a.test/"
 			stuckCtx, cancelStuck := context.WithCancel(context.Background())
 			defer cancelStuck()
 			stuck := make(chan error, 1)
 			go func() {
-				req, _ := http.NewRequestWithContext(stuckCtx, "GET", tc.url, nil)
+				req, _ := http.NewRequestWithContext(stuckCtx, "GET", url, nil)
 				_, err := tr.RoundTrip(req)
 				stuck <- err
 			}()
 			deadline := time.Now().Add(10 * time.Second)
-			for !dialPending(tr, key{strings.SplitN(tc.url, ":", 2)[0], "a.test"}) {
+			for len(b.Conns()) == 0 || !dialPending(tr, key{tc.scheme, "a.test"}) {
 				if time.Now().After(deadline) {
-					t.Fatal("the first dial never started")
+					t.Fatal("the first dial never connected")
 				}
 				time.Sleep(time.Millisecond)
 			}
+			// Later connections are answered.
+			b.Handle(tc.addr, tc.peer)
 			const n = 5
 			errs := make(chan error, n)
 			for range n {
 				go func() {
 					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 					defer cancel()
-					req, _ := http.NewRequestWithContext(ctx, "GET", tc.url, nil)
+					req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 					_, body, err := do(t, tr, req)
 					if err == nil && body != "ok" {
 						err = errors.New(body)
@@ -333,7 +309,7 @@ func TestH2CSettingsTimeout(t *testing.T) {
 	tr, b := newMockTransport(t)
 	tr.H2C = true
 	tr.TLSHandshakeTimeout = 100 * time.Millisecond
-	b.Handle("a.test:80", mock.FuncPeer(func(nc net.Conn) { io.Copy(io.Discard, nc) }))
+	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C), mock.Stall())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -68,9 +68,9 @@ const (
 // a new one is dialed when all are full. Callers that arrive while a
 // dial that may give an HTTP/2 connection is in flight wait for it
 // rather than dial their own, for one second at most and never more than
-// half of what their own deadline leaves: a dial that never ends does not
-// hold them. A connection that got GOAWAY or failed takes no new
-// requests, and is closed once its last request ends.
+// a quarter of what their own deadline leaves: a dial that never ends
+// does not hold them. A connection that got GOAWAY or failed takes no
+// new requests, and is closed once its last request ends.
 //
 // Errors have one shape whatever the protocol, *Error, and requests the
 // server did not process are sent again, a bounded number of times: see
