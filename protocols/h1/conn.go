@@ -75,10 +75,18 @@ type Options struct {
 	// response body reached EOF or was closed, when the response had no
 	// body, or when the exchange failed. reusable is true when the
 	// connection is idle again and may carry another request; when false
-	// the connection is closed (or, after 101 Switching Protocols, handed
-	// to the response body). It is called on the goroutine that ended the
-	// exchange and must not block.
+	// the connection is closed (or, after a 101 that switches protocols,
+	// handed to the response body). It is called on the goroutine that
+	// ended the exchange and must not block.
 	OnDone func(reusable bool)
+
+	// WrapError, if not nil, is given every *Error the Conn would return,
+	// from RoundTrip and from a response body's Read, and what it returns
+	// is returned instead (io.EOF at a body's end is not an error and is
+	// not passed). It must not return nil. A pool uses it to give its
+	// callers one error shape over several protocols, with the *Error kept
+	// as the cause for errors.As. If nil, the *Error is returned.
+	WrapError func(*Error) error
 }
 
 // Connection states.
@@ -108,6 +116,7 @@ type Conn struct {
 	userAgent   string
 	oneShot     bool
 	onDone      func(reusable bool)
+	wrap        func(*Error) error
 	cancelFn    func()
 
 	// Per exchange; touched only by the goroutine that runs it.
@@ -118,6 +127,8 @@ type Conn struct {
 	wbuf     []byte
 	wpool    *[bufSize]byte
 	nread    int64 // response bytes received in this exchange
+	nwritten int64 // request bytes written in this exchange
+	wfailed  bool  // a write to the stream failed in this exchange
 	ctx      context.Context
 	stop     func() bool // stops the context's AfterFunc
 	sent     bool        // the request was written in full
@@ -149,6 +160,7 @@ func NewConn(s transport.Stream, opts Options) *Conn {
 		userAgent:   opts.UserAgent,
 		oneShot:     opts.DisableKeepAlives,
 		onDone:      opts.OnDone,
+		wrap:        opts.WrapError,
 	}
 	if c.maxHeader <= 0 {
 		c.maxHeader = DefaultMaxHeaderBytes
@@ -207,15 +219,15 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 		if c.state.Load() == stateBusy {
 			err = ErrConnBusy
 		}
-		return nil, &Error{Op: "write", Err: err, NoResponse: true}
+		return nil, c.wrapped(&Error{Op: "write", Err: err, NoResponse: true, notSent: true})
 	}
 	ctx := req.Context()
 	if err := ctx.Err(); err != nil {
 		closeBody(req)
 		c.finish(true)
-		return nil, &Error{Op: "write", Err: transport.ContextError(err), NoResponse: true}
+		return nil, c.wrapped(&Error{Op: "write", Err: transport.ContextError(err), NoResponse: true})
 	}
-	c.nread, c.sent, c.closed = 0, false, false
+	c.nread, c.nwritten, c.wfailed, c.sent, c.closed = 0, 0, false, false, false
 	if ctx.Done() != nil {
 		c.ctx = ctx
 		c.stop = context.AfterFunc(ctx, c.cancelFn)
@@ -226,13 +238,14 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 		if c.aborted() == nil && c.s.IsReadable() {
 			// The server may have answered and stopped reading; its
 			// answer is worth more than our write error.
+			notSent := c.notSent()
 			resp, rerr := c.readResponse(req, false)
 			if rerr == nil {
 				return resp, nil
 			}
 			var e *Error
 			errors.As(rerr, &e)
-			return nil, &Error{Op: "write", Err: err, NoResponse: e.NoResponse}
+			return nil, c.wrapped(&Error{Op: "write", Err: err, NoResponse: e.NoResponse, notSent: notSent && e.NoResponse})
 		}
 		return nil, c.fail("write", err)
 	}
@@ -291,11 +304,25 @@ func (c *Conn) setReadDeadline(t time.Time) {
 
 // fail ends the exchange unusable and returns the typed error for err.
 func (c *Conn) fail(op string, err error) error {
+	notSent := c.notSent()
 	if aerr := c.aborted(); aerr != nil {
 		err = aerr
+		notSent = false
 	}
-	e := &Error{Op: op, Err: err, NoResponse: c.nread == 0}
+	e := &Error{Op: op, Err: err, NoResponse: c.nread == 0, notSent: notSent && c.nread == 0}
 	c.finish(false)
+	return c.wrapped(e)
+}
+
+// notSent reports that the exchange's first write to the stream failed:
+// no byte of the request reached the connection.
+func (c *Conn) notSent() bool { return c.wfailed && c.nwritten == 0 }
+
+// wrapped is e as the Conn returns it: through Options.WrapError.
+func (c *Conn) wrapped(e *Error) error {
+	if c.wrap != nil {
+		return c.wrap(e)
+	}
 	return e
 }
 
@@ -427,6 +454,7 @@ func (c *Conn) readErr(err error, timed bool) error {
 // readHead reads and parses the next response head into c.hdr, charging
 // its size to *budget.
 func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
+	lineOK := false // the status line has been checked while incomplete
 	for {
 		if c.r < c.w {
 			end := headEnd(c.rbuf[c.r:c.w], c.scan, &c.scan)
@@ -442,6 +470,12 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 			}
 			if c.w-c.r >= *budget {
 				return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:min(c.w, c.r+64)])
+			}
+			if !lineOK {
+				var err error
+				if lineOK, err = checkStatusLine(c.rbuf[c.r:c.w]); err != nil {
+					return err
+				}
 			}
 		}
 		err := c.fill()
@@ -547,6 +581,14 @@ func (c *Conn) response(req *http.Request) *http.Response {
 	c.closed = c.closed || h.close
 
 	if h.code == http.StatusSwitchingProtocols {
+		if !h.upgrade {
+			// Not a protocol switch, as for net/http: no body, and
+			// the connection, whose next bytes nobody can frame, is
+			// dropped.
+			resp.Body = http.NoBody
+			c.finish(false)
+			return resp
+		}
 		sb := &switchBody{s: c.s, buf: c.rbuf[c.r:c.w]}
 		c.rbuf, c.rpool, c.r, c.w = nil, nil, 0, 0 // sb keeps the bytes
 		c.releaseBuffers()

@@ -338,7 +338,9 @@ func (c *Conn) flush() error {
 	if len(c.wbuf) == 0 {
 		return nil
 	}
-	_, err := c.s.Write(c.wbuf)
+	n, err := c.s.Write(c.wbuf)
+	c.nwritten += int64(n)
+	c.wfailed = c.wfailed || err != nil
 	c.wbuf = c.wbuf[:0]
 	return err
 }
