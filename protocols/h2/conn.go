@@ -220,8 +220,9 @@ type Conn struct {
 	lastIdle          time.Time
 	goingAway         bool
 	closed            bool
-	closeErr          error        // why the connection closed
-	goAway            *GoAwayError // the peer's GOAWAY
+	closeErr          error         // why the connection closed
+	goAway            *GoAwayError  // the peer's GOAWAY
+	closeWhenIdle     bool          // a request asked for the connection to close
 	idlec             chan struct{} // closed when nothing is active (Shutdown)
 	sentGoAway        bool
 
@@ -360,10 +361,12 @@ func NewConn(s transport.Stream, opts Options) (*Conn, error) {
 		s.Close()
 		return nil, c.opError("handshake", err)
 	}
-	go c.readLoop()
 	if c.readIdleTimeout > 0 {
+		c.mu.Lock()
 		c.health = time.AfterFunc(c.readIdleTimeout, c.healthCheck)
+		c.mu.Unlock()
 	}
+	go c.readLoop()
 	c.log.Debug("connection started")
 	return c, nil
 }
@@ -545,15 +548,21 @@ func (c *Conn) peerEnded(s *stream) {
 	c.idleAfterGoAway()
 }
 
-// idleAfterGoAway closes a connection that got GOAWAY once no stream is
-// left on it.
+// idleAfterGoAway closes a connection that got GOAWAY, or carried a
+// request that asked for it to close, once no stream is left on it.
 func (c *Conn) idleAfterGoAway() {
 	c.mu.Lock()
-	ga := c.goAway
-	done := ga != nil && len(c.streams) == 0 && !c.closed
+	var cause error
+	switch {
+	case c.closed || len(c.streams) > 0:
+	case c.goAway != nil:
+		cause = c.goAway
+	case c.closeWhenIdle:
+		cause = errCloseRequested
+	}
 	c.mu.Unlock()
-	if done {
-		c.shut(ga)
+	if cause != nil {
+		c.shut(cause)
 	}
 }
 
@@ -603,7 +612,6 @@ func (c *Conn) shut(cause error) {
 	c.closeErr = cause
 	streams := c.streams
 	c.streams = map[uint32]*stream{}
-	c.bodies = 0
 	c.wakeSlotsLocked()
 	if c.windowc != nil {
 		close(c.windowc)
@@ -613,14 +621,13 @@ func (c *Conn) shut(cause error) {
 		close(ch)
 		delete(c.pings, k)
 	}
-	c.mu.Unlock()
-	c.settled()
 	if c.health != nil {
 		c.health.Stop()
 	}
+	c.mu.Unlock()
+	c.settled()
 	c.s.Close()
 	for _, s := range streams {
-		s.sendingBody = false
 		s.fail(s.connError(cause), false)
 	}
 	if cause == errConnClosed {

@@ -103,11 +103,14 @@ func (e *GoAwayError) Error() string {
 
 // Internal causes.
 var (
-	errNilStream   = errors.New("h2: nil stream")
-	errGoingAway   = errors.New("h2: connection is going away")
-	errShutdown    = errors.New("h2: connection shut down")
-	errResetByPeer = errors.New("h2: stream reset by the peer")
-	errPingTimeout = fmt.Errorf("h2: health check PING got no reply: %w", transport.ErrTimeout)
+	errNilStream = errors.New("h2: nil stream")
+	errGoingAway = errors.New("h2: connection is going away")
+	errShutdown  = errors.New("h2: connection shut down")
+	// errCloseRequested: a request asked for the connection to close
+	// ("Connection: close"), and it became idle.
+	errCloseRequested = errors.New("h2: connection closed after a request asked for it")
+	errResetByPeer    = errors.New("h2: stream reset by the peer")
+	errPingTimeout    = fmt.Errorf("h2: health check PING got no reply: %w", transport.ErrTimeout)
 
 	// errConnClosed is the cause when Close was called.
 	errConnClosed = fmt.Errorf("h2: connection closed: %w", transport.ErrClosed)

@@ -47,7 +47,8 @@ type stream struct {
 
 	// Guarded by c.mu.
 	outflow     int64 // send window
-	sendingBody bool  // a body writer runs, counted in c.bodies
+	sendingBody bool  // the body is being sent, counted in c.bodies
+	writer      bool  // the body writer goroutine runs
 	sentEnd     bool  // END_STREAM was sent
 	bodyStopped bool  // the rest of the body will not be sent
 	sendErr     error // why the body writer must stop
@@ -249,11 +250,13 @@ func (c *Conn) open(s *stream, req *http.Request, h *reqHead, inline []byte, clo
 		case h.contentLength == 0:
 			s.sentEnd = true
 		default:
-			s.sendingBody = true
+			s.sendingBody, s.writer = true, true
 			c.bodies++
 		}
 		if closeConn {
-			c.goingAway = true // this request asked for the connection to close
+			// This request asked for the connection to close: no new
+			// requests, and it closes once idle.
+			c.goingAway, c.closeWhenIdle = true, true
 		}
 		c.mu.Unlock()
 		c.encodeHeadersLocked(req, h, s.trace)
@@ -360,7 +363,7 @@ func (s *stream) fail(err error, now bool) {
 	if s.sendErr == nil {
 		s.sendErr = err
 	}
-	writing := s.sendingBody
+	writing := s.writer
 	c.unackedConn += int64(dropped)
 	c.mu.Unlock()
 	s.signal()
@@ -408,6 +411,10 @@ func (s *stream) connError(cause error) error {
 // errStopBody ends a body writer that was told to stop: not a failure.
 var errStopBody = errors.New("h2: request body no longer wanted")
 
+// errStreamGone ends a body writer whose stream closed: whatever closed
+// it has given the request its error.
+var errStreamGone = errors.New("h2: stream closed")
+
 // writeBody sends the request body (and trailers) as flow control
 // allows; it runs on a goroutine of its own.
 func (s *stream) writeBody(body io.Reader, length int64, trailer http.Header) {
@@ -427,6 +434,7 @@ func (s *stream) writeBody(body io.Reader, length int64, trailer http.Header) {
 		s.sendingBody = false
 		c.bodies--
 	}
+	s.writer = false
 	sendErr := s.sendErr
 	c.mu.Unlock()
 	switch {
@@ -442,8 +450,8 @@ func (s *stream) writeBody(body io.Reader, length int64, trailer http.Header) {
 		if eof {
 			c.peerEnded(s) // resets this side, the response being complete
 		}
-	case err == sendErr:
-		// The stream failed already: nothing to add.
+	case err == sendErr || err == errStreamGone:
+		// The stream failed or closed already: nothing to add.
 	default:
 		// The body could not be read, or was not what it said.
 		s.cancel(http2.ErrCodeCancel, err)
@@ -560,15 +568,9 @@ func (s *stream) sendData(p []byte, end bool) error {
 		}
 		last := end && n == len(p)
 		c.wmu.Lock()
-		if c.werr != nil {
-			err := c.werr
+		if err := s.writableLocked(last); err != nil {
 			c.wmu.Unlock()
 			return err
-		}
-		if last {
-			c.mu.Lock()
-			s.sentEnd = true
-			c.mu.Unlock()
 		}
 		c.appendDataLocked(s.id, last, p[:n])
 		c.flushLocked(nil)
@@ -576,6 +578,31 @@ func (s *stream) sendData(p []byte, end bool) error {
 		if last {
 			return nil
 		}
+	}
+	return nil
+}
+
+// writableLocked reports whether the body writer may append a frame of
+// the stream (wmu is held): not once the stream closed, since this side
+// may have appended its RST_STREAM already. end marks the frame that ends
+// the stream.
+func (s *stream) writableLocked(end bool) error {
+	c := s.c
+	if c.werr != nil {
+		return c.werr
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case s.sendErr != nil:
+		return s.sendErr
+	case s.bodyStopped:
+		return errStopBody
+	case c.streams[s.id] != s:
+		return errStreamGone
+	}
+	if end {
+		s.sentEnd = true
 	}
 	return nil
 }
@@ -643,13 +670,11 @@ func (s *stream) sendTrailers(trailer http.Header) error {
 		return err
 	}
 	c.wmu.Lock()
-	if c.werr != nil {
-		err := c.werr
+	if err := s.writableLocked(true); err != nil {
 		c.wmu.Unlock()
 		return err
 	}
 	c.mu.Lock()
-	s.sentEnd = true
 	maxFrame := int(c.peerMaxFrame)
 	c.mu.Unlock()
 	c.encodeTrailersLocked(trailer)

@@ -40,7 +40,7 @@ var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); retu
 // the connection): long enough that a healthy write is never cut, short
 // enough that a RoundTrip stuck writing to a peer that stopped reading
 // returns soon after its context ends.
-const interruptGrace = time.Second
+var interruptGrace = time.Second
 
 // appendFrameHeader appends a frame header to b.
 func appendFrameHeader(b []byte, length int, t http2.FrameType, f http2.Flags, stream uint32) []byte {
