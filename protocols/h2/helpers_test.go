@@ -356,3 +356,91 @@ func mustGetError(t *testing.T, c *Conn) error {
 func tlsConfig() *tls.Config {
 	return &tls.Config{RootCAs: mock.RootCAs(), ServerName: "localhost", NextProtos: []string{NextProtoTLS}}
 }
+
+// readRequest reads client frames until a request has ended (END_STREAM),
+// and returns its head and body; nil when the connection ended first.
+// With grant, it gives back every DATA frame's bytes to both windows.
+func (p *rawPeer) readRequest(grant bool) (*http2.MetaHeadersFrame, []byte) {
+	var head *http2.MetaHeadersFrame
+	var body []byte
+	for {
+		f, err := p.fr.ReadFrame()
+		if err != nil {
+			return nil, nil
+		}
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			if head == nil {
+				head = f
+			}
+			if f.StreamEnded() {
+				return head, body
+			}
+		case *http2.DataFrame:
+			body = append(body, f.Data()...)
+			if n := uint32(len(f.Data())); grant && n > 0 {
+				p.write(func() error {
+					if err := p.fr.WriteWindowUpdate(0, n); err != nil {
+						return err
+					}
+					return p.fr.WriteWindowUpdate(f.StreamID, n)
+				})
+			}
+			if f.StreamEnded() {
+				return head, body
+			}
+		}
+	}
+}
+
+// field returns the values of name in a header block.
+func field(h *http2.MetaHeadersFrame, name string) []string {
+	var vv []string
+	for _, f := range h.Fields {
+		if f.Name == name {
+			vv = append(vv, f.Value)
+		}
+	}
+	return vv
+}
+
+// respondFields sends a response head made of fields (name, value
+// pairs), then body if not empty, ending the stream.
+func (p *rawPeer) respondFields(stream uint32, body string, fields ...string) error {
+	return p.write(func() error {
+		block := p.encode(fields...)
+		if err := p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block, EndHeaders: true, EndStream: body == ""}); err != nil {
+			return err
+		}
+		if body == "" {
+			return nil
+		}
+		return p.fr.WriteData(stream, true, []byte(body))
+	})
+}
+
+// closeTracker is a request body that records its Close.
+type closeTracker struct {
+	io.Reader
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newCloseTracker(r io.Reader) *closeTracker {
+	return &closeTracker{Reader: r, closed: make(chan struct{})}
+}
+
+func (c *closeTracker) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+// wasClosed reports whether Close was called, waiting up to testTimeout.
+func (c *closeTracker) wasClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	case <-time.After(testTimeout):
+		return false
+	}
+}

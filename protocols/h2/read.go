@@ -395,10 +395,23 @@ func (c *Conn) readData(fh http2.FrameHeader) error {
 		c.grantConn()
 		return nil
 	}
+	var grant int64
+	s.mu.Lock()
 	if end {
-		s.mu.Lock()
 		s.eof = true
-		s.mu.Unlock()
+	} else if pad > 0 {
+		// Padding is nobody's to read: its stream credit is owed at once.
+		s.unacked += int64(pad)
+		if s.unacked >= c.streamWindow/2 {
+			grant, s.unacked = s.unacked, 0
+			s.inflow += grant
+		}
+	}
+	s.mu.Unlock()
+	if grant > 0 {
+		c.send(nil, func() { c.appendWindowUpdateLocked(id, uint32(grant)) })
+	}
+	if end {
 		s.signal()
 		c.peerEnded(s)
 	}

@@ -145,8 +145,11 @@ func (c *Conn) roundTrip(req *http.Request) (*http.Response, error) {
 		wake:   make(chan struct{}, 1),
 		remain: -1,
 	}
-	s.expect = c.continueTimeout > 0 && h.contentLength != 0 &&
-		httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")
+	if h.contentLength != 0 {
+		// Made before the read loop can see the stream.
+		s.sendWake = make(chan struct{}, 1)
+		s.expect = c.continueTimeout > 0 && httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")
+	}
 
 	// A small body in memory goes with the head.
 	var inline []byte
@@ -181,10 +184,8 @@ func (c *Conn) roundTrip(req *http.Request) (*http.Response, error) {
 			s.trace.WroteRequest(httptrace.WroteRequestInfo{})
 		}
 	case inline != nil: // did not fit the windows: sent as a stream
-		s.sendWake = make(chan struct{}, 1)
 		go s.writeBody(strings.NewReader(string(inline)), h.contentLength, nil)
 	default:
-		s.sendWake = make(chan struct{}, 1)
 		go s.writeBody(req.Body, h.contentLength, req.Trailer)
 	}
 	return s.awaitResponse()
