@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -31,6 +32,9 @@ const (
 )
 
 var readBufPool = sync.Pool{New: func() any { return new([readBufSize]byte) }}
+
+// bigReadBufs counts the pooled read buffers connections hold, for tests.
+var bigReadBufs atomic.Int64
 
 // connReader is the buffered reader under the Framer.
 type connReader struct {
@@ -61,13 +65,11 @@ func (cr *connReader) fill() error {
 	}
 	cr.r, cr.w = 0, 0
 	if cr.c.openStreams() == 0 {
-		if cr.big != nil {
-			readBufPool.Put(cr.big)
-			cr.big = nil
-		}
+		cr.release()
 		cr.buf = cr.small[:]
 	} else if cr.big == nil {
 		cr.big = readBufPool.Get().(*[readBufSize]byte)
+		bigReadBufs.Add(1)
 		cr.buf = cr.big[:]
 	}
 	for cr.w == 0 {
@@ -113,6 +115,7 @@ func (cr *connReader) discard(n int) error {
 func (cr *connReader) release() {
 	if cr.big != nil {
 		readBufPool.Put(cr.big)
+		bigReadBufs.Add(-1)
 		cr.big = nil
 	}
 	cr.buf = nil
@@ -160,7 +163,7 @@ func (c *Conn) readFailed(err error) {
 // writeFailGrace is how long the read loop may go on after a write
 // failed: the peer may have sent a GOAWAY or responses before it closed,
 // and they make the better account of what happened.
-const writeFailGrace = time.Second
+var writeFailGrace = time.Second
 
 // writeFailed stops the connection after a write failed: the read loop
 // reads what the peer sent until the connection ends, within
