@@ -543,7 +543,7 @@ func (c *Conn) peerEnded(s *stream) {
 	if rst {
 		// The body will never be sent: close this side (RFC 9113
 		// section 8.1).
-		c.send(nil, func() { c.appendRSTLocked(s.id, http2.ErrCodeNo) })
+		c.send(context.Background(), func() { c.appendRSTLocked(s.id, http2.ErrCodeNo) })
 	}
 	c.idleAfterGoAway()
 }
@@ -577,7 +577,7 @@ func (c *Conn) resetStream(id uint32, code http2.ErrCode, err error) {
 	closed := c.closed
 	c.mu.Unlock()
 	if !closed {
-		c.send(nil, func() { c.appendRSTLocked(id, code) })
+		c.send(context.Background(), func() { c.appendRSTLocked(id, code) })
 	}
 	if s != nil {
 		s.fail(err, true)
@@ -597,7 +597,7 @@ func (c *Conn) grantConn() {
 	c.unackedConn = 0
 	c.inflow += n
 	c.mu.Unlock()
-	c.send(nil, func() { c.appendWindowUpdateLocked(0, uint32(n)) })
+	c.send(context.Background(), func() { c.appendWindowUpdateLocked(0, uint32(n)) })
 }
 
 // shut closes the connection with cause: every open stream fails, and

@@ -186,7 +186,7 @@ func (c *Conn) fatal(code http2.ErrCode, err error) {
 	if !closed {
 		// No stream of the peer's was ever accepted: last stream 0.
 		c.s.SetWriteDeadline(time.Now().Add(time.Second))
-		c.send(nil, func() { c.appendGoAwayLocked(0, code, "") })
+		c.send(context.Background(), func() { c.appendGoAwayLocked(0, code, "") })
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		c.drainWrites(ctx)
 		cancel()
@@ -412,7 +412,7 @@ func (c *Conn) readData(fh http2.FrameHeader) error {
 	}
 	s.mu.Unlock()
 	if grant > 0 {
-		c.send(nil, func() { c.appendWindowUpdateLocked(id, uint32(grant)) })
+		c.send(context.Background(), func() { c.appendWindowUpdateLocked(id, uint32(grant)) })
 	}
 	if end {
 		s.signal()
@@ -489,7 +489,7 @@ func (c *Conn) processSettings(f *http2.SettingsFrame) error {
 	if ferr != nil {
 		return ferr
 	}
-	c.send(nil, func() {
+	c.send(context.Background(), func() {
 		if setTable {
 			c.henc.SetMaxDynamicTableSizeLimit(tableSize)
 		}
@@ -513,7 +513,7 @@ func (c *Conn) processPing(f *http2.PingFrame) error {
 		c.mu.Unlock()
 		return nil
 	}
-	c.send(nil, func() { c.appendPingLocked(true, f.Data) })
+	c.send(context.Background(), func() { c.appendPingLocked(true, f.Data) })
 	return nil
 }
 

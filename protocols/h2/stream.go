@@ -338,7 +338,7 @@ func (s *stream) cancel(code http2.ErrCode, err error) {
 	closed := c.closed
 	c.mu.Unlock()
 	if open && !closed {
-		c.send(nil, func() { c.appendRSTLocked(s.id, code) })
+		c.send(context.Background(), func() { c.appendRSTLocked(s.id, code) })
 	}
 	s.fail(err, true)
 	c.idleAfterGoAway()
@@ -564,7 +564,7 @@ func (s *stream) sendData(p []byte, end bool) error {
 		} else if err := s.sendError(); err != nil {
 			return err
 		}
-		if err := c.awaitWriteRoom(s.ctx, nil); err != nil {
+		if err := c.awaitWriteRoom(s.ctx); err != nil {
 			return err
 		}
 		last := end && n == len(p)
@@ -574,7 +574,7 @@ func (s *stream) sendData(p []byte, end bool) error {
 			return err
 		}
 		c.appendDataLocked(s.id, last, p[:n])
-		c.flushLocked(nil)
+		c.flushLocked(context.Background())
 		p = p[n:]
 		if last {
 			return nil
@@ -680,7 +680,7 @@ func (s *stream) sendTrailers(trailer http.Header) error {
 	c.mu.Unlock()
 	c.encodeTrailersLocked(trailer)
 	c.appendHeadersLocked(s.id, true, maxFrame)
-	c.flushLocked(nil)
+	c.flushLocked(context.Background())
 	return nil
 }
 
@@ -802,7 +802,7 @@ func (c *Conn) consumed(id uint32, n, grant int64) {
 	if closed || (grant == 0 && connGrant == 0) {
 		return
 	}
-	c.send(nil, func() {
+	c.send(context.Background(), func() {
 		if connGrant > 0 {
 			c.appendWindowUpdateLocked(0, uint32(connGrant))
 		}

@@ -22,9 +22,6 @@ import (
 // goes back to a pool when everything is written, so an idle connection
 // holds none.
 
-// frameHeaderLen is the length of a frame header (RFC 9113 section 4.1).
-const frameHeaderLen = 9
-
 // maxPendingWrite is how many buffered bytes a request body may find
 // waiting for a write in progress before it waits for that write: it
 // bounds the buffer when the peer reads slowly.
@@ -216,7 +213,7 @@ func (c *Conn) flushLocked(ctx context.Context) {
 // write writes b to the stream, keeping a deadline of WriteByteTimeout
 // after each write that made progress, and interruptible by ctx.
 func (c *Conn) write(ctx context.Context, b []byte) error {
-	if ctx != nil && ctx.Done() != nil {
+	if ctx.Done() != nil {
 		w := &interrupt{c: c}
 		stop := context.AfterFunc(ctx, w.fire)
 		err := c.writeTimed(b)
@@ -290,8 +287,8 @@ func (c *Conn) send(ctx context.Context, f func()) error {
 }
 
 // awaitWriteRoom waits, when a write is in progress and much is already
-// buffered behind it, until that write ends, or ctx or abort ends.
-func (c *Conn) awaitWriteRoom(ctx context.Context, abort <-chan struct{}) error {
+// buffered behind it, until that write ends, or ctx ends.
+func (c *Conn) awaitWriteRoom(ctx context.Context) error {
 	for {
 		c.wmu.Lock()
 		if !c.flushing || c.pending() < maxPendingWrite || c.werr != nil {
@@ -305,8 +302,6 @@ func (c *Conn) awaitWriteRoom(ctx context.Context, abort <-chan struct{}) error 
 		c.wmu.Unlock()
 		select {
 		case <-ch:
-		case <-abort:
-			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
