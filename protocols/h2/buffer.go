@@ -9,6 +9,7 @@ import "sync"
 // Its methods are called with the stream's lock held.
 type dataBuffer struct {
 	chunks []*chunk
+	one    [1]*chunk // chunks' first backing array: most bodies fit one
 	r      int // read offset in chunks[0]
 	w      int // write offset in the last chunk
 	size   int // unread bytes
@@ -46,6 +47,9 @@ func newChunk(want int) *chunk {
 func (d *dataBuffer) write(p []byte, more int) {
 	for len(p) > 0 {
 		if len(d.chunks) == 0 || d.w == len(d.chunks[len(d.chunks)-1].b) {
+			if d.chunks == nil {
+				d.chunks = d.one[:0]
+			}
 			d.chunks = append(d.chunks, newChunk(len(p)+more))
 			d.w = 0
 		}
