@@ -10,9 +10,9 @@ import "sync"
 type dataBuffer struct {
 	chunks []*chunk
 	one    [1]*chunk // chunks' first backing array: most bodies fit one
-	r      int // read offset in chunks[0]
-	w      int // write offset in the last chunk
-	size   int // unread bytes
+	r      int       // read offset in chunks[0]
+	w      int       // write offset in the last chunk
+	size   int       // unread bytes
 }
 
 // chunk is a pooled piece of a dataBuffer.
