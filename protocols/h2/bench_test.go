@@ -55,8 +55,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 // BenchmarkRoundTripRatio runs both clients in turns in one process
 // (A B B A ... over 10 rounds, against one server) and reports the
-// req/s of each over all rounds and the median of the per-round ratios
-// h2.Conn / net/http:
+// req/s of each over all rounds, the median of the per-round ratios
+// h2.Conn / net/http, and the process's CPU time per request with each
+// (client and server together, where the OS reports it):
 //
 //	go test -run '^$' -bench RoundTripRatio -benchtime 20000x ./protocols/h2/
 func BenchmarkRoundTripRatio(b *testing.B) {
@@ -71,17 +72,23 @@ func BenchmarkRoundTripRatio(b *testing.B) {
 				roundTrip(b, theirs, req)
 				const rounds = 10
 				per := max(callers, b.N/rounds)
-				var tOurs, tTheirs time.Duration
+				var tOurs, tTheirs, cpuOurs, cpuTheirs time.Duration
 				var ratios []float64
+				timed := func(rt http.RoundTripper, cpu *time.Duration) time.Duration {
+					c0 := processCPU()
+					d := burst(b, rt, req, callers, per)
+					*cpu += processCPU() - c0
+					return d
+				}
 				b.ResetTimer()
 				for r := range rounds {
 					var a, t time.Duration
 					if r%2 == 0 {
-						a = burst(b, ours, req, callers, per)
-						t = burst(b, theirs, req, callers, per)
+						a = timed(ours, &cpuOurs)
+						t = timed(theirs, &cpuTheirs)
 					} else {
-						t = burst(b, theirs, req, callers, per)
-						a = burst(b, ours, req, callers, per)
+						t = timed(theirs, &cpuTheirs)
+						a = timed(ours, &cpuOurs)
 					}
 					tOurs += a
 					tTheirs += t
@@ -95,6 +102,10 @@ func BenchmarkRoundTripRatio(b *testing.B) {
 				b.ReportMetric((ratios[rounds/2-1]+ratios[rounds/2])/2, "median-ratio")
 				b.ReportMetric(ratios[0], "min-ratio")
 				b.ReportMetric(ratios[rounds-1], "max-ratio")
+				// CPU time of the process (client and server) per request:
+				// steadier than wall time on a shared machine.
+				b.ReportMetric(float64(cpuOurs.Nanoseconds())/n/1e3, "h2.Conn-cpu-µs/req")
+				b.ReportMetric(float64(cpuTheirs.Nanoseconds())/n/1e3, "net/http-cpu-µs/req")
 			})
 		}
 	}
