@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -200,12 +201,13 @@ func loopbackAddr(b *testing.B, h http.Handler, useTLS bool) string {
 	return ln.Addr().String()
 }
 
-// BenchmarkIdleConn is workload W3 for HTTP/2: it opens conns
-// connections to nghttpd (another process, so that only the client's
-// memory counts), makes one GET on each, lets them idle, and reports the
-// Go memory (heap in use + stacks, after GC) and goroutines each holds,
-// for this package's Conn and net/http's HTTP/2 client
-// (Transport.NewClientConn), measured in turns:
+// BenchmarkIdleConn is workload W3 for HTTP/2: it opens idleConns
+// connections to nghttpd (another process), makes one GET on each, lets
+// them idle, and reports the Go memory (live heap + stacks, after GC) and
+// goroutines each holds, for this package's Conn and net/http's HTTP/2
+// client (Transport.NewClientConn). Each measurement runs in a fresh
+// child process (this test binary, TestIdleConnChild), the two clients in
+// turns:
 //
 //	go test -run '^$' -bench IdleConn -benchtime 3x ./protocols/h2/
 func BenchmarkIdleConn(b *testing.B) {
@@ -213,7 +215,6 @@ func BenchmarkIdleConn(b *testing.B) {
 	if err != nil {
 		b.Skip("nghttpd not installed")
 	}
-	const conns = 300
 	dir := b.TempDir()
 	must(b, os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello world\n"), 0o644))
 	cert, key := writeCert(b, dir)
@@ -222,69 +223,22 @@ func BenchmarkIdleConn(b *testing.B) {
 			port := freePort(b)
 			addr := net.JoinHostPort("127.0.0.1", port)
 			args := []string{"-d", dir, "--address=127.0.0.1", port, key, cert}
-			scheme := "https"
 			if proto == "h2c" {
 				args = []string{"--no-tls", "-d", dir, "--address=127.0.0.1", port}
-				scheme = "http"
 			}
 			startServer(b, bin, args, addr)
-			url := scheme + "://" + addr + "/index.html"
-			be := openBackend(b, stdnet.Name)
-			var p http.Protocols
-			if proto == "h2c" {
-				p.SetUnencryptedHTTP2(true)
-			} else {
-				p.SetHTTP2(true)
-			}
-			tr := &http.Transport{Protocols: &p, TLSClientConfig: tlsConfig()}
-			b.Cleanup(tr.CloseIdleConnections)
-
-			ours := func() (func(), error) {
-				cs := make([]*Conn, 0, conns)
-				closeAll := func() {
-					for _, c := range cs {
-						c.Close()
-					}
-				}
-				for range conns {
-					cfg := tlsConfig()
-					if proto == "h2c" {
-						cfg = nil
-					}
-					c, err := NewConn(dialWith(b, be, addr, cfg), Options{})
-					if err != nil {
-						closeAll()
-						return nil, err
-					}
-					cs = append(cs, c)
-					req, _ := http.NewRequest("GET", url, nil)
-					roundTrip(b, c, req)
-				}
-				return closeAll, nil
-			}
-			theirs := func() (func(), error) {
-				cs := make([]*http.ClientConn, 0, conns)
-				closeAll := func() {
-					for _, c := range cs {
-						c.Close()
-					}
-				}
-				for range conns {
-					c, err := tr.NewClientConn(testContext(b), scheme, addr)
-					if err != nil {
-						closeAll()
-						return nil, err
-					}
-					cs = append(cs, c)
-					req, _ := http.NewRequest("GET", url, nil)
-					roundTrip(b, c, req)
-				}
-				return closeAll, nil
-			}
 			var mem, gor [2]float64
-			for range b.N {
-				for i, open := range []func() (func(), error){ours, theirs} {
-					m, g := idleCost(b, open, conns)
+			for it := range b.N {
+				for k := range 2 {
+					i := k ^ it%2 // ours first, then theirs first
+					client := []string{"h2.Conn", "net-http"}[i]
+					cmd := exec.Command(os.Args[0], "-test.run=^TestIdleConnChild$", "-test.count=1")
+					cmd.Env = append(os.Environ(), "H2_IDLE_CHILD="+client+" "+proto+" "+addr)
+					out, err := cmd.CombinedOutput()
+					var m, g float64
+					if _, serr := fmt.Sscanf(lastLine(out, "idle:"), "idle: %g %g", &m, &g); err != nil || serr != nil {
+						b.Fatalf("child: %v %v\n%s", err, serr, out)
+					}
 					mem[i] += m
 					gor[i] += g
 				}
@@ -298,26 +252,78 @@ func BenchmarkIdleConn(b *testing.B) {
 	}
 }
 
-// idleCost opens n connections with open, lets them idle and returns the
-// Go memory and goroutines each holds.
-func idleCost(b *testing.B, open func() (func(), error), n int) (bytesPerConn, goroutinesPerConn float64) {
+// idleConns is how many connections BenchmarkIdleConn opens.
+const idleConns = 500
+
+// TestIdleConnChild is BenchmarkIdleConn's child process; otherwise it
+// skips.
+func TestIdleConnChild(t *testing.T) {
+	spec := strings.Fields(os.Getenv("H2_IDLE_CHILD"))
+	if len(spec) != 3 {
+		t.Skip("run by BenchmarkIdleConn")
+	}
+	client, proto, addr := spec[0], spec[1], spec[2]
+	scheme, cfg := "https", tlsConfig()
+	if proto == "h2c" {
+		scheme, cfg = "http", nil
+	}
+	url := scheme + "://" + addr + "/index.html"
+	be := openBackend(t, stdnet.Name)
+	var p http.Protocols
+	if proto == "h2c" {
+		p.SetUnencryptedHTTP2(true)
+	} else {
+		p.SetHTTP2(true)
+	}
+	tr := &http.Transport{Protocols: &p, TLSClientConfig: tlsConfig()}
+	defer tr.CloseIdleConnections()
+
 	before, gBefore := goMemory()
-	closeAll, err := open()
-	if err != nil {
-		b.Fatal(err)
+	var closers []func() error
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	for range idleConns {
+		var rt http.RoundTripper
+		if client == "h2.Conn" {
+			c, err := NewConn(dialWith(t, be, addr, cfg), Options{})
+			must(t, err)
+			rt, closers = c, append(closers, c.Close)
+		} else {
+			c, err := tr.NewClientConn(testContext(t), scheme, addr)
+			must(t, err)
+			rt, closers = c, append(closers, c.Close)
+		}
+		req, _ := http.NewRequest("GET", url, nil)
+		resp, err := rt.RoundTrip(req)
+		must(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 	time.Sleep(200 * time.Millisecond) // idle: buffers go back to their pools
 	after, gAfter := goMemory()
-	closeAll()
-	return float64(after-before) / float64(n), float64(gAfter-gBefore) / float64(n)
+	fmt.Printf("idle: %g %g\n", float64(after-before)/idleConns, float64(gAfter-gBefore)/idleConns)
 }
 
-// goMemory returns the heap in use plus stacks after a collection, and
-// the number of goroutines.
-func goMemory() (uint64, int) {
+// lastLine returns the last line of out that starts with prefix.
+func lastLine(out []byte, prefix string) string {
+	line := ""
+	for l := range strings.Lines(string(out)) {
+		if strings.HasPrefix(l, prefix) {
+			line = l
+		}
+	}
+	return line
+}
+
+// goMemory returns the live heap plus stacks after a collection, and the
+// number of goroutines.
+func goMemory() (int64, int) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse, runtime.NumGoroutine()
+	return int64(ms.HeapAlloc + ms.StackInuse), runtime.NumGoroutine()
 }
