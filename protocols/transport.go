@@ -112,8 +112,7 @@ type Transport struct {
 	// HTTP2 configures HTTP/2 connections. The zero value is h2's
 	// defaults. Its Logger, if nil, is Logger; MaxHeaderListSize, if
 	// zero, is MaxResponseHeaderBytes (when set); its OnIdle is the
-	// pool's own. DisableCompression is always set, as for HTTP/1.1: the
-	// transport never asks for a compressed body on its own.
+	// pool's own.
 	HTTP2 h2.Options
 
 	// TLSHandshakeTimeout bounds the setup of a connection that needs a
@@ -453,7 +452,6 @@ func (t *Transport) h2Options(onIdle func()) h2.Options {
 	if o.MaxHeaderListSize == 0 && t.MaxResponseHeaderBytes > 0 {
 		o.MaxHeaderListSize = uint32(min(t.MaxResponseHeaderBytes, 1<<31))
 	}
-	o.DisableCompression = true
 	o.OnIdle = onIdle
 	return o
 }
