@@ -146,23 +146,23 @@ type Transport struct {
 	// closed. If zero, DefaultIdleConnTimeout; if negative, no limit.
 	IdleConnTimeout time.Duration
 
-	// ResponseHeaderTimeout is how long to wait for an HTTP/1.1 response
-	// head after the request was written. If zero, only the request's
-	// context bounds the wait. HTTP/2 requests are bounded by their
-	// context.
+	// ResponseHeaderTimeout is how long to wait for a response head after
+	// the request was written, over HTTP/1.1 and HTTP/2 alike (HTTP2's
+	// own ResponseHeaderTimeout, if set, wins for HTTP/2). If zero, only
+	// the request's context bounds the wait.
 	ResponseHeaderTimeout time.Duration
 
 	// ExpectContinueTimeout is how long to wait for "100 Continue" before
-	// sending the body of a request with "Expect: 100-continue". If zero,
-	// the body is sent at once.
+	// sending the body of a request with "Expect: 100-continue", over
+	// HTTP/1.1 and HTTP/2. If zero, the body is sent at once.
 	ExpectContinueTimeout time.Duration
 
 	// MaxResponseHeaderBytes limits a response head. If zero,
 	// h1.DefaultMaxHeaderBytes.
 	MaxResponseHeaderBytes int
 
-	// UserAgent is sent when a request has none. If empty,
-	// h1.DefaultUserAgent.
+	// UserAgent is sent when a request has none, over HTTP/1.1 and
+	// HTTP/2. If empty, h1.DefaultUserAgent ("transportkit").
 	UserAgent string
 
 	// Logger receives debug logs (the backend chosen). If nil, nothing is
@@ -451,6 +451,17 @@ func (t *Transport) h2Options(onIdle func()) h2.Options {
 	}
 	if o.MaxHeaderListSize == 0 && t.MaxResponseHeaderBytes > 0 {
 		o.MaxHeaderListSize = uint32(min(t.MaxResponseHeaderBytes, 1<<31))
+	}
+	// The Transport's request settings apply to HTTP/2 as to HTTP/1.1,
+	// unless HTTP2 sets its own.
+	if o.UserAgent == "" {
+		o.UserAgent = t.UserAgent
+	}
+	if o.ResponseHeaderTimeout == 0 {
+		o.ResponseHeaderTimeout = t.ResponseHeaderTimeout
+	}
+	if o.ExpectContinueTimeout == 0 {
+		o.ExpectContinueTimeout = t.ExpectContinueTimeout
 	}
 	o.OnIdle = onIdle
 	return o
