@@ -600,3 +600,62 @@ func TestIdleConnHoldsNoBuffers(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyGoesOnAfterResponse: a 2xx response that ends before the
+// request body does not stop it (as with net/http); the stream closes
+// once the body has ended, and no RST_STREAM is sent.
+func TestBodyGoesOnAfterResponse(t *testing.T) {
+	got := make(chan string, 1)
+	c := rawH2C(t, Options{}, func(p *rawPeer) {
+		if !p.handshake() {
+			return
+		}
+		h := p.readHeaders()
+		if h == nil {
+			return
+		}
+		p.respondFields(h.StreamID, "", ":status", "200")
+		var body []byte
+		for {
+			f, err := p.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.RSTStreamFrame:
+				p.t.Errorf("peer: RST_STREAM %v", f.ErrCode)
+			case *http2.DataFrame:
+				body = append(body, f.Data()...)
+				if f.StreamEnded() {
+					got <- string(body)
+					if h := p.readHeaders(); h != nil {
+						p.respond(h.StreamID, "next")
+					}
+					p.drain()
+					return
+				}
+			}
+		}
+	})
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequestWithContext(testContext(t), "POST", "http://raw.test/", pr)
+	resp, err := c.RoundTrip(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	pw.Write([]byte("after the response"))
+	pw.Close()
+	select {
+	case b := <-got:
+		if b != "after the response" {
+			t.Fatalf("peer got %q", b)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the body never ended")
+	}
+	if body, _, err := get(testContext(t), c, "http://raw.test/"); err != nil || body != "next" {
+		t.Fatalf("next GET: %q, %v", body, err)
+	}
+	waitFor(t, func() bool { return c.openStreams() == 0 })
+}
