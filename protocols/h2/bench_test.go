@@ -75,10 +75,14 @@ func BenchmarkRoundTripRatio(b *testing.B) {
 				per := max(callers, b.N/rounds)
 				var tOurs, tTheirs, cpuOurs, cpuTheirs time.Duration
 				var ratios []float64
+				var writes int64
 				timed := func(rt http.RoundTripper, cpu *time.Duration) time.Duration {
-					c0 := processCPU()
+					c0, w0 := processCPU(), writeCalls.Load()
 					d := burst(b, rt, req, callers, per)
 					*cpu += processCPU() - c0
+					if rt == ours {
+						writes += writeCalls.Load() - w0
+					}
 					return d
 				}
 				b.ResetTimer()
@@ -107,6 +111,7 @@ func BenchmarkRoundTripRatio(b *testing.B) {
 				// steadier than wall time on a shared machine.
 				b.ReportMetric(float64(cpuOurs.Nanoseconds())/n/1e3, "h2.Conn-cpu-µs/req")
 				b.ReportMetric(float64(cpuTheirs.Nanoseconds())/n/1e3, "net/http-cpu-µs/req")
+				b.ReportMetric(float64(writes)/n, "h2.Conn-writes/req")
 			})
 		}
 	}

@@ -37,6 +37,8 @@ type stream struct {
 	isHead bool
 	expect bool // waits for 100-continue before sending the body
 
+	wroteTraced bool // WroteRequest was called; the body writer's
+
 	// Owned by the read loop.
 	firstByte bool
 	n1xx      int
@@ -174,15 +176,9 @@ func (c *Conn) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	if s.trace != nil && s.trace.WroteHeaders != nil {
-		s.trace.WroteHeaders()
-	}
 	switch {
 	case h.contentLength == 0 || sentInline:
 		s.bodyWritten = true
-		if s.trace != nil && s.trace.WroteRequest != nil {
-			s.trace.WroteRequest(httptrace.WroteRequestInfo{})
-		}
 	case inline != nil: // did not fit the windows: sent as a stream
 		go s.writeBody(strings.NewReader(string(inline)), h.contentLength, nil)
 	default:
@@ -264,6 +260,16 @@ func (c *Conn) open(s *stream, req *http.Request, h *reqHead, inline []byte, clo
 		c.appendHeadersLocked(s.id, h.contentLength == 0, maxFrame)
 		if sendInline {
 			c.appendDataLocked(s.id, true, inline)
+		}
+		// Before the write, so that no response hook can come first.
+		if s.trace != nil && s.trace.WroteHeaders != nil {
+			s.trace.WroteHeaders()
+		}
+		if s.expect && s.trace != nil && s.trace.Wait100Continue != nil {
+			s.trace.Wait100Continue()
+		}
+		if (sendInline || h.contentLength == 0) && s.trace != nil && s.trace.WroteRequest != nil {
+			s.trace.WroteRequest(httptrace.WroteRequestInfo{})
 		}
 		c.flushLocked(s.ctx)
 		return sendInline, nil
@@ -422,8 +428,8 @@ func (s *stream) writeBody(body io.Reader, length int64, trailer http.Header) {
 	c := s.c
 	err := s.sendBody(body, length, trailer)
 	s.closeReqBody()
-	if s.trace != nil && s.trace.WroteRequest != nil && err != errStopBody {
-		s.trace.WroteRequest(httptrace.WroteRequestInfo{Err: err})
+	if err != nil && err != errStopBody {
+		s.wroteRequest(err)
 	}
 	s.mu.Lock()
 	s.bodyWritten = true
@@ -456,6 +462,18 @@ func (s *stream) writeBody(body io.Reader, length int64, trailer http.Header) {
 	default:
 		// The body could not be read, or was not what it said.
 		s.cancel(http2.ErrCodeCancel, err)
+	}
+}
+
+// wroteRequest calls the WroteRequest hook, once; the body writer calls
+// it.
+func (s *stream) wroteRequest(err error) {
+	if s.wroteTraced {
+		return
+	}
+	s.wroteTraced = true
+	if s.trace != nil && s.trace.WroteRequest != nil {
+		s.trace.WroteRequest(httptrace.WroteRequestInfo{Err: err})
 	}
 }
 
@@ -520,9 +538,6 @@ var scratchPool = sync.Pool{New: func() any { return new([16<<10 + 1]byte) }}
 // response (errStopBody: the body is not sent).
 func (s *stream) await100() error {
 	c := s.c
-	if s.trace != nil && s.trace.Wait100Continue != nil {
-		s.trace.Wait100Continue()
-	}
 	timer := time.NewTimer(c.continueTimeout)
 	defer timer.Stop()
 	for {
@@ -574,6 +589,9 @@ func (s *stream) sendData(p []byte, end bool) error {
 			return err
 		}
 		c.appendDataLocked(s.id, last, p[:n])
+		if last {
+			s.wroteRequest(nil) // before the write: no response hook can come first
+		}
 		c.flushLocked(context.Background())
 		p = p[n:]
 		if last {
@@ -680,6 +698,7 @@ func (s *stream) sendTrailers(trailer http.Header) error {
 	c.mu.Unlock()
 	c.encodeTrailersLocked(trailer)
 	c.appendHeadersLocked(s.id, true, maxFrame)
+	s.wroteRequest(nil)
 	c.flushLocked(context.Background())
 	return nil
 }

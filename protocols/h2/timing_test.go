@@ -100,6 +100,7 @@ func TestExpectContinue(t *testing.T) {
 		}
 	})
 	t.Run("FinalInstead", func(t *testing.T) {
+		reset := make(chan struct{})
 		c := rawH2C(t, Options{ExpectContinueTimeout: testTimeout}, func(p *rawPeer) {
 			if !p.handshake() {
 				return
@@ -120,6 +121,7 @@ func TestExpectContinue(t *testing.T) {
 					p.t.Errorf("peer: the body was sent (%d bytes)", len(f.Data()))
 				case *http2.RSTStreamFrame:
 					if f.StreamID == h.StreamID && f.ErrCode == http2.ErrCodeNo {
+						close(reset)
 						p.drain()
 						return
 					}
@@ -137,11 +139,16 @@ func TestExpectContinue(t *testing.T) {
 		if body.n > 0 || time.Since(start) > testTimeout/2 {
 			t.Fatalf("body read %d bytes; took %v", body.n, time.Since(start))
 		}
+		select { // this side's half of the stream closes, without the body
+		case <-reset:
+		case <-time.After(testTimeout):
+			t.Fatal("no RST_STREAM(NO_ERROR)")
+		}
 	})
 	for _, tc := range []struct {
 		name    string
 		timeout time.Duration
-	}{{"Timeout", 100 * time.Millisecond}, {"NoTimeout", 0}} {
+	}{{"Timeout", 200 * time.Millisecond}, {"NoTimeout", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			gap := make(chan time.Duration, 1)
 			c := rawH2C(t, Options{ExpectContinueTimeout: tc.timeout}, func(p *rawPeer) {
@@ -180,7 +187,9 @@ func TestExpectContinue(t *testing.T) {
 				t.Fatalf("POST: %q, %v", got, err)
 			}
 			d := <-gap
-			if tc.timeout > 0 && (d < tc.timeout || !waited) {
+			// The peer's clock starts when it reads the head, a little after
+			// the client's: half the timeout tells waiting from not.
+			if tc.timeout > 0 && (d < tc.timeout/2 || !waited) {
 				t.Fatalf("body sent %v after the head, waited %v: want the %v timeout", d, waited, tc.timeout)
 			}
 			if tc.timeout == 0 && waited {
@@ -207,8 +216,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // TestTraceLikeNetHTTP runs the same requests through this package's
 // Conn and net/http's HTTP/2 client, each with an httptrace.ClientTrace,
-// and compares the hooks called, in order: the request-level hooks of
-// net/http (the connection-level ones are the pool's).
+// and compares the request-level hooks called (the connection-level ones
+// are the pool's): the hooks of the writing side, in order, and those of
+// the reading side, in order, are net/http's; and ours come in the one
+// order causality allows (net/http's can interleave the two sides the
+// other way when the response is fast).
 func TestTraceLikeNetHTTP(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hints" {
@@ -236,15 +248,18 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 	}
 	t.Cleanup(theirs.CloseIdleConnections)
 
+	fields, headers, wrote := "WroteHeaderField", "WroteHeaders", "WroteRequest(<nil>)"
+	first := "GotFirstResponseByte"
 	for _, tc := range []struct {
 		name, method, path string
 		body               string
 		expect             bool
+		order              []string // ours, in full
 	}{
-		{"GET", "GET", "/", "", false},
-		{"POST", "POST", "/", "payload", false},
-		{"Continue", "POST", "/", "payload", true},
-		{"EarlyHints", "GET", "/hints", "", false},
+		{"GET", "GET", "/", "", false, []string{fields, headers, wrote, first}},
+		{"POST", "POST", "/", "payload", false, []string{fields, headers, wrote, first}},
+		{"Continue", "POST", "/", "payload", true, []string{fields, headers, "Wait100Continue", first, "Got1xxResponse(100 )", "Got100Continue", wrote}},
+		{"EarlyHints", "GET", "/hints", "", false, []string{fields, headers, wrote, first, "Got1xxResponse(103 </style.css>; rel=preload)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := func(rt http.RoundTripper) ([]string, []string) {
@@ -298,14 +313,30 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 				return events, fields
 			}
 			want, _ := run(theirs)
-			got, fields := run(ours)
-			t.Logf("hooks: %q", got)
-			if !slices.Equal(got, want) {
-				t.Fatalf("hooks called:\n got %q\nwant %q (net/http)", got, want)
+			got, names := run(ours)
+			writing := func(e string) bool {
+				return strings.HasPrefix(e, "Wrote") || e == "Wait100Continue"
+			}
+			side := func(events []string, w bool) []string {
+				var out []string
+				for _, e := range events {
+					if writing(e) == w {
+						out = append(out, e)
+					}
+				}
+				return out
+			}
+			for _, w := range []bool{true, false} {
+				if g, n := side(got, w), side(want, w); !slices.Equal(g, n) {
+					t.Fatalf("hooks of the writing side %v:\n got %q\nwant %q (net/http)", w, g, n)
+				}
+			}
+			if !slices.Equal(got, tc.order) {
+				t.Fatalf("hooks in the order %q, want %q", got, tc.order)
 			}
 			for _, f := range []string{":authority", ":method", ":path", ":scheme"} {
-				if !slices.Contains(fields, f) {
-					t.Fatalf("WroteHeaderField never got %s: %q", f, fields)
+				if !slices.Contains(names, f) {
+					t.Fatalf("WroteHeaderField never got %s: %q", f, names)
 				}
 			}
 		})
@@ -568,4 +599,63 @@ func TestIdleConnHoldsNoBuffers(t *testing.T) {
 			t.Fatal("an idle connection holds a write buffer")
 		}
 	}
+}
+
+// TestBodyGoesOnAfterResponse: a 2xx response that ends before the
+// request body does not stop it (as with net/http); the stream closes
+// once the body has ended, and no RST_STREAM is sent.
+func TestBodyGoesOnAfterResponse(t *testing.T) {
+	got := make(chan string, 1)
+	c := rawH2C(t, Options{}, func(p *rawPeer) {
+		if !p.handshake() {
+			return
+		}
+		h := p.readHeaders()
+		if h == nil {
+			return
+		}
+		p.respondFields(h.StreamID, "", ":status", "200")
+		var body []byte
+		for {
+			f, err := p.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.RSTStreamFrame:
+				p.t.Errorf("peer: RST_STREAM %v", f.ErrCode)
+			case *http2.DataFrame:
+				body = append(body, f.Data()...)
+				if f.StreamEnded() {
+					got <- string(body)
+					if h := p.readHeaders(); h != nil {
+						p.respond(h.StreamID, "next")
+					}
+					p.drain()
+					return
+				}
+			}
+		}
+	})
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequestWithContext(testContext(t), "POST", "http://raw.test/", pr)
+	resp, err := c.RoundTrip(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	pw.Write([]byte("after the response"))
+	pw.Close()
+	select {
+	case b := <-got:
+		if b != "after the response" {
+			t.Fatalf("peer got %q", b)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the body never ended")
+	}
+	if body, _, err := get(testContext(t), c, "http://raw.test/"); err != nil || body != "next" {
+		t.Fatalf("next GET: %q, %v", body, err)
+	}
+	waitFor(t, func() bool { return c.openStreams() == 0 })
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -263,7 +264,12 @@ func (w *interrupt) fire() {
 	}
 }
 
+// writeCalls counts the stream writes of all connections, for
+// benchmarks.
+var writeCalls atomic.Int64
+
 func (c *Conn) writeTimed(b []byte) error {
+	writeCalls.Add(1)
 	if c.writeByteTimeout <= 0 {
 		_, err := c.s.Write(b)
 		return err
