@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,8 +22,15 @@ import (
 
 var (
 	flagW1Sizes = flag.String("w1-sizes", "64,1024,16384", "W1: message sizes in bytes")
-	flagW1Conns = flag.String("w1-conns", "1,100,1000", "W1: connection counts")
+	flagW1Conns = flag.String("w1-conns", "1,100,1000", "W1: connection counts (up to 10000 each: the echo server is another process, and only one contender's connections are open at a time)")
 )
+
+// w1WarmUp bounds the round trip every connection makes before a sample.
+const w1WarmUp = 30 * time.Second
+
+// w1MaxConns bounds -w1-conns: one contender's connections plus the
+// process's own fds must fit under the 20,000 fd limit.
+const w1MaxConns = 10000
 
 func init() {
 	register(&Workload{
@@ -67,6 +77,15 @@ func runW1(env *Env, rep *Report) error {
 	if err != nil {
 		return err
 	}
+	for _, n := range conns {
+		if n > w1MaxConns {
+			return fmt.Errorf("-w1-conns: %d connections, at most %d", n, w1MaxConns)
+		}
+	}
+	if err := raiseFDLimit(max(slices.Max(conns), 1) + 256); err != nil {
+		return err
+	}
+	rep.Notes = append(rep.Notes, "load average at start: "+loadAverage())
 	srv, err := startServer("echo")
 	if err != nil {
 		return err
@@ -89,9 +108,72 @@ func runW1(env *Env, rep *Report) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.Name, err)
 			}
+			rep.Notes = append(rep.Notes, ratioLine(c, env.Contenders[0].Label, metricMsgs, metricP99)+"; load average "+loadAverage())
 		}
 	}
 	return nil
+}
+
+// ratioLine sums up one case on one line: for every contender other than
+// base, the ratio of its median to base's for each metric (above 1
+// better) and the median and spread of the per-round ratios.
+func ratioLine(c *Case, base string, metrics ...Metric) string {
+	var parts []string
+	paired := c.pairedTo(base)
+	for _, who := range slices.Sorted(maps.Keys(c.Samples)) {
+		if who == base {
+			continue
+		}
+		var ms []string
+		for _, m := range metrics {
+			b := summarize(c.Samples[base][m.Name]).Median
+			x := summarize(c.Samples[who][m.Name]).Median
+			r := math.NaN()
+			switch {
+			case m.HigherBetter && b > 0:
+				r = x / b
+			case !m.HigherBetter && x > 0:
+				r = b / x
+			}
+			t := fmt.Sprintf("%s %.2f", m.Name, r)
+			if p, ok := paired[who][m.Name]; ok && p.N > 1 {
+				t += fmt.Sprintf(" (paired %.2f [%.2f..%.2f])", p.Median, p.Min, p.Max)
+			}
+			ms = append(ms, t)
+		}
+		parts = append(parts, fmt.Sprintf("%s/%s %s", who, base, strings.Join(ms, ", ")))
+	}
+	return c.Name + ": " + strings.Join(parts, "; ")
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// raiseFDLimit raises the soft RLIMIT_NOFILE to at least n, up to the hard
+// limit, and fails if n does not fit.
+func raiseFDLimit(n int) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return err
+	}
+	if rl.Cur >= uint64(n) {
+		return nil
+	}
+	if rl.Max < uint64(n) {
+		return fmt.Errorf("%d fds needed, the hard limit is %d", n, rl.Max)
+	}
+	rl.Cur = rl.Max
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
 }
 
 // dialMany opens n streams to addr through b, 64 dials at a time.
@@ -157,13 +239,30 @@ func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPe
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
+	// Every connection first makes one round trip, so that the server
+	// has accepted them all (with thousands of dials its accept queue can
+	// overflow, and a connection the client thinks is open then waits for
+	// a retransmission) before the clock starts.
+	var warm sync.WaitGroup
 	for i, s := range streams {
 		wg.Add(1)
+		warm.Add(1)
 		go func() {
 			defer wg.Done()
 			msg := make([]byte, size)
 			buf := make([]byte, size)
-			local := make([]time.Duration, 0, 1024)
+			local := make([]time.Duration, 0, max(16, 1<<16/n))
+			s.SetDeadline(time.Now().Add(w1WarmUp))
+			_, err := s.Write(msg)
+			if err == nil {
+				_, err = io.ReadFull(s, buf)
+			}
+			s.SetDeadline(time.Time{})
+			warm.Done()
+			if err != nil {
+				errs <- fmt.Errorf("warm-up round trip: %w", err)
+				return
+			}
 			<-start
 			for !stop.Load() {
 				t0 := time.Now()
@@ -180,6 +279,15 @@ func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPe
 			lats[i] = local
 			total.Add(int64(len(local)))
 		}()
+	}
+	warm.Wait()
+	select {
+	case err = <-errs:
+		stop.Store(true)
+		close(start)
+		wg.Wait()
+		return 0, 0, 0, 0, err
+	default:
 	}
 	t0 := time.Now()
 	cpu0 := cpuTime()
