@@ -45,6 +45,12 @@ var (
 	metricP99  = Metric{Name: "p99_us", Unit: "µs"}
 	metricP50  = Metric{Name: "p50_us", Unit: "µs"}
 	metricCPU  = Metric{Name: "cpu_us_per_msg", Unit: "µs"}
+	// The server's CPU per message shows what the client's pattern of
+	// writes costs the server; msgs per CPU second (client and server
+	// together) is the rate the two cores would give if nothing else ran
+	// on them, steadier than msgs/s on a shared machine.
+	metricSrvMsg  = Metric{Name: "server_cpu_us_per_msg", Unit: "µs"}
+	metricMsgsCPU = Metric{Name: "msgs_per_cpu_s", Unit: "msg/cpu-s", HigherBetter: true}
 )
 
 // cpuTime returns the user plus system CPU time this process has used.
@@ -93,13 +99,17 @@ func runW1(env *Env, rep *Report) error {
 	defer srv.Stop()
 	for _, n := range conns {
 		for _, size := range sizes {
-			c := rep.Case(fmt.Sprintf("%dB/%dconn", size, n), metricMsgs, metricP99, metricP50, metricCPU)
+			c := rep.Case(fmt.Sprintf("%dB/%dconn", size, n), metricMsgs, metricP99, metricP50, metricCPU, metricSrvMsg, metricMsgsCPU)
 			err := env.Interleave(func(round int, ct Contender) error {
-				msgs, p50, p99, cpu, err := echoSample(ct, srv.Addrs.TCP, n, size, env.Duration)
+				msgs, p50, p99, cpu, srvCPU, err := echoSample(ct, srv, n, size, env.Duration)
 				if err != nil {
 					return err
 				}
 				c.Add(ct.Label, metricCPU.Name, cpu)
+				if srvCPU >= 0 {
+					c.Add(ct.Label, metricSrvMsg.Name, srvCPU)
+					c.Add(ct.Label, metricMsgsCPU.Name, 1e6/(cpu+srvCPU))
+				}
 				c.Add(ct.Label, metricMsgs.Name, msgs)
 				c.Add(ct.Label, metricP99.Name, float64(p99)/1e3)
 				c.Add(ct.Label, metricP50.Name, float64(p50)/1e3)
@@ -108,7 +118,7 @@ func runW1(env *Env, rep *Report) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.Name, err)
 			}
-			rep.Notes = append(rep.Notes, ratioLine(c, env.Contenders[0].Label, metricMsgs, metricP99)+"; load average "+loadAverage())
+			rep.Notes = append(rep.Notes, ratioLine(c, env.Contenders[0].Label, metricMsgs, metricP99, metricMsgsCPU)+"; load average "+loadAverage())
 		}
 	}
 	return nil
@@ -218,18 +228,20 @@ func closeAll(streams []transport.Stream) {
 	}
 }
 
-// echoSample runs n connections in lockstep for d and returns messages per
-// second, the median and 99th percentile round trip, and the client's CPU
-// time per message in µs (user plus system, whole process).
-func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPerSec float64, p50, p99 time.Duration, cpuPerMsg float64, err error) {
+// echoSample runs n connections to srv in lockstep for d and returns
+// messages per second, the median and 99th percentile round trip, and the
+// client's and the server's CPU time per message in µs (user plus system,
+// whole process; the server's is -1 when unknown).
+func echoSample(ct Contender, srv *serverProc, n, size int, d time.Duration) (msgsPerSec float64, p50, p99 time.Duration, cpuPerMsg, srvPerMsg float64, err error) {
+	addr := srv.Addrs.TCP
 	b, err := ct.Open(benchOptions())
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return 0, 0, 0, 0, 0, err
 	}
 	defer b.Close()
 	streams, err := dialMany(b, addr, n)
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return 0, 0, 0, 0, 0, err
 	}
 	defer closeAll(streams)
 
@@ -286,11 +298,12 @@ func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPe
 		stop.Store(true)
 		close(start)
 		wg.Wait()
-		return 0, 0, 0, 0, err
+		return 0, 0, 0, 0, 0, err
 	default:
 	}
 	t0 := time.Now()
 	cpu0 := cpuTime()
+	srv0 := srv.CPUTime()
 	close(start)
 	timer := time.NewTimer(d)
 	select {
@@ -300,6 +313,10 @@ func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPe
 	stop.Store(true)
 	elapsed := time.Since(t0)
 	cpu := cpuTime() - cpu0
+	srvCPU := srv.CPUTime() - srv0
+	if srv0 < 0 {
+		srvCPU = -1
+	}
 	// Unblock anyone still waiting (a failed peer) and collect.
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -313,7 +330,7 @@ func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPe
 		}
 	}
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return 0, 0, 0, 0, 0, err
 	}
 	all := make([]time.Duration, 0, total.Load())
 	for _, l := range lats {
@@ -321,5 +338,9 @@ func echoSample(ct Contender, addr string, n, size int, d time.Duration) (msgsPe
 	}
 	slices.Sort(all)
 	cpuPerMsg = float64(cpu.Microseconds()) / float64(max(len(all), 1))
-	return float64(len(all)) / elapsed.Seconds(), percentile(all, 50), percentile(all, 99), cpuPerMsg, nil
+	srvPerMsg = -1
+	if srvCPU >= 0 {
+		srvPerMsg = float64(srvCPU.Microseconds()) / float64(max(len(all), 1))
+	}
+	return float64(len(all)) / elapsed.Seconds(), percentile(all, 50), percentile(all, 99), cpuPerMsg, srvPerMsg, nil
 }

@@ -104,12 +104,27 @@ type loop struct {
 	cfg    *Config
 	done   chan struct{}
 	events []unix.EpollEvent
-	file   *os.File        // epfd, registered with the runtime poller
+	file   *os.File        // outer, registered with the runtime poller
 	rc     syscall.RawConn // file's
+
+	// outer is an epoll fd that holds epfd while the runtime poller must
+	// watch it (attached), for a leader that sleeps there; a leader
+	// asleep in epoll_wait on epfd itself detaches it, so that the events
+	// it waits for do not wake a thread of the runtime as well. Only the
+	// leader attaches and detaches.
+	outer    int
+	attached bool
 
 	leader  atomic.Int32  // 1 while a goroutine polls
 	waiters atomic.Int32  // followers parked on their channels
 	wakeL   chan struct{} // capacity 1: wakes the loop goroutine
+
+	// alone is set while the leader sleeps in epoll_wait itself (see
+	// leadWait); a follower then interrupts it. crowded counts the
+	// leads left before a leader may do so again: each follower sets it
+	// to calmLeads, each lone lead takes one off.
+	alone   atomic.Bool
+	crowded atomic.Int32
 
 	// Lifetime. The loop goroutine alone closes epfd and efd, once it
 	// sees the loop dead, so its own uses of them need nothing more. Every
@@ -151,14 +166,23 @@ func newLoop(cfg *Config) (*loop, error) {
 		wakeL:  make(chan struct{}, 1),
 	}
 	if !cfg.BlockingWait {
-		if err := unix.SetNonblock(epfd, true); err != nil {
+		outer, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err == nil {
+			err = unix.SetNonblock(outer, true)
+			if err != nil {
+				unix.Close(outer)
+			}
+		}
+		if err != nil {
 			unix.Close(efd)
 			unix.Close(epfd)
-			return nil, fmt.Errorf("fcntl: %w", err)
+			return nil, fmt.Errorf("epoll_create1: %w", err)
 		}
-		l.file = os.NewFile(uintptr(epfd), "epoll")
+		l.outer = outer
+		l.file = os.NewFile(uintptr(outer), "epoll")
 		if l.rc, err = l.file.SyscallConn(); err != nil {
 			unix.Close(efd)
+			unix.Close(epfd)
 			l.file.Close()
 			return nil, err
 		}
@@ -256,11 +280,63 @@ func (l *loop) wakeLoop() {
 // it), and makes sure that somebody leads. With stepDown it is a Dekker
 // pair: either the follower sees no leader and wakes the loop goroutine,
 // or the leader stepping down sees the follower and does.
+//
+// A leader asleep in epoll_wait by itself (leadWait) would leave the new
+// follower to the next event of its own stream's, so it is interrupted;
+// it then leads through the runtime poller. Either the leader sees the
+// follower before it sleeps, or the follower sees alone set.
 func (l *loop) follow() {
 	l.waiters.Add(1)
+	if l.crowded.Load() != calmLeads {
+		l.crowded.Store(calmLeads)
+	}
+	if l.alone.Load() {
+		l.interrupt()
+	}
 	if !l.cfg.BlockingWait && l.leader.Load() == 0 {
 		l.wakeLoop()
 	}
+}
+
+// calmLeads is how many leads in a row must find no follower before a
+// leader sleeps in epoll_wait by itself again.
+const calmLeads = 8
+
+// leadWait leads the loop until own (the leader's own wait) is over.
+//
+// A leader with no follower on a loop that had none for calmLeads leads
+// (a lone stream, or one of few that rarely wait at once) sleeps in a
+// blocking epoll_wait on the loop's epoll fd by itself, the system call
+// holding its thread and P: the call returns the leader's event directly,
+// and its return is the whole wake-up, with no goroutine readied and no
+// other thread woken. Followers need the P, so once it woke any, or one
+// arrived, the leader goes on through the runtime poller (lead).
+func (l *loop) leadWait(own *pollDir) {
+	if c := l.crowded.Load(); c > 0 {
+		l.crowded.Store(c - 1)
+	} else if l.waiters.Load() == 0 {
+		l.attach(false)
+		l.alone.Store(true)
+		for l.waiters.Load() == 0 {
+			n, errno := epollWait(l.epfd, l.events, -1)
+			if errno != 0 && errno != unix.EINTR {
+				panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
+			}
+			woke := 0
+			if n > 0 {
+				_, woke = l.dispatch(n)
+			}
+			if own.state.Load() != pollWaiting {
+				l.alone.Store(false)
+				return
+			}
+			if woke > 0 {
+				break
+			}
+		}
+		l.alone.Store(false)
+	}
+	l.lead(own)
 }
 
 // stepDown ends a caller's lead; the loop goroutine takes over if
@@ -276,6 +352,7 @@ func (l *loop) stepDown() {
 // own wait) is over or, for the loop goroutine (own nil), until nobody
 // waits. It drains the epoll fd before it returns.
 func (l *loop) lead(own *pollDir) {
+	l.attach(true)
 	err := l.rc.Read(func(uintptr) bool {
 		for {
 			n, errno := epollWait(l.epfd, l.events, 0)
@@ -297,6 +374,26 @@ func (l *loop) lead(own *pollDir) {
 	if err != nil {
 		panic(fmt.Sprintf("epoll: waiting on the epoll fd: %v", err))
 	}
+}
+
+// attach adds epfd to outer, which the runtime poller watches, or removes
+// it; the caller leads. Adding reports the events already queued.
+func (l *loop) attach(on bool) {
+	if l.attached == on {
+		return
+	}
+	var err error
+	if on {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET}
+		err = unix.EpollCtl(l.outer, unix.EPOLL_CTL_ADD, l.epfd, &ev)
+	} else {
+		err = unix.EpollCtl(l.outer, unix.EPOLL_CTL_DEL, l.epfd, nil)
+	}
+	if err != nil {
+		// Only ENOMEM or the user's epoll limit are possible here.
+		panic(fmt.Sprintf("epoll: epoll_ctl on the loop's own epoll fd: %v", err))
+	}
+	l.attached = on
 }
 
 // harvest collects the events pending on the loop when no goroutine leads
@@ -340,6 +437,7 @@ func (l *loop) run() {
 		for {
 			if l.exitable() {
 				unix.Close(l.efd)
+				unix.Close(l.epfd)
 				l.file.Close()
 				return
 			}
@@ -366,7 +464,7 @@ func (l *loop) runBlocking() {
 			// Only EBADF/EFAULT/EINVAL are possible, none recoverable.
 			panic(fmt.Sprintf("epoll: epoll_wait: %v", err))
 		}
-		if n > 0 && l.dispatch(n) && l.exitable() {
+		if woken, _ := l.dispatch(max(n, 0)); woken && l.exitable() {
 			unix.Close(l.efd)
 			unix.Close(l.epfd)
 			return
@@ -382,9 +480,9 @@ func (l *loop) runBlocking() {
 	}
 }
 
-// dispatch hands the first n events to their streams and reports whether
-// the eventfd was among them.
-func (l *loop) dispatch(n int) (woken bool) {
+// dispatch hands the first n events to their streams. It reports whether
+// the eventfd was among them and how many waiters it woke.
+func (l *loop) dispatch(n int) (woken bool, woke int) {
 	for i := 0; i < n; i++ {
 		ev := &l.events[i]
 		if ev.Pad == 0 {
@@ -399,14 +497,14 @@ func (l *loop) dispatch(n int) (woken bool) {
 		if e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			s.ev.Or(evHup)
 		}
-		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-			s.rd.ready(l)
+		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && s.rd.ready(l) {
+			woke++
 		}
-		if e&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-			s.wd.ready(l)
+		if e&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 && s.wd.ready(l) {
+			woke++
 		}
 	}
-	return woken
+	return woken, woke
 }
 
 // Interest sets. Output readiness is asked for only while it is needed (a

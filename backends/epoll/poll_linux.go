@@ -43,14 +43,17 @@ var monoBase = time.Now()
 // same clock the runtime's timers use.
 func monoNow() int64 { return int64(time.Since(monoBase)) }
 
-// ready records readiness reported by the loop and wakes the waiter.
-func (d *pollDir) ready(l *loop) {
+// ready records readiness reported by the loop and wakes the waiter; it
+// reports whether there was one.
+func (d *pollDir) ready(l *loop) bool {
 	if d.state.Load() == pollReady {
-		return
+		return false
 	}
 	if d.state.Swap(pollReady) == pollWaiting {
 		d.wake(l, false)
+		return true
 	}
+	return false
 }
 
 // poke wakes the waiter, if any, without claiming readiness, so that it
@@ -116,7 +119,7 @@ func (d *pollDir) waitUntil(s *stream, ctx context.Context) {
 		}
 		<-d.ch // a waker took the wait over; take its token
 	} else if lead {
-		l.lead(d)
+		l.leadWait(d)
 		<-d.ch
 	} else {
 		<-d.ch
