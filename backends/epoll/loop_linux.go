@@ -119,11 +119,9 @@ type loop struct {
 	waiters atomic.Int32  // followers parked on their channels
 	wakeL   chan struct{} // capacity 1: wakes the loop goroutine
 
-	// alone is set while the leader sleeps in epoll_wait itself (see
-	// leadWait); a follower then interrupts it. crowded counts the
-	// leads left before a leader may do so again: each follower sets it
-	// to calmLeads, each lone lead takes one off.
-	alone   atomic.Bool
+	// crowded counts the leads left before a leader may sleep in
+	// epoll_wait by itself again (see leadWait): each follower sets it to
+	// calmLeads, each lone lead takes one off.
 	crowded atomic.Int32
 
 	// Lifetime. The loop goroutine alone closes epfd and efd, once it
@@ -279,19 +277,13 @@ func (l *loop) wakeLoop() {
 // follow counts a caller about to park as a follower (its waker uncounts
 // it), and makes sure that somebody leads. With stepDown it is a Dekker
 // pair: either the follower sees no leader and wakes the loop goroutine,
-// or the leader stepping down sees the follower and does.
-//
-// A leader asleep in epoll_wait by itself (leadWait) would leave the new
-// follower to the next event of its own stream's, so it is interrupted;
-// it then leads through the runtime poller. Either the leader sees the
-// follower before it sleeps, or the follower sees alone set.
+// or the leader stepping down sees the follower and does. A leader asleep
+// in epoll_wait by itself (leadWait) needs no signal: the follower's event
+// wakes it like its own.
 func (l *loop) follow() {
 	l.waiters.Add(1)
 	if l.crowded.Load() != calmLeads {
 		l.crowded.Store(calmLeads)
-	}
-	if l.alone.Load() {
-		l.interrupt()
 	}
 	if !l.cfg.BlockingWait && l.leader.Load() == 0 {
 		l.wakeLoop()
@@ -309,15 +301,17 @@ const calmLeads = 8
 // blocking epoll_wait on the loop's epoll fd by itself, the system call
 // holding its thread and P: the call returns the leader's event directly,
 // and its return is the whole wake-up, with no goroutine readied and no
-// other thread woken. Followers need the P, so once it woke any, or one
-// arrived, the leader goes on through the runtime poller (lead).
+// other thread woken. The epoll fd is out of the runtime poller's sight
+// meanwhile (attach), or each event would wake a runtime thread as well.
+// A follower's event wakes the lone leader like its own; the woken
+// follower needs the P, so the leader then goes on through the runtime
+// poller (lead).
 func (l *loop) leadWait(own *pollDir) {
 	if c := l.crowded.Load(); c > 0 {
 		l.crowded.Store(c - 1)
 	} else if l.waiters.Load() == 0 {
 		l.attach(false)
-		l.alone.Store(true)
-		for l.waiters.Load() == 0 {
+		for {
 			n, errno := epollWait(l.epfd, l.events, -1)
 			if errno != 0 && errno != unix.EINTR {
 				panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
@@ -327,14 +321,12 @@ func (l *loop) leadWait(own *pollDir) {
 				_, woke = l.dispatch(n)
 			}
 			if own.state.Load() != pollWaiting {
-				l.alone.Store(false)
 				return
 			}
 			if woke > 0 {
 				break
 			}
 		}
-		l.alone.Store(false)
 	}
 	l.lead(own)
 }
