@@ -83,18 +83,14 @@ func nextGen() uint32 {
 // loop is one event loop: an epoll instance, the goroutine that serves it,
 // and the leader/follower state of the goroutines waiting on it.
 //
-// By default the epoll fd sleeps in the runtime's own poller: it is itself
-// pollable (readable while it has events), so it is registered with the
-// runtime through an *os.File, and whoever leads the loop harvests it with
-// a non-blocking epoll_wait whenever the runtime says it is readable.
-//
 // The leader is the first goroutine that has to wait while nobody polls:
 // it polls the loop itself, handing readiness to the followers (parked on
-// their channels), until its own wait is over. A lone caller so sleeps in
-// the runtime poller and is woken straight from it, like a caller of the
-// runtime's own network poller, with no goroutine in between. When the
-// leader steps down with followers still parked, the loop goroutine takes
-// over and leads while anyone waits.
+// their channels), until its own wait is over (see leadWait). Alone, it
+// blocks in epoll_wait on epfd; with followers it sleeps in the runtime's
+// poller, which watches epfd through outer, and harvests epfd with a
+// non-blocking epoll_wait whenever the runtime says it is readable. When
+// the leader steps down with followers still parked, the loop goroutine
+// takes over and leads while anyone waits.
 //
 // With Config.BlockingWait the loop goroutine alone polls, blocked in
 // epoll_wait on its own thread.
