@@ -58,3 +58,6 @@ func LoneLeader(t testing.TB, s transport.Stream) bool {
 	}
 	return !strings.Contains(string(info), "tfd:")
 }
+
+// Leading reports whether a caller leads s's loop (waits on it).
+func Leading(s transport.Stream) bool { return s.(*stream).loop.leader.Load() != 0 }

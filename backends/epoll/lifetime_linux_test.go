@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/transportkit/transportkit/backends/epoll"
+	"github.com/transportkit/transportkit/transport"
 )
 
 // TestIsReadableRacesLastClose calls IsReadable on a stream while it is
@@ -69,6 +70,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// calm makes s's loop calm: rounds round trips on s alone, each Read
+// waiting for its byte, so that each is a lead without followers.
+func calm(t *testing.T, s transport.Stream, c net.Conn, rounds int) {
+	t.Helper()
+	got := make(chan error, 1)
+	for range rounds {
+		go func() { _, err := io.ReadFull(s, make([]byte, 1)); got <- err }()
+		waitFor(t, "a waiting reader", func() bool { return epoll.Leading(s) })
+		c.Write([]byte("c"))
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestLoneLeader: a caller waiting alone sleeps in epoll_wait by itself;
 // a second caller that must wait on the same loop is served at once (the
 // lone leader is interrupted and leads through the runtime poller), and a
@@ -81,6 +97,7 @@ func TestLoneLeader(t *testing.T) {
 			defer b.Close()
 			s1, c1 := pair(t, b)
 			s2, c2 := pair(t, b)
+			calm(t, s1, c1, 10)
 
 			// Data ends a lone wait.
 			got := make(chan error, 1)
@@ -123,14 +140,28 @@ func TestLoneLeader(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			// An event of another stream, which nobody reads, ends the
+			// lone lead (the wait goes on through the runtime poller) and
+			// is seen by IsReadable.
+			calm(t, s1, c1, 10)
+			go func() { _, err := s1.Read(make([]byte, 1)); got <- err }()
+			waitFor(t, "lone leader", func() bool { return epoll.LoneLeader(t, s1) })
+			c2.Write([]byte("o"))
+			waitFor(t, "the end of the lone lead", func() bool { return !epoll.LoneLeader(t, s1) && epoll.Leading(s1) })
+			if !s2.IsReadable() {
+				t.Error("the other stream's data is not seen by IsReadable")
+			}
+			c1.Write([]byte("w"))
+			if err := <-got; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(s2, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+
 			// After enough lone waits the loop sleeps alone again, and a
 			// deadline and Close end such a wait.
-			for i := 0; i < 20; i++ {
-				c1.Write([]byte("z"))
-				if _, err := io.ReadFull(s1, make([]byte, 1)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			calm(t, s1, c1, 10)
 			s1.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 			go func() { _, err := s1.Read(make([]byte, 1)); got <- err }()
 			waitFor(t, "lone leader", func() bool { return epoll.LoneLeader(t, s1) })

@@ -116,8 +116,9 @@ type loop struct {
 	wakeL   chan struct{} // capacity 1: wakes the loop goroutine
 
 	// crowded counts the leads left before a leader may sleep in
-	// epoll_wait by itself again (see leadWait): each follower sets it to
-	// calmLeads, each lone lead takes one off.
+	// epoll_wait by itself again (see leadWait): each follower, and each
+	// harvest with other streams' events, sets it to calmLeads, each lead
+	// without followers takes one off.
 	crowded atomic.Int32
 
 	// Lifetime. The loop goroutine alone closes epfd and efd, once it
@@ -159,6 +160,7 @@ func newLoop(cfg *Config) (*loop, error) {
 		events: make([]unix.EpollEvent, cfg.Events),
 		wakeL:  make(chan struct{}, 1),
 	}
+	l.crowded.Store(calmLeads)
 	if !cfg.BlockingWait {
 		outer, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 		if err == nil {
@@ -299,9 +301,13 @@ const calmLeads = 8
 // and its return is the whole wake-up, with no goroutine readied and no
 // other thread woken. The epoll fd is out of the runtime poller's sight
 // meanwhile (attach), or each event would wake a runtime thread as well.
-// A follower's event wakes the lone leader like its own; the woken
-// follower needs the P, so the leader then goes on through the runtime
-// poller (lead).
+// A follower's event wakes the lone leader like its own. An event of any
+// other stream ends the lone lead, which goes on through the runtime
+// poller (lead), and makes the loop not calm (see dispatch): the
+// goroutines of other streams may be runnable on the leader's P, some
+// woken right then, and a blocked call would leave them there until the
+// runtime takes the P back (a sysmon period, 20 µs to 10 ms). A new loop
+// starts as not calm, for the goroutines that start with it.
 func (l *loop) leadWait(own *pollDir) {
 	if c := l.crowded.Load(); c > 0 {
 		l.crowded.Store(c - 1)
@@ -312,14 +318,14 @@ func (l *loop) leadWait(own *pollDir) {
 			if errno != 0 && errno != unix.EINTR {
 				panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
 			}
-			woke := 0
+			others := false
 			if n > 0 {
-				_, woke = l.dispatch(n)
+				_, others = l.dispatch(n, own)
 			}
 			if own.state.Load() != pollWaiting {
 				return
 			}
-			if woke > 0 {
+			if others {
 				break
 			}
 		}
@@ -348,7 +354,7 @@ func (l *loop) lead(own *pollDir) {
 				panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
 			}
 			if n > 0 {
-				l.dispatch(n)
+				l.dispatch(n, own)
 			}
 			if n == len(l.events) {
 				continue
@@ -403,7 +409,7 @@ func (l *loop) harvest() bool {
 			panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
 		}
 		if n > 0 {
-			l.dispatch(n)
+			l.dispatch(n, nil)
 		}
 		if n < len(l.events) {
 			break
@@ -452,7 +458,7 @@ func (l *loop) runBlocking() {
 			// Only EBADF/EFAULT/EINVAL are possible, none recoverable.
 			panic(fmt.Sprintf("epoll: epoll_wait: %v", err))
 		}
-		if woken, _ := l.dispatch(max(n, 0)); woken && l.exitable() {
+		if woken, _ := l.dispatch(max(n, 0), nil); woken && l.exitable() {
 			unix.Close(l.efd)
 			unix.Close(l.epfd)
 			return
@@ -469,8 +475,12 @@ func (l *loop) runBlocking() {
 }
 
 // dispatch hands the first n events to their streams. It reports whether
-// the eventfd was among them and how many waiters it woke.
-func (l *loop) dispatch(n int) (woken bool, woke int) {
+// the eventfd was among them, and whether any was for a stream other than
+// own's (the leader's wait, or nil): such an event shows that the loop
+// serves other streams, whose goroutines may be runnable on the caller's
+// P, some of them woken here; leads then go through the runtime poller
+// for calmLeads more (see leadWait).
+func (l *loop) dispatch(n int, own *pollDir) (woken, others bool) {
 	for i := 0; i < n; i++ {
 		ev := &l.events[i]
 		if ev.Pad == 0 {
@@ -481,18 +491,24 @@ func (l *loop) dispatch(n int) (woken bool, woke int) {
 		if s == nil || s.gen != uint32(ev.Pad) {
 			continue
 		}
+		if own != &s.rd && own != &s.wd {
+			others = true
+		}
 		e := ev.Events
 		if e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			s.ev.Or(evHup)
 		}
-		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && s.rd.ready(l) {
-			woke++
+		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			s.rd.ready(l)
 		}
-		if e&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 && s.wd.ready(l) {
-			woke++
+		if e&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			s.wd.ready(l)
 		}
 	}
-	return woken, woke
+	if others && l.crowded.Load() != calmLeads {
+		l.crowded.Store(calmLeads)
+	}
+	return woken, others
 }
 
 // Interest sets. Output readiness is asked for only while it is needed (a

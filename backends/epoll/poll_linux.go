@@ -43,17 +43,14 @@ var monoBase = time.Now()
 // same clock the runtime's timers use.
 func monoNow() int64 { return int64(time.Since(monoBase)) }
 
-// ready records readiness reported by the loop and wakes the waiter; it
-// reports whether there was one.
-func (d *pollDir) ready(l *loop) bool {
+// ready records readiness reported by the loop and wakes the waiter.
+func (d *pollDir) ready(l *loop) {
 	if d.state.Load() == pollReady {
-		return false
+		return
 	}
 	if d.state.Swap(pollReady) == pollWaiting {
 		d.wake(l, false)
-		return true
 	}
-	return false
 }
 
 // poke wakes the waiter, if any, without claiming readiness, so that it
