@@ -61,3 +61,12 @@ func LoneLeader(t testing.TB, s transport.Stream) bool {
 
 // Leading reports whether a caller leads s's loop (waits on it).
 func Leading(s transport.Stream) bool { return s.(*stream).loop.leader.Load() != 0 }
+
+// SetLoneWait sets how long the lone leads of loops made from now on may
+// block, in milliseconds, and returns the previous value. Tests call it
+// while no backend is open.
+func SetLoneWait(msec int) int {
+	old := loneWaitMsec
+	loneWaitMsec = msec
+	return old
+}

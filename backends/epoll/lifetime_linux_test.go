@@ -87,9 +87,11 @@ func calm(t *testing.T, s transport.Stream, c net.Conn, rounds int) {
 
 // TestLoneLeader: a caller waiting alone sleeps in epoll_wait by itself;
 // a second caller that must wait on the same loop is served at once (the
-// lone leader is interrupted and leads through the runtime poller), and a
-// deadline, data and Close all end a lone wait.
+// lone leader dispatches its event and goes on through the runtime
+// poller), and a deadline, data and Close all end a lone wait. Lone waits
+// are made long here, so that the test sees them.
 func TestLoneLeader(t *testing.T) {
+	defer epoll.SetLoneWait(epoll.SetLoneWait(int(waitTimeout / time.Millisecond)))
 	for _, procs := range []int{1, 2} {
 		t.Run(strconv.Itoa(procs), func(t *testing.T) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
@@ -176,5 +178,34 @@ func TestLoneLeader(t *testing.T) {
 				t.Fatalf("Read across Close: %v", err)
 			}
 		})
+	}
+}
+
+// TestLoneWaitBound: a lone wait longer than its bound goes on through the
+// runtime poller and still ends with the data, a deadline or Close.
+func TestLoneWaitBound(t *testing.T) {
+	b := openBackend(t, `{"loops": 1}`)
+	defer b.Close()
+	s, c := pair(t, b)
+	calm(t, s, c, 10)
+	got := make(chan error, 1)
+	go func() { _, err := io.ReadFull(s, make([]byte, 1)); got <- err }()
+	time.Sleep(30 * time.Millisecond) // well past the 1 ms bound
+	c.Write([]byte("x"))
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	calm(t, s, c, 10)
+	s.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	if _, err := s.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline: %v", err)
+	}
+	s.SetReadDeadline(time.Time{})
+	calm(t, s, c, 10)
+	go func() { _, err := s.Read(make([]byte, 1)); got <- err }()
+	time.Sleep(30 * time.Millisecond)
+	s.Close()
+	if err := <-got; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read across Close: %v", err)
 	}
 }

@@ -115,6 +115,8 @@ type loop struct {
 	waiters atomic.Int32  // followers parked on their channels
 	wakeL   chan struct{} // capacity 1: wakes the loop goroutine
 
+	loneWait int // loneWaitMsec when the loop was made
+
 	// crowded counts the leads left before a leader may sleep in
 	// epoll_wait by itself again (see leadWait): each follower, and each
 	// harvest with other streams' events, sets it to calmLeads, each lead
@@ -159,6 +161,8 @@ func newLoop(cfg *Config) (*loop, error) {
 		done:   make(chan struct{}),
 		events: make([]unix.EpollEvent, cfg.Events),
 		wakeL:  make(chan struct{}, 1),
+
+		loneWait: loneWaitMsec,
 	}
 	l.crowded.Store(calmLeads)
 	if !cfg.BlockingWait {
@@ -292,6 +296,10 @@ func (l *loop) follow() {
 // leader sleeps in epoll_wait by itself again.
 const calmLeads = 8
 
+// loneWaitMsec bounds a lone leader's blocking epoll_wait (see leadWait);
+// a loop takes it when made (tests lengthen it).
+var loneWaitMsec = 1
+
 // leadWait leads the loop until own (the leader's own wait) is over.
 //
 // A leader with no follower on a loop that had none for calmLeads leads
@@ -307,14 +315,19 @@ const calmLeads = 8
 // goroutines of other streams may be runnable on the leader's P, some
 // woken right then, and a blocked call would leave them there until the
 // runtime takes the P back (a sysmon period, 20 µs to 10 ms). A new loop
-// starts as not calm, for the goroutines that start with it.
+// starts as not calm, for the goroutines that start with it. Goroutines
+// unrelated to the loop can still be made runnable on the P just before
+// it blocks, so a lone wait lasts at most loneWaitMsec before the leader
+// goes on through the runtime poller: that bounds their wait, and a wait
+// that long amortizes the few system calls of the switch.
+
 func (l *loop) leadWait(own *pollDir) {
 	if c := l.crowded.Load(); c > 0 {
 		l.crowded.Store(c - 1)
 	} else if l.waiters.Load() == 0 {
 		l.attach(false)
 		for {
-			n, errno := epollWait(l.epfd, l.events, -1)
+			n, errno := epollWait(l.epfd, l.events, l.loneWait)
 			if errno != 0 && errno != unix.EINTR {
 				panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
 			}
@@ -325,7 +338,7 @@ func (l *loop) leadWait(own *pollDir) {
 			if own.state.Load() != pollWaiting {
 				return
 			}
-			if others {
+			if others || n == 0 && errno == 0 {
 				break
 			}
 		}
