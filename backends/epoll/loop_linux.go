@@ -320,7 +320,6 @@ var loneWaitMsec = 1
 // it blocks, so a lone wait lasts at most loneWaitMsec before the leader
 // goes on through the runtime poller: that bounds their wait, and a wait
 // that long amortizes the few system calls of the switch.
-
 func (l *loop) leadWait(own *pollDir) {
 	if c := l.crowded.Load(); c > 0 {
 		l.crowded.Store(c - 1)
