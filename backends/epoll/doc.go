@@ -104,9 +104,9 @@
 // closes the fd, so the fd is closed once and never while a system call
 // uses it. Every failed dial closes its socket. Backend.Close stops new
 // dials; each loop exits once its last stream is closed. A loop's own fds
-// (the epoll fd and the eventfd) are closed by the loop goroutine alone;
-// every other use of them holds a reference to the loop, which every
-// stream holds and IsReadable takes for the while, and the loop closes
-// them only once no reference is left, so a closed fd, or a number the
-// kernel reused, is never touched.
+// (its two epoll fds and the eventfd) are closed by the loop goroutine
+// alone; every other use of them holds a reference to the loop, which
+// every stream holds and IsReadable takes for the while, and the loop
+// closes them only once no reference is left, so a closed fd, or a number
+// the kernel reused, is never touched.
 package epoll
