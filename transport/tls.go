@@ -15,7 +15,8 @@ import (
 // Certificate and host name verification are on unless cfg turns them off;
 // cfg.ServerName must be set unless cfg.InsecureSkipVerify is (DialTLS sets
 // it from the address). The handshake honours ctx's deadline and
-// cancellation.
+// cancellation, and is reported to the httptrace.ClientTrace in ctx
+// (TLSHandshakeStart, TLSHandshakeDone), as net/http reports it.
 //
 // On failure s is closed, since it is then in no state to be used, and the
 // error is an *OpError with Op "tls" whose cause says what failed (for
@@ -26,13 +27,16 @@ func StartTLS(ctx context.Context, s Stream, cfg *tls.Config) (Stream, error) {
 		return nil, tlsError(s, errors.New("nil tls.Config"))
 	}
 	tc := tls.Client(s, cfg)
+	traced := traceTLS(ctx)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		traced(tls.ConnectionState{}, err)
 		s.Close()
 		if cerr := ctx.Err(); cerr != nil {
 			err = ContextError(cerr)
 		}
 		return nil, tlsError(s, err)
 	}
+	traced(tc.ConnectionState(), nil)
 	return &tlsStream{Conn: tc, raw: s}, nil
 }
 

@@ -131,8 +131,11 @@ func (b *Backend) Dial(ctx context.Context, network, address string) (transport.
 }
 
 func (b *Backend) dial(ctx context.Context, network, address string) (*end, route, error) {
+	traced := func(error) {} // ConnectDone, once the attempt has started
 	fail := func(err error) (*end, route, error) {
-		return nil, route{}, &transport.OpError{Op: "dial", Backend: Name, Network: network, Address: address, Err: err}
+		err = &transport.OpError{Op: "dial", Backend: Name, Network: network, Address: address, Err: err}
+		traced(err)
+		return nil, route{}, err
 	}
 	if !supported(network) {
 		return fail(fmt.Errorf("network %q: %w", network, transport.ErrUnsupported))
@@ -142,6 +145,7 @@ func (b *Backend) dial(ctx context.Context, network, address string) (*end, rout
 	if err := ctx.Err(); err != nil {
 		return fail(transport.ContextError(err))
 	}
+	traced = transport.TraceConnect(ctx, network, address)
 
 	b.mu.Lock()
 	closed := b.closed
@@ -167,8 +171,8 @@ func (b *Backend) dial(ctx context.Context, network, address string) (*end, rout
 	}
 
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return fail(net.ErrClosed)
 	}
 	c := &Conn{network: network, address: address, done: make(chan struct{})}
@@ -184,6 +188,8 @@ func (b *Backend) dial(ctx context.Context, network, address string) (*end, rout
 	} else {
 		r.peer.start(b, c)
 	}
+	b.mu.Unlock()
+	traced(nil)
 	return c.p.client(), r, nil
 }
 
