@@ -208,6 +208,21 @@ func openPlugin(t *testing.T, name string, path *string, cfg json.RawMessage) tr
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Launch the plugin now, with a dial of its own, so that no cell's
+	// deadline pays for the launch.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := b.Dial(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		b.Close()
+		t.Fatalf("launching %s: %v", b.Name(), err)
+	}
+	s.Close()
 	return b
 }
 

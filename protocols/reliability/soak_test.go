@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"runtime"
 	"slices"
@@ -84,6 +85,10 @@ type soakTally struct {
 	untyped  []error        // failures that match no known error (the first few)
 	timeouts []error        // requests that hit soakTimeout (the first few)
 	mismatch int            // responses with the wrong status or body
+	// connects counts the connection attempts the requests saw through
+	// httptrace (ConnectStart); redialed counts the requests that saw
+	// more than one: a request replayed on a connection of its own.
+	connects, redialed int
 }
 
 // keepErrs is how many errors of each list a soak keeps to report.
@@ -215,8 +220,8 @@ func TestSoak(t *testing.T) {
 		t.Logf("  failures %-50s %d", w, tally.why[w])
 	}
 	proxied := plain.accepted.Load() + secure.accepted.Load()
-	t.Logf("connections: %d dialed by the transport (%.3f per request), %d through the proxy; chaos reset %d, delayed %d; nginx reset %d",
-		stats.Dials, float64(stats.Dials)/float64(max(total, 1)), proxied,
+	t.Logf("connections: %d dialed by the transport (%.3f per request; %d seen by the requests' httptrace, %d requests dialed more than once), %d through the proxy; chaos reset %d, delayed %d; nginx reset %d",
+		stats.Dials, float64(stats.Dials)/float64(max(total, 1)), tally.connects, tally.redialed, proxied,
 		plain.resets.Load()+secure.resets.Load(), plain.delayed.Load()+secure.delayed.Load(),
 		plain.upstreamResets.Load()+secure.upstreamResets.Load())
 	t.Logf("goroutines: %d at the start, peak %d; fds: %d at the start, peak %d; HeapInuse after GC: %.1f MiB at 1/4, %.1f MiB at the end",
@@ -271,6 +276,10 @@ func soakRequest(tr *protocols.Transport, base string, rng *rand.Rand, tally *so
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), soakTimeout)
 	defer cancel()
+	var connects atomic.Int64
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		ConnectStart: func(string, string) { connects.Add(1) },
+	})
 	var req *http.Request
 	var err error
 	want := "hello"
@@ -306,6 +315,11 @@ func soakRequest(tr *protocols.Transport, base string, rng *rand.Rand, tally *so
 	tally.mu.Lock()
 	defer tally.mu.Unlock()
 	tally.sent[h][kind]++
+	n := int(connects.Load())
+	tally.connects += n
+	if n > 1 {
+		tally.redialed++
+	}
 	if err == nil {
 		return
 	}
