@@ -191,11 +191,17 @@ type Conn struct {
 	fr           *http2.Framer
 	hdec         *hpack.Decoder
 	hb           headerBlock
+	frameStream  uint32 // the stream of the frame being read, 0 between frames
 	seenSettings bool
 	controlStart time.Time
 	controlCount int
 	readDone     chan struct{}
 	lastRead     atomic.Int64 // since processStart, for health checks
+	// cutHead is the stream whose response head the connection's end cut
+	// short (its HEADERS or CONTINUATION frame, or its header block, was
+	// not complete): that stream's error is io.ErrUnexpectedEOF, not
+	// "closed before responding".
+	cutHead atomic.Uint32
 	health       *time.Timer
 
 	mu                sync.Mutex

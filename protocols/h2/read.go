@@ -133,6 +133,14 @@ func (c *Conn) newReadFramer() *http2.Framer {
 func (c *Conn) readLoop() {
 	defer close(c.readDone)
 	err := c.readFrames()
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		switch {
+		case c.hb.stream != 0:
+			c.cutHead.Store(c.hb.stream)
+		case c.frameStream != 0 && errors.Is(err, io.ErrUnexpectedEOF):
+			c.cutHead.Store(c.frameStream)
+		}
+	}
 	c.br.release()
 	c.readFailed(err)
 }
@@ -207,6 +215,9 @@ func (c *Conn) readFrames() error {
 		if !c.seenSettings && (fh.Type != http2.FrameSettings || fh.Flags.Has(http2.FlagSettingsAck)) {
 			return protocolError("peer's first frame is %v, not SETTINGS", fh.Type)
 		}
+		if fh.Type == http2.FrameHeaders || fh.Type == http2.FrameContinuation {
+			c.frameStream = fh.StreamID
+		}
 		switch fh.Type {
 		case http2.FrameData:
 			err = c.readData(fh)
@@ -222,6 +233,7 @@ func (c *Conn) readFrames() error {
 		if err != nil {
 			return err
 		}
+		c.frameStream = 0
 		if fh.Length > maxKeptFrame && fh.Type != http2.FrameData && c.hb.stream == 0 {
 			c.fr = c.newReadFramer() // let the large payload buffer go
 		}

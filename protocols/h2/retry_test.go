@@ -296,3 +296,44 @@ func TestPeerSettingsHonoured(t *testing.T) {
 		t.Fatalf("request over the peer's header list limit: %v, want ErrHeaderListSize, not retryable", err)
 	}
 }
+
+// TestHeadCutShort: the peer starts a response's HEADERS frame and closes
+// the connection before the frame ends. A response had begun, so the
+// request's error is io.ErrUnexpectedEOF (as a cut HTTP/1.1 head is), not
+// "closed before responding"; and the same for a header block whose
+// CONTINUATION never comes.
+func TestHeadCutShort(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cut  func(p *rawPeer, stream uint32)
+	}{
+		{"mid-frame", func(p *rawPeer, stream uint32) {
+			block := p.encode(":status", "200", "content-type", "text/plain")
+			// A frame header announcing the whole block, then half of it.
+			hdr := []byte{0, 0, byte(len(block)), byte(http2.FrameHeaders), byte(http2.FlagHeadersEndHeaders),
+				byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}
+			p.c.Write(append(hdr, block[:len(block)/2]...))
+		}},
+		{"no continuation", func(p *rawPeer, stream uint32) {
+			block := p.encode(":status", "200")
+			p.write(func() error {
+				return p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block})
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rawH2C(t, Options{}, func(p *rawPeer) {
+				if !p.handshake() {
+					return
+				}
+				if h := p.readHeaders(); h != nil {
+					tc.cut(p, h.StreamID)
+				}
+			})
+			err := mustGetError(t, c)
+			if !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, httperr.ErrServerClosed) || IsRetryable(err) {
+				t.Fatalf("error %v: want io.ErrUnexpectedEOF, not closed-before-responding", err)
+			}
+		})
+	}
+}

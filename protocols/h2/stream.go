@@ -406,7 +406,7 @@ func (s *stream) connError(cause error) error {
 	ga := s.c.goAway
 	s.c.mu.Unlock()
 	first := httperr.ErrServerClosed
-	if gotHead {
+	if gotHead || s.c.cutHead.Load() == s.id {
 		first = io.ErrUnexpectedEOF
 	}
 	if ga != nil {
