@@ -202,7 +202,7 @@ type Conn struct {
 	// not complete): that stream's error is io.ErrUnexpectedEOF, not
 	// "closed before responding".
 	cutHead atomic.Uint32
-	health       *time.Timer
+	health  *time.Timer
 
 	mu                sync.Mutex
 	streams           map[uint32]*stream // open on the wire
