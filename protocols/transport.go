@@ -130,6 +130,16 @@ type Transport struct {
 	// are reused.
 	DisableKeepAlives bool
 
+	// DisableCompression, if true, stops the Transport from asking for
+	// gzip, as with net/http. If false, a request with no Accept-Encoding
+	// and no Range field, other than HEAD, is sent with "Accept-Encoding:
+	// gzip" (over HTTP/1.1 and HTTP/2; req.Header is not changed) and a
+	// gzip response to it is decompressed as it is read: Content-Encoding
+	// and Content-Length are removed, ContentLength is -1 and
+	// Response.Uncompressed is true. HTTP2.DisableCompression also turns
+	// it off for HTTP/2.
+	DisableCompression bool
+
 	// MaxConnsPerHost limits the connections per origin, dialing and
 	// busy ones included; callers beyond it wait, in the pool and in
 	// order of arrival, for an idle HTTP/1.1 connection, a free stream
@@ -463,6 +473,7 @@ func (t *Transport) h2Options(onIdle func()) h2.Options {
 	if o.ExpectContinueTimeout == 0 {
 		o.ExpectContinueTimeout = t.ExpectContinueTimeout
 	}
+	o.DisableCompression = o.DisableCompression || t.DisableCompression
 	o.OnIdle = onIdle
 	return o
 }
@@ -476,6 +487,7 @@ func (t *Transport) h1Options(done func(bool), wrap func(*h1.Error) error) h1.Op
 		ExpectContinueTimeout: t.ExpectContinueTimeout,
 		UserAgent:             t.UserAgent,
 		DisableKeepAlives:     t.DisableKeepAlives,
+		DisableCompression:    t.DisableCompression,
 		OnDone:                done,
 		WrapError:             wrap,
 	}

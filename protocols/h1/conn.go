@@ -6,11 +6,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/transportkit/transportkit/protocols/internal/gzipbody"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -65,6 +68,15 @@ type Options struct {
 	// empty is sent without one.
 	UserAgent string
 
+	// DisableCompression, if true, stops the Conn from asking for gzip.
+	// If false (compression on, as with net/http), a request with no
+	// Accept-Encoding and no Range field, other than HEAD, is sent with
+	// "Accept-Encoding: gzip" (req.Header is not changed), and a gzip
+	// response to it is decompressed as it is read: its Content-Encoding
+	// and Content-Length fields are removed, ContentLength is -1 and
+	// Uncompressed is true. A corrupt gzip stream is a Read error.
+	DisableCompression bool
+
 	// DisableKeepAlives sends "Connection: close" with every request and
 	// closes the connection after one exchange. If false, connections are
 	// kept for reuse.
@@ -115,6 +127,7 @@ type Conn struct {
 	continueFor time.Duration
 	userAgent   string
 	oneShot     bool
+	compress    bool
 	onDone      func(reusable bool)
 	wrap        func(*Error) error
 	cancelFn    func()
@@ -137,6 +150,9 @@ type Conn struct {
 	wchunked bool
 	probe    [1]byte
 	closed   bool // the response or the request asked to close
+	gzip     bool // this exchange asked for gzip
+	trace    *httptrace.ClientTrace
+	gotFirst bool // GotFirstResponseByte was reported
 	hdr      head
 
 	mu       sync.Mutex // guards the fields below, shared with abort
@@ -159,6 +175,7 @@ func NewConn(s transport.Stream, opts Options) *Conn {
 		continueFor: opts.ExpectContinueTimeout,
 		userAgent:   opts.UserAgent,
 		oneShot:     opts.DisableKeepAlives,
+		compress:    !opts.DisableCompression,
 		onDone:      opts.OnDone,
 		wrap:        opts.WrapError,
 	}
@@ -227,7 +244,8 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.finish(true)
 		return nil, c.wrapped(&Error{Op: "write", Err: transport.ContextError(err), NoResponse: true})
 	}
-	c.nread, c.nwritten, c.wfailed, c.sent, c.closed = 0, 0, false, false, false
+	c.nread, c.nwritten, c.wfailed, c.sent, c.closed, c.gzip, c.gotFirst = 0, 0, false, false, false, false, false
+	c.trace = httptrace.ContextClientTrace(ctx)
 	if ctx.Done() != nil {
 		c.ctx = ctx
 		c.stop = context.AfterFunc(ctx, c.cancelFn)
@@ -457,6 +475,10 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 	lineOK := false // the status line has been checked while incomplete
 	for {
 		if c.r < c.w {
+			if !c.gotFirst && c.trace != nil && c.trace.GotFirstResponseByte != nil {
+				c.gotFirst = true
+				c.trace.GotFirstResponseByte()
+			}
 			end := headEnd(c.rbuf[c.r:c.w], c.scan, &c.scan)
 			if end >= 0 {
 				if end > *budget {
@@ -495,6 +517,7 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, error) {
 	isHead := req.Method == http.MethodHead
 	budget := c.maxHeader
+	want100 := deferred // a 100 Continue is awaited, even after the timeout
 	if deferred {
 		c.setReadDeadline(time.Now().Add(c.continueFor))
 		err := c.fill()
@@ -502,6 +525,7 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) || c.aborted() != nil {
 				closeBody(req)
+				c.wroteRequest(nil) // as net/http: the body was not due
 				return nil, c.fail("read", c.readErr(err, false))
 			}
 			// No answer in time: send the body anyway.
@@ -520,12 +544,31 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 		if err := c.readHead(isHead, &budget, timed); err != nil {
 			if deferred {
 				closeBody(req)
+				c.wroteRequest(nil)
 			}
 			return nil, c.fail("read", err)
 		}
 		code := c.hdr.code
 		if code >= 200 || code == http.StatusSwitchingProtocols {
 			break
+		}
+		if code == http.StatusContinue && want100 {
+			want100 = false
+			if c.trace != nil && c.trace.Got100Continue != nil {
+				c.trace.Got100Continue()
+			}
+		}
+		if c.trace != nil && c.trace.Got1xxResponse != nil {
+			if err := c.trace.Got1xxResponse(code, textproto.MIMEHeader(c.hdr.header)); err != nil {
+				if deferred {
+					closeBody(req)
+					c.wroteRequest(nil)
+				}
+				return nil, c.fail("read", err)
+			}
+			// The caller sees each 1xx head and can bound them: the
+			// limit starts again, as with net/http.
+			budget = c.maxHeader
 		}
 		if code == http.StatusContinue && deferred {
 			if err := c.writeBody(req); err != nil {
@@ -545,6 +588,7 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 		// A final answer without 100 Continue: the body stays unsent, so
 		// the connection cannot carry another request.
 		closeBody(req)
+		c.wroteRequest(nil)
 		c.sent = false
 	}
 	return c.response(req), nil
@@ -617,6 +661,9 @@ func (c *Conn) response(req *http.Request) *http.Response {
 		b.mode = modeUntilClose
 	}
 	resp.Body = b
+	if c.gzip {
+		gzipbody.Unwrap(resp)
+	}
 	return resp
 }
 

@@ -29,6 +29,17 @@
 // the request was written, and every timeout matches both
 // os.ErrDeadlineExceeded and context.DeadlineExceeded.
 //
+// As net/http's Transport does, a request that states no Accept-Encoding
+// and no Range (other than HEAD) is sent with "Accept-Encoding: gzip",
+// and a gzip response to it is decompressed as it is read (see
+// Options.DisableCompression); req.Header is never changed. The request's
+// httptrace.ClientTrace, if any, gets net/http's request hooks in
+// net/http's order: WroteHeaderField for each field written (Host and
+// User-Agent included), WroteHeaders, Wait100Continue, GotFirstResponseByte,
+// Got100Continue and Got1xxResponse for each 1xx head (an error from it
+// ends the exchange with that error), and WroteRequest with the write's
+// error. Without a trace they cost nothing.
+//
 // A status line is checked as soon as it arrives, before the rest of
 // the head: a peer that does not speak HTTP (an SSH banner, say) fails
 // the exchange at once even if it keeps the connection open.

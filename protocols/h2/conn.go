@@ -106,6 +106,15 @@ type Options struct {
 	// empty is sent without one.
 	UserAgent string
 
+	// DisableCompression, if true, stops the Conn from asking for gzip.
+	// If false (compression on, as with net/http), a request with no
+	// Accept-Encoding and no Range field, other than HEAD, is sent with
+	// "accept-encoding: gzip" (req.Header is not changed), and a gzip
+	// response to it is decompressed as it is read: its Content-Encoding
+	// and Content-Length fields are removed, ContentLength is -1 and
+	// Uncompressed is true. A corrupt gzip stream is a Read error.
+	DisableCompression bool
+
 	// ResponseHeaderTimeout is how long to wait for the response head
 	// once the request (head and body) has been written. When it passes,
 	// the stream is reset and RoundTrip fails with
@@ -180,6 +189,7 @@ type Conn struct {
 	maxControl        int
 	maxConts          int
 	userAgent         string
+	compress          bool
 	respHeaderTimeout time.Duration
 	continueTimeout   time.Duration
 	writeByteTimeout  time.Duration
@@ -267,6 +277,7 @@ func NewConn(s transport.Stream, opts Options) (*Conn, error) {
 		connWindow:        int64(opts.MaxReceiveBufferPerConnection),
 		maxControl:        opts.MaxControlFrames,
 		userAgent:         opts.UserAgent,
+		compress:          !opts.DisableCompression,
 		respHeaderTimeout: opts.ResponseHeaderTimeout,
 		continueTimeout:   opts.ExpectContinueTimeout,
 		writeByteTimeout:  opts.WriteByteTimeout,

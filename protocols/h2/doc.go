@@ -14,8 +14,10 @@
 // [Conn.Release] to give it back), and reads [Conn.State] to retire
 // connections that are going away, closed or idle for too long; it waits
 // for [Conn.Ready] before sharing a new connection. [Conn.Shutdown]
-// closes gracefully; [Conn.Close] at once. Responses are never
-// decompressed here.
+// closes gracefully; [Conn.Close] at once. As with net/http, a request
+// that states no Accept-Encoding and no Range (other than HEAD) asks for
+// gzip and its gzip response is decompressed as it is read, unless
+// Options.DisableCompression is set.
 //
 // # Errors
 //

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/transportkit/transportkit/protocols/internal/gzipbody"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -30,6 +31,7 @@ type reqHead struct {
 	contentLength              int64  // -1: unknown
 	trailers                   string // the Trailer field to announce
 	userAgent                  string // "" sends none
+	gzip                       bool   // ask for gzip and decompress the answer
 	size                       uint64 // header list size, RFC 9113 section 6.5.2
 }
 
@@ -114,6 +116,7 @@ func (c *Conn) checkRequest(req *http.Request) (reqHead, error) {
 			h.userAgent = vv[0]
 		}
 	}
+	h.gzip = c.compress && gzipbody.Wanted(req)
 	h.size = c.headerListSize(req, &h)
 	return h, nil
 }
@@ -242,6 +245,9 @@ func (c *Conn) enumerate(req *http.Request, h *reqHead, f func(name, value strin
 	}
 	if shouldSendContentLength(h.method, h.contentLength) {
 		f("content-length", strconv.FormatInt(h.contentLength, 10))
+	}
+	if h.gzip {
+		f("accept-encoding", gzipbody.HeaderValue)
 	}
 	if h.userAgent != "" {
 		f("user-agent", h.userAgent)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/transportkit/transportkit/protocols/internal/gzipbody"
 	"github.com/transportkit/transportkit/protocols/internal/httperr"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -184,7 +185,11 @@ func (c *Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	default:
 		go s.writeBody(req.Body, h.contentLength, req.Trailer)
 	}
-	return s.awaitResponse()
+	resp, err := s.awaitResponse()
+	if err == nil && h.gzip {
+		gzipbody.Unwrap(resp)
+	}
+	return resp, err
 }
 
 // open waits for a stream slot, then assigns the stream its ID and
