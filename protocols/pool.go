@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -163,10 +164,14 @@ func (hc *h2conn) servedBefore(bool) bool { return hc.served.Load() > 0 }
 func (hc *h2conn) idle() { hc.pool.h2Idle(hc) }
 
 // key identifies an origin: scheme and authority, without the scheme's
-// default port, so that "example.com" and "example.com:80" share a pool.
-// The transport's TLS settings are the same for every origin.
+// default port, so that "example.com" and "example.com:80" share a pool;
+// and the proxy it is reached through (proxyKey, "" for none). Connections
+// that forward http requests to a proxy serve every http origin: their
+// key has no host. The transport's TLS settings are the same for every
+// origin.
 type key struct {
 	scheme, host string
+	proxy        string
 }
 
 // dialCall is a dial in flight that callers arriving meanwhile may wait
@@ -192,7 +197,10 @@ type grant struct {
 type hostPool struct {
 	t    *Transport
 	key  key
-	addr string // host:port to dial
+	addr string // host:port to dial: the origin, or a forwarding proxy
+
+	proxy   *url.URL // the proxy the connections go through, or nil
+	forward bool     // requests go in absolute form to the proxy
 
 	mu       sync.Mutex
 	idle     []*pconn
@@ -206,6 +214,27 @@ type hostPool struct {
 
 	tlsOnce sync.Once
 	tlsCfg  *tls.Config // the transport's TLS config with ServerName set
+
+	proxyOnce sync.Once
+	proxyOpts proxyOptions // for dials through proxy
+}
+
+// proxyOptions returns the options of dials through the pool's proxy, made
+// once per pool.
+func (p *hostPool) proxyOptions() proxyOptions {
+	p.proxyOnce.Do(func() {
+		t := p.t
+		p.proxyOpts = proxyOptions{
+			TLSConfig:         proxyTLSConfig(t.TLSClientConfig, p.proxy),
+			ConnectHeader:     t.ProxyConnectHeader,
+			GetConnectHeader:  t.GetProxyConnectHeader,
+			OnConnectResponse: t.OnProxyConnectResponse,
+			MaxHeaderBytes:    t.MaxResponseHeaderBytes,
+			UserAgent:         t.UserAgent,
+			Tunnel:            t.H2C,
+		}
+	})
+	return p.proxyOpts
 }
 
 // tlsConfig returns the transport's TLS config with ServerName set for this
@@ -689,9 +718,18 @@ func (p *hostPool) dialConn(ctx context.Context) (conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	if p.key.scheme == "https" {
+	switch {
+	case p.proxy != nil:
+		s, err = dialProxy(ctx, b, p.proxy, p.key.scheme, p.addr, p.proxyOptions())
+		if err != nil {
+			return nil, &Error{Op: "proxy", Proto: p.proto(), Addr: p.addr, Err: err}
+		}
+		if p.key.scheme == "https" {
+			s, err = transport.StartTLS(ctx, s, p.tlsConfig())
+		}
+	case p.key.scheme == "https":
 		s, err = transport.DialTLS(ctx, b, "tcp", p.addr, p.tlsConfig())
-	} else {
+	default:
 		s, err = b.Dial(ctx, "tcp", p.addr)
 	}
 	if err != nil {

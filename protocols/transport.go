@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -90,6 +91,44 @@ type Transport struct {
 	// selects by TRANSPORTKIT_BACKEND, then the TRANSPORTKIT_CONFIG file,
 	// then the default chain.
 	Selection registry.Selection
+
+	// Proxy returns the proxy for a request, as http.Transport.Proxy
+	// does: an http://, https://, socks5:// or socks5h:// URL, whose user
+	// and password, if any, are sent to the proxy (Proxy-Authorization
+	// Basic, or SOCKS5 user name and password); nil for a direct
+	// connection. An error fails the request (an *Error with Op "proxy").
+	//
+	// If nil, http.ProxyFromEnvironment is used, as by net/http's
+	// DefaultTransport: HTTP_PROXY, HTTPS_PROXY and NO_PROXY (or their
+	// lower-case forms) choose the proxy, and requests to localhost and
+	// loopback addresses go direct. Set Proxy to NoProxy to turn proxies
+	// off whatever the environment says.
+	//
+	// http origins through an http or https proxy are sent as requests in
+	// absolute form on connections to the proxy, shared by all http
+	// origins through it (unless H2C, which tunnels); https origins go
+	// through a CONNECT tunnel, then TLS to the origin with ALPN (HTTP/2
+	// when the origin picks h2); socks5 proxies get the target's address,
+	// looked up here, and socks5h proxies its name. Connections are
+	// pooled by proxy (and its credentials) and origin. A failed proxy
+	// dial is an *Error with Op "proxy" whose cause is a *ProxyError.
+	Proxy func(*http.Request) (*url.URL, error)
+
+	// ProxyConnectHeader is sent with each CONNECT request to a proxy,
+	// as http.Transport.ProxyConnectHeader. If nil, none (besides
+	// Proxy-Authorization from the proxy URL's user, and User-Agent).
+	ProxyConnectHeader http.Header
+
+	// GetProxyConnectHeader, if not nil, is called for each CONNECT
+	// request, with the proxy and the target host:port, and what it
+	// returns is sent instead of ProxyConnectHeader, as
+	// http.Transport.GetProxyConnectHeader. An error fails the dial.
+	GetProxyConnectHeader func(ctx context.Context, proxyURL *url.URL, target string) (http.Header, error)
+
+	// OnProxyConnectResponse, if not nil, is called with every answer to
+	// a CONNECT request, 2xx or not, before it is checked, as
+	// http.Transport.OnProxyConnectResponse. An error fails the dial.
+	OnProxyConnectResponse func(ctx context.Context, proxyURL *url.URL, connectReq *http.Request, connectRes *http.Response) error
 
 	// TLSClientConfig configures TLS for https. If nil, the default
 	// configuration is used. Its NextProtos is replaced by what the
@@ -189,6 +228,10 @@ type Transport struct {
 
 var _ http.RoundTripper = (*Transport)(nil)
 
+// NoProxy is a Transport.Proxy that sends every request directly, whatever
+// the environment says.
+var NoProxy = func(*http.Request) (*url.URL, error) { return nil, nil }
+
 // ErrClosed is matched (errors.Is) by the error of RoundTrip after Close,
 // an *Error with Op "request".
 var ErrClosed = errors.New("protocols: transport closed")
@@ -233,6 +276,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
+		if e, ok := err.(*Error); ok {
+			return nil, e
+		}
 		e := &Error{Op: "request", Err: err}
 		if req.URL != nil {
 			e.Addr = req.URL.Host
@@ -261,7 +307,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		resp, err := c.roundTrip(r)
+		sent := r
+		if p.forward {
+			sent = forwardRequest(r, p.proxy)
+		}
+		resp, err := c.roundTrip(sent)
 		if err == nil {
 			resp.Request = req
 			return resp, nil
@@ -357,7 +407,7 @@ func rewind(req *http.Request, failed error) (*http.Request, error) {
 	return &r, nil
 }
 
-// poolFor returns the pool of req's origin, creating it.
+// poolFor returns the pool of req's origin (and proxy), creating it.
 func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 	if t.closed.Load() {
 		return nil, ErrClosed
@@ -381,7 +431,18 @@ func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("%w: no Host in URL", h1.ErrInvalidRequest)
 	}
+	proxy, err := t.proxyFor(req)
+	if err != nil {
+		return nil, err
+	}
 	k := key{scheme: u.Scheme, host: strings.TrimSuffix(u.Host, ":"+port)}
+	forward := proxyForwards(proxy, u.Scheme, t.H2C)
+	if proxy != nil {
+		k.proxy = proxyKey(proxy)
+		if forward {
+			k.host = "" // one pool for every http origin through the proxy
+		}
+	}
 	if p := t.last.Load(); p != nil && p.key == k {
 		return p, nil
 	}
@@ -392,10 +453,12 @@ func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 		t.mu.Lock()
 		if p = t.pools[k]; p == nil {
 			addr := k.host
-			if _, _, err := net.SplitHostPort(addr); err != nil {
+			if forward {
+				addr, _ = proxyAddr(proxy) // checked when dialing
+			} else if _, _, err := net.SplitHostPort(addr); err != nil {
 				addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
 			}
-			p = &hostPool{t: t, key: k, addr: addr}
+			p = &hostPool{t: t, key: k, addr: addr, proxy: proxy, forward: forward}
 			if t.pools == nil {
 				t.pools = map[key]*hostPool{}
 			}
@@ -405,6 +468,20 @@ func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 	}
 	t.last.Store(p)
 	return p, nil
+}
+
+// proxyFor returns the proxy for req: Transport.Proxy's answer, or the
+// environment's when Proxy is nil.
+func (t *Transport) proxyFor(req *http.Request) (*url.URL, error) {
+	f := t.Proxy
+	if f == nil {
+		f = http.ProxyFromEnvironment
+	}
+	proxy, err := f(req)
+	if err != nil {
+		return nil, &Error{Op: "proxy", Addr: req.URL.Host, Err: err}
+	}
+	return proxy, nil
 }
 
 // backend returns the backend to dial with, opening it on first use.
