@@ -49,6 +49,11 @@ type pconn struct {
 	pool   *hostPool
 	h1     *h1.Conn
 	idleAt time.Time // when it went idle
+
+	// The transport-wide list of idle connections, oldest first, kept
+	// only while Transport.MaxIdleConns is set; guarded by Transport.imu.
+	older, newer *pconn
+	listed       bool
 }
 
 var _ conn = (*pconn)(nil)
@@ -211,6 +216,7 @@ type hostPool struct {
 	pending  *dialCall     // a dial that may give a shared HTTP/2 connection
 	news     chan struct{} // closed when a dial ends; nil until someone waits
 	h1only   bool          // the origin answered HTTP/1.1: dials are not shared
+	gone     atomic.Bool   // taken off the transport's map: get fails with errPoolGone
 
 	tlsOnce sync.Once
 	tlsCfg  *tls.Config // the transport's TLS config with ServerName set
@@ -293,6 +299,10 @@ func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, e
 	}()
 	for {
 		p.mu.Lock()
+		if p.gone.Load() {
+			p.mu.Unlock()
+			return nil, false, nil, errPoolGone
+		}
 		if len(p.h2) > 0 || len(p.draining) > 0 {
 			hc, dead := p.pickH2Locked()
 			if hc != nil || dead != nil {
@@ -518,6 +528,9 @@ func (p *hostPool) popIdle() (pc *pconn, expired []*pconn) {
 	if timeout := p.t.idleTimeout(); timeout > 0 && time.Since(pc.idleAt) > timeout {
 		expired = make([]*pconn, n)
 		copy(expired, p.idle)
+		for _, pc := range expired {
+			p.t.unlistIdle(pc)
+		}
 		clear(p.idle)
 		p.idle = p.idle[:0]
 		p.slotsFreedLocked(n)
@@ -525,7 +538,20 @@ func (p *hostPool) popIdle() (pc *pconn, expired []*pconn) {
 	}
 	p.idle[n-1] = nil
 	p.idle = p.idle[:n-1]
+	p.t.unlistIdle(pc)
 	return pc, nil
+}
+
+// errPoolGone is the error of get on a pool the janitor took off the
+// transport's map (it had no connection left): the caller looks the pool
+// up again.
+var errPoolGone = errors.New("protocols: pool removed")
+
+// emptyLocked reports whether the pool holds nothing: no connection open
+// or being dialed, no caller waiting.
+func (p *hostPool) emptyLocked() bool {
+	return p.conns == 0 && len(p.waiters) == 0 && p.pending == nil &&
+		len(p.idle) == 0 && len(p.h2) == 0 && len(p.draining) == 0
 }
 
 // discard closes a dead connection taken from the idle stack.
@@ -551,6 +577,9 @@ func (p *hostPool) slotsFreedLocked(n int) {
 			continue
 		}
 		p.conns--
+	}
+	if p.conns == 0 {
+		p.t.armPoolSweep() // to take the pool off the map
 	}
 }
 
@@ -594,15 +623,19 @@ func (p *hostPool) release(pc *pconn, reusable bool) {
 		return
 	}
 	if t.closed.Load() || t.DisableKeepAlives || len(p.idle) >= t.maxIdle() {
-		p.conns--
+		p.slotsFreedLocked(1) // no waiter: checked above
 		p.mu.Unlock()
 		pc.close()
 		return
 	}
 	pc.idleAt = time.Now()
 	p.idle = append(p.idle, pc)
+	evict := t.listIdle(pc)
 	p.mu.Unlock()
 	t.armJanitor()
+	if evict {
+		t.evictIdle()
+	}
 }
 
 // closeIdle closes the idle connections, or only those idle since before
@@ -620,6 +653,9 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 	}
 	closing := make([]*pconn, n)
 	copy(closing, p.idle[:n])
+	for _, pc := range closing {
+		p.t.unlistIdle(pc)
+	}
 	rest := copy(p.idle, p.idle[n:])
 	clear(p.idle[rest:])
 	p.idle = p.idle[:rest]

@@ -176,6 +176,14 @@ type Transport struct {
 	// zero, there is no limit.
 	MaxConnsPerHost int
 
+	// MaxIdleConns limits the idle HTTP/1.1 connections kept over all
+	// origins: when one more goes idle, the one idle the longest,
+	// whatever its origin, is closed. If zero, there is no limit, as in
+	// http.Transport (whose DefaultTransport sets 100); then each origin
+	// keeps up to MaxIdleConnsPerHost. HTTP/2 connections are not counted:
+	// IdleConnTimeout closes them.
+	MaxIdleConns int
+
 	// MaxIdleConnsPerHost is the number of idle connections kept per
 	// origin. If zero, DefaultMaxIdleConnsPerHost; if negative, none are
 	// kept.
@@ -224,9 +232,49 @@ type Transport struct {
 	jmu       sync.Mutex
 	janitor   *time.Timer
 	janitorOn bool
+
+	// The idle HTTP/1.1 connections of every origin, oldest first, while
+	// MaxIdleConns is set (see pconn.older). imu is taken under a pool's
+	// mu, never the other way.
+	imu                sync.Mutex
+	oldestIdle, newest *pconn
+	idleCount          int
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
+
+// Clone returns a new Transport with t's configuration and none of its
+// state: no connection, pool or backend opened from the registry is
+// shared (a Backend set by the caller is, as net/http's Clone shares
+// DialContext). TLSClientConfig, HTTP2, NextProtos and
+// ProxyConnectHeader are copied, so changing them on one does not change
+// the other.
+func (t *Transport) Clone() *Transport {
+	c := &Transport{
+		Backend:                t.Backend,
+		Selection:              t.Selection,
+		Proxy:                  t.Proxy,
+		ProxyConnectHeader:     t.ProxyConnectHeader.Clone(),
+		GetProxyConnectHeader:  t.GetProxyConnectHeader,
+		OnProxyConnectResponse: t.OnProxyConnectResponse,
+		TLSClientConfig:        t.TLSClientConfig.Clone(),
+		NextProtos:             slices.Clone(t.NextProtos),
+		H2C:                    t.H2C,
+		HTTP2:                  t.HTTP2,
+		TLSHandshakeTimeout:    t.TLSHandshakeTimeout,
+		DisableKeepAlives:      t.DisableKeepAlives,
+		MaxConnsPerHost:        t.MaxConnsPerHost,
+		MaxIdleConns:           t.MaxIdleConns,
+		MaxIdleConnsPerHost:    t.MaxIdleConnsPerHost,
+		IdleConnTimeout:        t.IdleConnTimeout,
+		ResponseHeaderTimeout:  t.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  t.ExpectContinueTimeout,
+		MaxResponseHeaderBytes: t.MaxResponseHeaderBytes,
+		UserAgent:              t.UserAgent,
+		Logger:                 t.Logger,
+	}
+	return c
+}
 
 // NoProxy is a Transport.Proxy that sends every request directly, whatever
 // the environment says.
@@ -292,6 +340,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	for sends := 1; ; sends++ {
 		attempts++
 		c, reused, d, err := p.get(ctx)
+		if err == errPoolGone {
+			// The janitor took the pool off the map as this caller
+			// arrived: look it up anew.
+			attempts--
+			sends--
+			if p, err = t.poolFor(req); err != nil {
+				if r.Body != nil {
+					r.Body.Close()
+				}
+				return nil, &Error{Op: "request", Addr: req.URL.Host, Err: err}
+			}
+			continue
+		}
 		if err == nil && c == nil {
 			c, err = p.dial(ctx, d)
 		}
@@ -443,7 +504,7 @@ func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 			k.host = "" // one pool for every http origin through the proxy
 		}
 	}
-	if p := t.last.Load(); p != nil && p.key == k {
+	if p := t.last.Load(); p != nil && p.key == k && !p.gone.Load() {
 		return p, nil
 	}
 	t.mu.RLock()
@@ -589,13 +650,27 @@ func (t *Transport) idleTimeout() time.Duration {
 	return t.IdleConnTimeout
 }
 
-// armJanitor makes sure a timer will close expired idle connections. One
-// timer serves the whole transport; no goroutine waits while idle.
+// armJanitor makes sure a timer will close expired idle connections.
+// One timer serves the whole transport; no goroutine waits while idle.
 func (t *Transport) armJanitor() {
+	if d := t.idleTimeout(); d > 0 {
+		t.armSweep(d)
+	}
+}
+
+// armPoolSweep makes sure a timer will take the pools left with no
+// connection off the map: the janitor's, or with no idle limit
+// (IdleConnTimeout negative) one in DefaultIdleConnTimeout.
+func (t *Transport) armPoolSweep() {
 	d := t.idleTimeout()
 	if d < 0 {
-		return
+		d = DefaultIdleConnTimeout
 	}
+	t.armSweep(d)
+}
+
+// armSweep makes sure sweep runs within d.
+func (t *Transport) armSweep(d time.Duration) {
 	t.jmu.Lock()
 	defer t.jmu.Unlock()
 	if t.janitorOn || t.closed.Load() {
@@ -609,8 +684,8 @@ func (t *Transport) armJanitor() {
 	}
 }
 
-// sweep closes the expired idle connections and sets the timer for the
-// next expiry.
+// sweep closes the expired idle connections, takes the pools left with
+// nothing off the map, and sets the timer for the next expiry.
 func (t *Transport) sweep() {
 	t.jmu.Lock()
 	t.janitorOn = false
@@ -619,9 +694,12 @@ func (t *Transport) sweep() {
 	now := time.Now()
 	var oldest time.Time
 	for _, p := range t.poolList() {
-		if o := p.closeIdle(now.Add(-d)); !o.IsZero() && (oldest.IsZero() || o.Before(oldest)) {
-			oldest = o
+		if d > 0 {
+			if o := p.closeIdle(now.Add(-d)); !o.IsZero() && (oldest.IsZero() || o.Before(oldest)) {
+				oldest = o
+			}
 		}
+		t.removeIfEmpty(p)
 	}
 	if oldest.IsZero() {
 		return
@@ -631,6 +709,98 @@ func (t *Transport) sweep() {
 	if !t.janitorOn && !t.closed.Load() {
 		t.janitorOn = true
 		t.janitor.Reset(time.Until(oldest.Add(d)) + time.Millisecond)
+	}
+}
+
+// removeIfEmpty takes p off the map when it holds nothing, so that a
+// transport that contacted many origins keeps nothing for those it no
+// longer talks to. A caller that got p just before sees errPoolGone in
+// get and looks again.
+func (t *Transport) removeIfEmpty(p *hostPool) {
+	t.mu.Lock()
+	p.mu.Lock()
+	empty := p.emptyLocked()
+	if empty {
+		p.gone.Store(true)
+		if t.pools[p.key] == p {
+			delete(t.pools, p.key)
+		}
+	}
+	p.mu.Unlock()
+	t.mu.Unlock()
+	if empty {
+		t.last.CompareAndSwap(p, nil)
+	}
+}
+
+// listIdle puts pc, which just went idle, at the new end of the
+// transport's idle list when MaxIdleConns is set, and reports whether the
+// list is over the limit. The caller holds pc's pool's mu.
+func (t *Transport) listIdle(pc *pconn) (over bool) {
+	if t.MaxIdleConns <= 0 {
+		return false
+	}
+	t.imu.Lock()
+	defer t.imu.Unlock()
+	pc.older, pc.newer, pc.listed = t.newest, nil, true
+	if t.newest != nil {
+		t.newest.newer = pc
+	} else {
+		t.oldestIdle = pc
+	}
+	t.newest = pc
+	t.idleCount++
+	return t.idleCount > t.MaxIdleConns
+}
+
+// unlistIdle takes pc, leaving its pool's idle stack, off the transport's
+// idle list. The caller holds pc's pool's mu.
+func (t *Transport) unlistIdle(pc *pconn) {
+	if t.MaxIdleConns <= 0 {
+		return
+	}
+	t.imu.Lock()
+	defer t.imu.Unlock()
+	if !pc.listed {
+		return
+	}
+	if pc.older != nil {
+		pc.older.newer = pc.newer
+	} else {
+		t.oldestIdle = pc.newer
+	}
+	if pc.newer != nil {
+		pc.newer.older = pc.older
+	} else {
+		t.newest = pc.older
+	}
+	pc.older, pc.newer, pc.listed = nil, nil, false
+	t.idleCount--
+}
+
+// evictIdle closes the connections idle the longest, whatever their
+// origin, until MaxIdleConns are left.
+func (t *Transport) evictIdle() {
+	for {
+		t.imu.Lock()
+		pc := t.oldestIdle
+		if t.idleCount <= t.MaxIdleConns || pc == nil {
+			t.imu.Unlock()
+			return
+		}
+		t.imu.Unlock()
+		p := pc.pool
+		p.mu.Lock()
+		i := slices.Index(p.idle, pc)
+		if i >= 0 {
+			p.idle = slices.Delete(p.idle, i, i+1)
+			t.unlistIdle(pc)
+			p.slotsFreedLocked(1)
+		}
+		p.mu.Unlock()
+		if i >= 0 {
+			pc.close()
+		}
 	}
 }
 
