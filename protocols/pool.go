@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"sync"
@@ -48,7 +49,9 @@ type conn interface {
 type pconn struct {
 	pool   *hostPool
 	h1     *h1.Conn
-	idleAt time.Time // when it went idle
+	s      transport.Stream       // for GotConnInfo.Conn
+	idleAt time.Time              // when it went idle
+	trace  *httptrace.ClientTrace // of the exchange in progress, for PutIdleConn
 
 	// The transport-wide list of idle connections, oldest first, kept
 	// only while Transport.MaxIdleConns is set; guarded by Transport.imu.
@@ -59,6 +62,7 @@ type pconn struct {
 var _ conn = (*pconn)(nil)
 
 func (pc *pconn) roundTrip(req *http.Request) (*http.Response, error) {
+	pc.trace = httptrace.ContextClientTrace(req.Context())
 	return pc.h1.RoundTrip(req)
 }
 
@@ -87,7 +91,9 @@ func (pc *pconn) done(reusable bool) { pc.pool.release(pc, reusable) }
 type h2conn struct {
 	pool   *hostPool
 	c      *h2.Conn
-	served atomic.Int64 // responses received
+	s      transport.Stream // for GotConnInfo.Conn
+	served atomic.Int64     // responses received
+	used   atomic.Bool      // given to a request: GotConnInfo.Reused after
 }
 
 var _ conn = (*h2conn)(nil)
@@ -289,7 +295,10 @@ func shareWait(ctx context.Context) time.Duration {
 // A caller waits for a dial in flight that may give a shared HTTP/2
 // connection (for shareWait at most, then it dials its own), and, while
 // the origin is at MaxConnsPerHost, for a connection or a stream slot.
-func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, err error) {
+//
+// When idle is not nil (the request is traced), it is set to when the
+// connection taken went idle, if it was idle: for GotConnInfo.
+func (p *hostPool) get(ctx context.Context, idle *time.Time) (c conn, reused bool, d *dialCall, err error) {
 	ownDial := false // waited long enough for another caller's dial
 	var timer *time.Timer
 	defer func() {
@@ -304,7 +313,7 @@ func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, e
 			return nil, false, nil, errPoolGone
 		}
 		if len(p.h2) > 0 || len(p.draining) > 0 {
-			hc, dead := p.pickH2Locked()
+			hc, dead := p.pickH2Locked(idle)
 			if hc != nil || dead != nil {
 				p.mu.Unlock()
 				closeAll(dead)
@@ -323,6 +332,9 @@ func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, e
 		if pc != nil {
 			p.mu.Unlock()
 			if pc.usable() {
+				if idle != nil {
+					*idle = pc.idleAt
+				}
 				return pc, true, nil, nil
 			}
 			p.discard(pc) // the server closed it while idle
@@ -437,10 +449,20 @@ func (p *hostPool) newsLocked() chan struct{} {
 // (returned as dead, for the caller to close once p.mu is released; their
 // connection slots are freed), and picks the first connection that grants
 // a stream slot, so that connections fill up in turn.
-func (p *hostPool) pickH2Locked() (pick *h2conn, dead []*h2conn) {
+//
+// When idle is not nil, it is set to when the connection picked went
+// idle, if it had nothing in flight.
+func (p *hostPool) pickH2Locked(idle *time.Time) (pick *h2conn, dead []*h2conn) {
 	dead = p.sweepH2Locked()
 	for _, hc := range p.h2 {
+		var since time.Time
+		if idle != nil {
+			since = hc.c.State().LastIdle
+		}
 		if hc.c.Reserve() {
+			if idle != nil {
+				*idle = since
+			}
 			return hc, dead
 		}
 	}
@@ -619,15 +641,18 @@ func (p *hostPool) release(pc *pconn, reusable bool) {
 	p.mu.Lock()
 	if w, ok := p.popWaiterLocked(); ok {
 		p.mu.Unlock()
+		tracePutIdle(pc, nil) // handed on, as net/http counts it
 		w <- grant{pc: pc}
 		return
 	}
-	if t.closed.Load() || t.DisableKeepAlives || len(p.idle) >= t.maxIdle() {
+	if err := p.idleRefusedLocked(); err != nil {
 		p.slotsFreedLocked(1) // no waiter: checked above
 		p.mu.Unlock()
 		pc.close()
+		tracePutIdle(pc, err)
 		return
 	}
+	tracePutIdle(pc, nil)
 	pc.idleAt = time.Now()
 	p.idle = append(p.idle, pc)
 	evict := t.listIdle(pc)
@@ -636,6 +661,58 @@ func (p *hostPool) release(pc *pconn, reusable bool) {
 	if evict {
 		t.evictIdle()
 	}
+}
+
+// Errors given to httptrace's PutIdleConn for an HTTP/1.1 connection
+// that could be reused but is not kept.
+var (
+	errIdleClosed   = errors.New("protocols: transport closed, connection not kept idle")
+	errIdleDisabled = errors.New("protocols: keep-alives disabled, connection not kept idle")
+	errIdleTooMany  = errors.New("protocols: MaxIdleConnsPerHost reached, connection not kept idle")
+)
+
+// idleRefusedLocked returns why a reusable connection cannot go on the
+// idle stack, or nil.
+func (p *hostPool) idleRefusedLocked() error {
+	t := p.t
+	switch {
+	case t.closed.Load():
+		return errIdleClosed
+	case t.DisableKeepAlives:
+		return errIdleDisabled
+	case len(p.idle) >= t.maxIdle():
+		return errIdleTooMany
+	}
+	return nil
+}
+
+// tracePutIdle reports to the exchange's trace, if it has PutIdleConn,
+// whether pc was kept for reuse (nil) or not.
+func tracePutIdle(pc *pconn, err error) {
+	if tr := pc.trace; tr != nil {
+		pc.trace = nil
+		if tr.PutIdleConn != nil {
+			tr.PutIdleConn(err)
+		}
+	}
+}
+
+// gotConnInfo is what httptrace's GotConn is told of c, taken by a
+// request: reused (from the idle stack or a waiter hand-off; for HTTP/2,
+// another request had the connection before, as net/http tells it), and
+// when it went idle if it was.
+func gotConnInfo(c conn, reused bool, idleSince time.Time) httptrace.GotConnInfo {
+	var info httptrace.GotConnInfo
+	switch c := c.(type) {
+	case *pconn:
+		info.Conn, info.Reused = c.s, reused
+	case *h2conn:
+		info.Conn, info.Reused = c.s, reused
+	}
+	if info.Reused && !idleSince.IsZero() {
+		info.WasIdle, info.IdleTime = true, time.Since(idleSince)
+	}
+	return info
 }
 
 // closeIdle closes the idle connections, or only those idle since before
@@ -784,4 +861,15 @@ func isTimeout(err error) bool {
 // isContextErr reports whether err is a context's end.
 func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// traceAddr is the host:port httptrace's GetConn is given, as net/http
+// gives it: the proxy's when there is one, else the origin's.
+func (p *hostPool) traceAddr() string {
+	if p.proxy != nil {
+		if addr, err := proxyAddr(p.proxy); err == nil {
+			return addr
+		}
+	}
+	return p.addr
 }

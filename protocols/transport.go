@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
@@ -337,9 +338,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req
 	backoff := retryBackoff
 	attempts := 0
+	trace := httptrace.ContextClientTrace(ctx)
+	if trace != nil && trace.GetConn == nil && trace.GotConn == nil {
+		trace = nil // nothing at the pool's level
+	}
 	for sends := 1; ; sends++ {
 		attempts++
-		c, reused, d, err := p.get(ctx)
+		var idle *time.Time
+		var idleSince time.Time
+		if trace != nil {
+			idle = &idleSince
+			if trace.GetConn != nil {
+				trace.GetConn(p.traceAddr())
+			}
+		}
+		c, reused, d, err := p.get(ctx, idle)
 		if err == errPoolGone {
 			// The janitor took the pool off the map as this caller
 			// arrived: look it up anew.
@@ -367,6 +380,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				continue // a new connection that went away at once
 			}
 			return nil, err
+		}
+		connReused := reused
+		if hc, ok := c.(*h2conn); ok {
+			// As net/http: reused once any request had it before.
+			connReused = hc.used.Swap(true)
+		}
+		if trace != nil && trace.GotConn != nil {
+			trace.GotConn(gotConnInfo(c, connReused, idleSince))
 		}
 		sent := r
 		if p.forward {
