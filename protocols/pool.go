@@ -678,7 +678,7 @@ func (p *hostPool) idleRefusedLocked() error {
 	switch {
 	case t.closed.Load():
 		return errIdleClosed
-	case t.DisableKeepAlives:
+	case t.DisableKeepAlives || t.MaxIdleConnsPerHost < 0:
 		return errIdleDisabled
 	case len(p.idle) >= t.maxIdle():
 		return errIdleTooMany
@@ -687,11 +687,12 @@ func (p *hostPool) idleRefusedLocked() error {
 }
 
 // tracePutIdle reports to the exchange's trace, if it has PutIdleConn,
-// whether pc was kept for reuse (nil) or not.
+// whether pc was kept for reuse (nil) or not; as net/http, not when
+// keep-alives are off.
 func tracePutIdle(pc *pconn, err error) {
 	if tr := pc.trace; tr != nil {
 		pc.trace = nil
-		if tr.PutIdleConn != nil {
+		if tr.PutIdleConn != nil && err != errIdleDisabled {
 			tr.PutIdleConn(err)
 		}
 	}

@@ -162,3 +162,102 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestTracePutIdleConnRefused: with keep-alives off (MaxIdleConnsPerHost
+// negative) there is no PutIdleConn, as in net/http; a reusable
+// connection the pool cannot keep (MaxIdleConnsPerHost reached) is
+// reported to PutIdleConn with an error.
+func TestTracePutIdleConnRefused(t *testing.T) {
+	b := mock.New()
+	defer b.Close()
+	b.Handle("origin.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
+	ours := &Transport{Backend: b, Proxy: NoProxy, MaxIdleConnsPerHost: -1}
+	defer ours.Close()
+	std := &http.Transport{MaxIdleConnsPerHost: -1, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return b.Dial(ctx, network, addr)
+	}}
+	defer std.CloseIdleConnections()
+	got, conns := tracedGets(t, ours, "http://origin.test/")
+	want, _ := tracedGets(t, std, "http://origin.test/")
+	if !slices.Equal(got, want) {
+		t.Fatalf("events:\n got: %q\nwant: %q", got, want)
+	}
+	if conns[0] == conns[1] {
+		t.Fatal("the connection not kept was used again")
+	}
+
+	// Two connections at once, one idle place: the second is refused.
+	full := &Transport{Backend: b, Proxy: NoProxy, MaxIdleConnsPerHost: 1}
+	defer full.Close()
+	l := &traceLog{}
+	ctx := httptrace.WithClientTrace(context.Background(), l.trace())
+	var bodies []io.ReadCloser
+	for range 2 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://origin.test/", nil)
+		resp, err := full.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	for _, body := range bodies {
+		io.Copy(io.Discard, body)
+		body.Close()
+	}
+	var puts []string
+	for _, e := range l.events {
+		if strings.HasPrefix(e, "PutIdleConn") {
+			puts = append(puts, e)
+		}
+	}
+	if len(puts) != 2 || puts[0] != "PutIdleConn <nil>" || puts[1] != "PutIdleConn "+errIdleTooMany.Error() {
+		t.Fatalf("PutIdleConn events %q, want nil then %v", puts, errIdleTooMany)
+	}
+}
+
+// TestTraceSharedH2Dial: callers that wait for another caller's HTTP/2
+// dial see no dial events, only GetConn and GotConn with Reused, as in
+// net/http where the dial belongs to the request that started it.
+func TestTraceSharedH2Dial(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	tr.Proxy = NoProxy
+	b.Handle("slow.test:80", mock.HandlerPeer(helloHandler(), mock.H2C), mock.Delay(100*time.Millisecond))
+	first, second := &traceLog{}, &traceLog{}
+	get := func(l *traceLog, wg *sync.WaitGroup) {
+		defer wg.Done()
+		ctx := httptrace.WithClientTrace(context.Background(), l.trace())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://slow.test/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go get(first, &wg)
+	waitFor(t, "the dial", func() bool { return dialPending(tr, key{scheme: "http", host: "slow.test"}) })
+	go get(second, &wg)
+	wg.Wait()
+	want1 := []string{"GetConn slow.test:80", "ConnectStart tcp slow.test:80", "ConnectDone tcp slow.test:80 <nil>", "GotConn reused=false wasIdle=false idleTime>0=false"}
+	want2 := []string{"GetConn slow.test:80", "GotConn reused=true wasIdle=false idleTime>0=false"}
+	if !slices.Equal(first.events, want1) || !slices.Equal(second.events, want2) {
+		t.Fatalf("dialing caller: %q\nwant %q\nwaiting caller: %q\nwant %q", first.events, want1, second.events, want2)
+	}
+}
+
+// TestTraceProxyGetConn: GetConn names the proxy, as net/http's does.
+func TestTraceProxyGetConn(t *testing.T) {
+	gp := startGoProxy(t, false, 0)
+	b := realBackends()[0].open(t)
+	defer b.Close()
+	tr := &Transport{Backend: b, Proxy: http.ProxyURL(gp.url)}
+	defer tr.Close()
+	got, _ := tracedGets(t, tr, "http://origin.test/")
+	if got[0] != "GetConn "+gp.url.Host {
+		t.Fatalf("first event %q, want GetConn %s", got[0], gp.url.Host)
+	}
+}
