@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/url"
 	"reflect"
 	"runtime"
@@ -246,4 +247,26 @@ func TestTransportClone(t *testing.T) {
 		t.Errorf("the clone has state: %d pools, %+v", poolCount(c), c.Stats())
 	}
 	c.Close()
+}
+
+// TestTransportPoolRemovedUnderCaller: when the janitor takes a pool off
+// the map between a caller's lookup and its get, the caller looks again
+// and the request goes on, reported once to GetConn.
+func TestTransportPoolRemovedUnderCaller(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.Proxy = NoProxy
+	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
+	gets := 0
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GetConn: func(string) {
+		gets++
+		tr.sweep() // the fresh pool is empty: it goes
+	}})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://a.test/", nil)
+	resp, body, err := do(t, tr, req)
+	if err != nil || resp.StatusCode != 200 || body != "hello" {
+		t.Fatalf("got %v %q %v", resp, body, err)
+	}
+	if gets != 1 || poolCount(tr) != 1 {
+		t.Fatalf("%d GetConn, %d pools; want 1 and 1", gets, poolCount(tr))
+	}
 }

@@ -342,13 +342,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if trace != nil && trace.GetConn == nil && trace.GotConn == nil {
 		trace = nil // nothing at the pool's level
 	}
+	poolGone := false
 	for sends := 1; ; sends++ {
 		attempts++
 		var idle *time.Time
 		var idleSince time.Time
 		if trace != nil {
 			idle = &idleSince
-			if trace.GetConn != nil {
+			if trace.GetConn != nil && !poolGone {
 				trace.GetConn(p.traceAddr())
 			}
 		}
@@ -358,6 +359,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			// arrived: look it up anew.
 			attempts--
 			sends--
+			poolGone = true // the same getting of a connection goes on
 			if p, err = t.poolFor(req); err != nil {
 				if r.Body != nil {
 					r.Body.Close()
@@ -386,6 +388,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			// As net/http: reused once any request had it before.
 			connReused = hc.used.Swap(true)
 		}
+		poolGone = false
 		if trace != nil && trace.GotConn != nil {
 			trace.GotConn(gotConnInfo(c, connReused, idleSince))
 		}
