@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http/httpproxy"
+
 	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -277,5 +279,43 @@ func TestTransportProxyEnvironment(t *testing.T) {
 	}
 	if u, err := NoProxy(req); u != nil || err != nil {
 		t.Fatalf("NoProxy = %v, %v", u, err)
+	}
+}
+
+// routeBackend dials the addresses in routes at their mapped address,
+// others as they are.
+type routeBackend struct {
+	transport.Backend
+	routes map[string]string
+}
+
+func (b routeBackend) Dial(ctx context.Context, network, addr string) (transport.Stream, error) {
+	if to, ok := b.routes[addr]; ok {
+		addr = to
+	}
+	return b.Backend.Dial(ctx, network, addr)
+}
+
+// TestTransportProxyNoProxy: NO_PROXY through a Proxy func made by
+// httpproxy.Config, as the environment's would be: the listed host goes
+// direct, the other through the proxy.
+func TestTransportProxyNoProxy(t *testing.T) {
+	transporttest.VerifyNoLeaks(t)
+	o := startProxyTestOrigins(t)
+	gp := startGoProxy(t, false, 0)
+	b := realBackends()[0].open(t)
+	defer b.Close()
+	cfg := httpproxy.Config{HTTPProxy: gp.url.String(), NoProxy: "direct.test"}
+	pf := cfg.ProxyFunc()
+	tr := &Transport{
+		Backend: routeBackend{b, map[string]string{"direct.test:80": serverAddr(o.plain), "via.test:80": serverAddr(o.plain)}},
+		Proxy:   func(req *http.Request) (*url.URL, error) { return pf(req.URL) },
+	}
+	defer tr.Close()
+	if _, body := getBody(t, tr, "http://direct.test/d"); body != "origin HTTP/1.1 /d host=direct.test" {
+		t.Fatalf("direct.test: got %q, want the origin's answer", body)
+	}
+	if _, body := getBody(t, tr, "http://via.test/v"); body != `forwarded HTTP/1.1 http://via.test/v auth=""` {
+		t.Fatalf("via.test: got %q, want the proxy's answer", body)
 	}
 }
