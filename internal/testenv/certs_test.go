@@ -1,0 +1,96 @@
+package testenv
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"os"
+	"testing"
+)
+
+func TestCerts(t *testing.T) {
+	c, err := NewCerts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"127.0.0.1", "::1", "localhost"} {
+		if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: c.Roots}); err != nil {
+			t.Errorf("leaf not valid for %s: %v", name, err)
+		}
+	}
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: "example.com", Roots: c.Roots}); err == nil {
+		t.Error("leaf valid for example.com")
+	}
+	other, err := NewCerts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Leaf.Verify(x509.VerifyOptions{DNSName: "localhost", Roots: c.Roots}); err == nil {
+		t.Error("a second CA's leaf verifies with the first's roots")
+	}
+	if SharedCerts(t) != SharedCerts(t) {
+		t.Error("SharedCerts differs between calls")
+	}
+}
+
+func TestWritePEM(t *testing.T) {
+	c := SharedCerts(t)
+	f := c.WritePEM(t, t.TempDir())
+	pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil || !leaf.Equal(c.Leaf) {
+		t.Fatalf("cert.pem is not the leaf: %v", err)
+	}
+	b, err := os.ReadFile(f.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatal("ca.pem holds no PEM block")
+	}
+	ca, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil || !ca.Equal(c.CA) {
+		t.Fatalf("ca.pem is not the CA: %v", err)
+	}
+	fatal, _ := capture(t, func(tb testing.TB) { c.WritePEM(tb, "/nonexistent/dir") })
+	if fatal == "" {
+		t.Error("WritePEM into a missing folder did not fail")
+	}
+}
+
+func TestTLSServerPair(t *testing.T) {
+	c, s := TLSServerPair(t, nil)
+	go func() {
+		s.Write([]byte("over tls"))
+		s.Close()
+	}()
+	cfg := SharedCerts(t).ClientConfig()
+	cfg.ServerName = "localhost"
+	cfg.NextProtos = []string{"h2"}
+	tc := tls.Client(c, cfg)
+	defer tc.Close()
+	b, err := io.ReadAll(tc)
+	if err != nil || string(b) != "over tls" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Errorf("ALPN %q, want h2", p)
+	}
+}
+
+func TestTCPPair(t *testing.T) {
+	c, s := TCPPair(t)
+	go func() {
+		c.Write([]byte("ping"))
+		c.Close()
+	}()
+	b, err := io.ReadAll(s)
+	if err != nil || string(b) != "ping" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+}
