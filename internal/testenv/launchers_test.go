@@ -308,4 +308,3 @@ func TestTail(t *testing.T) {
 		t.Errorf("tail of a missing file: %q", s)
 	}
 }
-
