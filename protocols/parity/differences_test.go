@@ -1,0 +1,88 @@
+package parity
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// A difference is an intended difference between net/http's Transport
+// and protocols.Transport: what a caller sees differently, why, and how
+// the comparison sets it aside. Each one is also described in doc.go
+// (and docs/ARCHITECTURE.md). An entry that no run shows any more fails
+// the suite, so the table cannot outlive the behaviour it excuses.
+type difference struct {
+	name   string
+	reason string
+	// scenarios, variants and backends limit where it applies (nil:
+	// everywhere).
+	scenarios, variants, backends []string
+	// normalize removes the difference from both observations (copies)
+	// and reports whether it was there.
+	normalize func(ref, cand *observation) bool
+	// docOnly marks a difference no fast scenario can show (a default
+	// of minutes, say); it is kept for the doc and never reported stale.
+	docOnly bool
+}
+
+// applies reports whether d applies to a run of scenario on variant and
+// backend.
+func (d *difference) applies(scenario, variant, backend string) bool {
+	return (d.scenarios == nil || slices.Contains(d.scenarios, scenario)) &&
+		(d.variants == nil || slices.Contains(d.variants, variant)) &&
+		(d.backends == nil || slices.Contains(d.backends, backend))
+}
+
+// replaceIn rewrites the values of the keys ending with suffix on both
+// sides with re → repl, and reports whether the candidate's values had
+// a match and the two sides differed before.
+func replaceIn(ref, cand *observation, suffix string, re *regexp.Regexp, repl string) bool {
+	before := diff(ref, cand)
+	touched := false
+	for _, f := range cand.fields {
+		if strings.HasSuffix(f.key, suffix) && re.MatchString(f.value) {
+			touched = true
+		}
+	}
+	fn := func(v string) string { return re.ReplaceAllString(v, repl) }
+	ref.edit(suffix, fn)
+	cand.edit(suffix, fn)
+	return touched && len(before) > len(diff(ref, cand))
+}
+
+var (
+	userAgentServer = regexp.MustCompile(`user-agent="[^"]*"|ua="[^"]*"`)
+	userAgentTrace  = regexp.MustCompile(`WroteHeaderField user-agent: [^|\]]*[^ |\]]`)
+)
+
+// intendedDifferences are the differences the suite accepts; any other
+// fails it.
+var intendedDifferences = []*difference{
+	{
+		name:   "default User-Agent",
+		reason: "a request without User-Agent gets \"transportkit\" (Transport.UserAgent, h1.DefaultUserAgent) instead of \"Go-http-client/1.1\" or \"/2.0\": servers and logs can tell the library apart; a caller that sets User-Agent sends it unchanged",
+		normalize: func(ref, cand *observation) bool {
+			a := replaceIn(ref, cand, "server", userAgentServer, "user-agent=<default>")
+			b := replaceIn(ref, cand, ".trace", userAgentTrace, "WroteHeaderField user-agent: <default>")
+			return a || b
+		},
+	},
+	{
+		name:     "ALPN with HTTP/1.1 only",
+		reason:   "with HTTP/2 turned off (NextProtos [\"http/1.1\"], or DisableKeepAlives) the TLS handshake still offers \"http/1.1\" by ALPN, where net/http offers nothing: servers that insist on ALPN (RFC 7301, RFC 9113 section 3.2) accept the connection, and Response.TLS.NegotiatedProtocol says which protocol runs",
+		variants: []string{"h1-tls"},
+		normalize: func(ref, cand *observation) bool {
+			a := replaceIn(ref, cand, ".tls", regexp.MustCompile(`^(http/1\.1)?$`), "http/1.1 or none")
+			b := replaceIn(ref, cand, ".trace", regexp.MustCompile(`alpn="(http/1\.1)?"`), `alpn="http/1.1 or none"`)
+			return a || b
+		},
+	},
+	{
+		name:    "IdleConnTimeout zero value",
+		reason:  "zero means DefaultIdleConnTimeout (90 s), as in http.DefaultTransport, not \"no limit\" as in a zero http.Transport: a pooled connection is never kept forever by accident; a negative value means no limit",
+		docOnly: true,
+		normalize: func(ref, cand *observation) bool {
+			return false
+		},
+	},
+}
