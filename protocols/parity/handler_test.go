@@ -56,10 +56,10 @@ var seenHeaders = []string{
 // describe is the record of r.
 func describe(r *http.Request, path string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s %s host=%s", r.Method, path, r.Proto, r.Host)
 	if r.URL.RawQuery != "" {
-		b.WriteString("?" + r.URL.RawQuery)
+		path += "?" + r.URL.RawQuery
 	}
+	fmt.Fprintf(&b, "%s %s %s host=%s", r.Method, path, r.Proto, r.Host)
 	if r.ContentLength >= 0 {
 		fmt.Fprintf(&b, " len=%d", r.ContentLength)
 	} else {

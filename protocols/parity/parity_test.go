@@ -178,7 +178,7 @@ func (r *run) do(client *http.Client, req *http.Request, cancel context.CancelFu
 	defer stop()
 	req = req.WithContext(ctx)
 	o := &observation{}
-	o.add("request", req.Method+" "+strings.TrimPrefix(req.URL.Path, "/r/"+r.token))
+	o.add("request", req.Method+" "+strings.TrimPrefix(req.URL.RequestURI(), "/r/"+r.token))
 	resp, err := client.Do(req)
 	o.add("error", errString(err))
 	if err == nil {
@@ -462,17 +462,39 @@ func (rp *report) table(columns []string) string {
 	return b.String()
 }
 
-// outcome names how a subtest ended.
-func outcome(t *testing.T, na *bool) string {
+// outcome names how a subtest ended; kinds are the observation keys
+// (without the request number) that differed.
+func outcome(t *testing.T, na *bool, kinds []string) string {
 	switch {
 	case *na:
 		return "n/a"
 	case t.Skipped():
 		return "skip"
+	case t.Failed() && len(kinds) > 0:
+		return "FAIL: " + strings.Join(kinds, " ")
 	case t.Failed():
 		return "FAIL"
 	}
 	return "pass"
+}
+
+// diffKinds returns the sorted keys of the differences, without their
+// request numbers.
+func diffKinds(ds []string) []string {
+	set := map[string]bool{}
+	for _, d := range ds {
+		k, _, _ := strings.Cut(d, ":")
+		if _, after, ok := strings.Cut(k, "."); ok {
+			k = after
+		}
+		set[k] = true
+	}
+	kinds := make([]string, 0, len(set))
+	for k := range set {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	return kinds
 }
 
 // TestParity runs every scenario on every variant through net/http's
@@ -501,7 +523,7 @@ func TestParity(t *testing.T) {
 					var ref *observation
 					refOK := t.Run("net-http", func(t *testing.T) {
 						na := false
-						defer func() { rp.add(result{s.name, vn, "net/http", outcome(t, &na)}) }()
+						defer func() { rp.add(result{s.name, vn, "net/http", outcome(t, &na, nil)}) }()
 						tr := e.refTransport(s, v)
 						defer tr.CloseIdleConnections()
 						ref = e.execute(t, s, v, tr, func() http.RoundTripper { return tr.Clone() })
@@ -514,7 +536,8 @@ func TestParity(t *testing.T) {
 					for _, b := range e.backends {
 						t.Run(b.name, func(t *testing.T) {
 							na := false
-							defer func() { rp.add(result{s.name, vn, b.name, outcome(t, &na)}) }()
+							var kinds []string
+							defer func() { rp.add(result{s.name, vn, b.name, outcome(t, &na, kinds)}) }()
 							if !refOK || ref == nil {
 								t.Skip("net/http's run failed")
 							}
@@ -542,6 +565,7 @@ func TestParity(t *testing.T) {
 								}
 							}
 							if ds := diff(r0, c0); len(ds) > 0 {
+								kinds = diffKinds(ds)
 								t.Errorf("%s differs from net/http on %d points:\n%s", b.name, len(ds), strings.Join(ds, "\n"))
 							}
 						})

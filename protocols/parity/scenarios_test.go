@@ -199,7 +199,7 @@ var scenarios = []*scenario{
 			r.get("/hello?proxy=1")
 			r.get("/hello")
 		},
-		check: func(o *observation) error { return want(o, "server", `via="1.1 tinyproxy`, "proxy=1") }},
+		check: func(o *observation) error { return want(o, "server", "GET /hello?proxy=1", `via="1.1 `, "c2: GET /hello HTTP/1.1") }},
 	{name: "no-proxy", variants: proxied,
 		knobs: knobs{proxy: func(e *env) func(*http.Request) (*url.URL, error) {
 			// ProxyFromEnvironment's rules: loopback addresses and
