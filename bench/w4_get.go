@@ -12,13 +12,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/transportkit/transportkit/internal/loadgen"
 	"github.com/valyala/fasthttp"
 )
 
@@ -144,61 +142,39 @@ type loadStats struct {
 }
 
 // loadRun runs callers goroutines that each call do in a loop, lets them
-// warm up, then counts the calls completed during d. It returns calls
-// per second, the process's CPU µs and heap allocations per call over
-// the measured span.
+// warm up, then counts the calls completed during d (internal/loadgen,
+// the load generator transportctl bench runs too). It returns calls per
+// second, the process's CPU µs and heap allocations per call, and nginx's
+// CPU µs per call over the measured span.
 func loadRun(srv *nginxProc, callers int, d time.Duration, newCaller func() func() error) (loadStats, error) {
-	var (
-		count    atomic.Int64
-		stop     atomic.Bool
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for range callers {
-		do := newCaller()
-		wg.Go(func() {
-			for !stop.Load() {
-				if err := do(); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					stop.Store(true)
-					return
-				}
-				count.Add(1)
+	var scpu0, scpu1 time.Duration
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Callers:     callers,
+		Duration:    d,
+		Warmup:      *flagW4Warmup,
+		StopOnError: true,
+		Span: func(begin bool) {
+			if begin {
+				scpu0 = srv.CPUTime()
+			} else {
+				scpu1 = srv.CPUTime()
 			}
-		})
+		},
+	}, func() loadgen.Caller {
+		do := newCaller()
+		return func(context.Context) error { return do() }
+	})
+	if err != nil {
+		return loadStats{}, err
 	}
-	time.Sleep(*flagW4Warmup)
-	var ms0, ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	n0, cpu0, scpu0, t0 := count.Load(), cpuTime(), srv.CPUTime(), time.Now()
-	time.Sleep(d)
-	n1, cpu1, scpu1, t1 := count.Load(), cpuTime(), srv.CPUTime(), time.Now()
-	runtime.ReadMemStats(&ms1)
-	stop.Store(true)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		return loadStats{}, errors.New("callers did not stop within 10s")
-	}
-	if firstErr != nil {
-		return loadStats{}, firstErr
-	}
-	n := n1 - n0
-	if n <= 0 {
+	if res.Requests <= 0 {
 		return loadStats{}, errors.New("no request completed")
 	}
 	return loadStats{
-		rate:         float64(n) / t1.Sub(t0).Seconds(),
-		cpuPerReq:    float64((cpu1 - cpu0).Microseconds()) / float64(n),
-		allocsPerReq: float64(ms1.Mallocs-ms0.Mallocs) / float64(n),
-		srvCPUPerReq: float64((scpu1 - scpu0).Microseconds()) / float64(n),
+		rate:         res.Rate,
+		cpuPerReq:    float64(res.CPUPerRequest.Nanoseconds()) / 1e3,
+		allocsPerReq: res.AllocsPerRequest,
+		srvCPUPerReq: float64((scpu1 - scpu0).Microseconds()) / float64(res.Requests),
 	}, nil
 }
 

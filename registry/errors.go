@@ -31,6 +31,10 @@ type UnknownBackendError struct {
 	// Known lists the names that were available instead, sorted. It is
 	// empty when nothing is registered.
 	Known []string
+	// NoDiscoverer reports, for a plugin name (PluginPrefix), that no
+	// plugin discoverer is registered: the program does not import the
+	// plugins package, so no plugin can be found.
+	NoDiscoverer bool
 }
 
 // Error names the unknown backend and lists the known ones.
@@ -39,7 +43,15 @@ func (e *UnknownBackendError) Error() string {
 	if len(e.Known) > 0 {
 		known = strings.Join(e.Known, ", ")
 	}
-	return fmt.Sprintf("registry: unknown backend %q (forgotten import?); known backends: %s", e.Name, known)
+	hint := "forgotten import?"
+	switch {
+	case e.NoDiscoverer:
+		hint = `forgotten import? plugin backends need import _ "github.com/transportkit/transportkit/plugins"`
+	case strings.HasPrefix(e.Name, PluginPrefix):
+		hint = "no plugin binary transportkit-backend-" + strings.TrimPrefix(e.Name, PluginPrefix) +
+			" in the plugin directories (TRANSPORTKIT_PLUGIN_PATH, the config file's plugins.dirs)"
+	}
+	return fmt.Sprintf("registry: unknown backend %q (%s); known backends: %s", e.Name, hint, known)
 }
 
 // Is reports whether target is ErrUnknownBackend.

@@ -49,6 +49,11 @@ type Selection struct {
 	// in that order.
 	Name string
 
+	// Reason says why Name was chosen, for the Choice and the debug log,
+	// such as "--backend flag" or "probing every backend". If empty,
+	// "named explicitly". It is ignored when Name is empty.
+	Reason string
+
 	// Config is a config already loaded. If nil, the file at ConfigPath
 	// is loaded, or TRANSPORTKIT_CONFIG's if ConfigPath is empty, or none.
 	Config *Config
@@ -112,7 +117,10 @@ func Select(sel Selection) (transport.Backend, Choice, error) {
 	var c Choice
 	switch env := os.Getenv(EnvBackend); {
 	case sel.Name != "":
-		c = Choice{Name: sel.Name, Source: SourceExplicit, Reason: "named explicitly"}
+		c = Choice{Name: sel.Name, Source: SourceExplicit, Reason: sel.Reason}
+		if c.Reason == "" {
+			c.Reason = "named explicitly"
+		}
 	case env != "":
 		c = Choice{Name: env, Source: SourceEnv, Reason: "env " + EnvBackend}
 	case cfg.Backend != "":
@@ -199,7 +207,11 @@ func resolve(name string, cfg *Config) (Driver, error) {
 	}
 	known := Names()
 	var derr error
+	noDiscoverer := false
 	if strings.HasPrefix(name, PluginPrefix) {
+		mu.RLock()
+		noDiscoverer = len(discoverers) == 0
+		mu.RUnlock()
 		var found []Driver
 		found, derr = discover(cfg)
 		for _, d := range found {
@@ -210,5 +222,5 @@ func resolve(name string, cfg *Config) (Driver, error) {
 		}
 		slices.Sort(known)
 	}
-	return Driver{}, errors.Join(&UnknownBackendError{Name: name, Known: known}, derr)
+	return Driver{}, errors.Join(&UnknownBackendError{Name: name, Known: known, NoDiscoverer: noDiscoverer}, derr)
 }

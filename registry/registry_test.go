@@ -164,6 +164,27 @@ func TestUnknownBackendErrorNoneKnown(t *testing.T) {
 	}
 }
 
+func TestUnknownPluginSaysWhatToImport(t *testing.T) {
+	isolate(t)
+	_, err := Open("plugin:socks5", transport.Options{})
+	var ue *UnknownBackendError
+	if !errors.As(err, &ue) || !ue.NoDiscoverer {
+		t.Fatalf("err = %v, want an *UnknownBackendError with NoDiscoverer", err)
+	}
+	if !strings.Contains(err.Error(), `import _ "github.com/transportkit/transportkit/plugins"`) {
+		t.Errorf("message %q does not name the plugins package", err)
+	}
+
+	RegisterDiscoverer(func(PluginConfig) ([]Driver, error) { return nil, nil })
+	_, err = Open("plugin:socks5", transport.Options{})
+	if !errors.As(err, &ue) || ue.NoDiscoverer {
+		t.Fatalf("err = %v, want an *UnknownBackendError without NoDiscoverer", err)
+	}
+	if !strings.Contains(err.Error(), "no plugin binary transportkit-backend-socks5") {
+		t.Errorf("message %q does not say the binary was not found", err)
+	}
+}
+
 func TestDefaultChain(t *testing.T) {
 	want := []string{"stdnet"}
 	if runtime.GOOS == "linux" {
@@ -210,6 +231,16 @@ func TestSelectOrder(t *testing.T) {
 			}
 		})
 	}
+	t.Run("explicit reason", func(t *testing.T) {
+		_, c, err := Select(Selection{Name: "explicit"})
+		if err != nil || c.Reason != "named explicitly" {
+			t.Errorf("choice %+v, err %v; want the default reason", c, err)
+		}
+		_, c, err = Select(Selection{Name: "explicit", Reason: "--backend flag"})
+		if err != nil || c.Source != SourceExplicit || c.Reason != "--backend flag" {
+			t.Errorf("choice %+v, err %v; want the reason given", c, err)
+		}
+	})
 	t.Run("config from env", func(t *testing.T) {
 		t.Setenv(EnvConfig, cfgPath)
 		_, c, err := Select(Selection{})

@@ -13,15 +13,17 @@ import (
 
 // Config holds the epoll backend's own settings, read from
 // transport.Options.Config as a JSON object such as {"loops": 2}. The zero
-// value selects the defaults.
+// value selects the defaults. ParseConfig refuses a number outside the
+// range its field documents.
 type Config struct {
-	// Loops is the number of event loops, each one goroutine blocked in
-	// epoll_wait. Streams are spread over the loops in turn. If zero,
-	// DefaultLoops() is used; it must not be negative.
+	// Loops is the number of event loops. Streams are spread over the
+	// loops in turn. If zero, DefaultLoops() is used; otherwise it must
+	// be 1 to 1024 (MaxLoops).
 	Loops int `json:"loops"`
 
-	// Events is the most readiness events one epoll_wait call returns. If
-	// zero, 256; it must not be negative.
+	// Events is the most readiness events one epoll_wait call returns
+	// (12 bytes each, per loop). If zero, 256; otherwise it must be 1 to
+	// 65536 (MaxEvents).
 	Events int `json:"events"`
 
 	// BlockingWait makes each loop sleep in a blocking epoll_wait on its
@@ -48,6 +50,16 @@ type Config struct {
 	TryRead bool `json:"try_read"`
 }
 
+// The ranges of Config's numbers. A loop holds two fds and a goroutine,
+// and an events buffer of 12 bytes per event; the kernel itself refuses
+// more than about 178 million events per call.
+const (
+	// MaxLoops is the largest Config.Loops.
+	MaxLoops = 1024
+	// MaxEvents is the largest Config.Events (768 KiB per loop).
+	MaxEvents = 65536
+)
+
 // defaultEvents is Config.Events when zero.
 const defaultEvents = 256
 
@@ -63,9 +75,15 @@ func DefaultLoops() int {
 	return n
 }
 
-// ErrUnknownField is the cause in a ConfigError for a field the backend
-// does not know.
-var ErrUnknownField = errors.New("unknown field")
+var (
+	// ErrUnknownField is the cause in a ConfigError for a field the
+	// backend does not know.
+	ErrUnknownField = errors.New("unknown field")
+
+	// ErrOutOfRange is matched (errors.Is) by the cause in a ConfigError
+	// for a number outside the range its Config field documents.
+	ErrOutOfRange = errors.New("out of range")
+)
 
 // ConfigError reports a bad field in the backend's JSON configuration.
 type ConfigError struct {
@@ -89,8 +107,9 @@ func (e *ConfigError) Error() string {
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 // ParseConfig decodes the backend's JSON configuration and fills in the
-// defaults. An empty or null message gives the defaults. An unknown field
-// or a bad value is reported as a *ConfigError naming the field.
+// defaults. An empty or null message gives the defaults. An unknown field,
+// a field given twice, a value of the wrong type or a number outside its
+// range is reported as a *ConfigError naming the field.
 func ParseConfig(raw json.RawMessage) (Config, error) {
 	var c Config
 	raw = bytes.TrimSpace(raw)
@@ -98,6 +117,9 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		var fields map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &fields); err != nil {
 			return Config{}, &ConfigError{Err: err}
+		}
+		if name := repeatedKey(raw); name != "" {
+			return Config{}, &ConfigError{Field: name, Err: errors.New("given twice")}
 		}
 		names := make([]string, 0, len(fields))
 		for name := range fields {
@@ -127,11 +149,11 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 			}
 		}
 	}
-	if c.Loops < 0 {
-		return Config{}, &ConfigError{Field: "loops", Err: fmt.Errorf("must not be negative, got %d", c.Loops)}
+	if err := inRange("loops", c.Loops, MaxLoops); err != nil {
+		return Config{}, err
 	}
-	if c.Events < 0 {
-		return Config{}, &ConfigError{Field: "events", Err: fmt.Errorf("must not be negative, got %d", c.Events)}
+	if err := inRange("events", c.Events, MaxEvents); err != nil {
+		return Config{}, err
 	}
 	if c.Loops == 0 {
 		c.Loops = DefaultLoops()
@@ -140,6 +162,39 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		c.Events = defaultEvents
 	}
 	return c, nil
+}
+
+// inRange checks a number whose zero means the default and whose other
+// values must be 1 to hi.
+func inRange(field string, v, hi int) error {
+	if v < 0 || v > hi {
+		return &ConfigError{Field: field, Err: fmt.Errorf("%w: %d, want 0 (the default) or 1 to %d", ErrOutOfRange, v, hi)}
+	}
+	return nil
+}
+
+// repeatedKey returns the first key that the JSON object raw, already
+// known to be valid, holds more than once, or "".
+func repeatedKey(raw []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.Token() // {
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // Name is the name the backend registers under.

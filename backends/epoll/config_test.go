@@ -36,6 +36,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"loops": "two"}`, "loops", false},
 		{`{"loops": -1}`, "loops", false},
 		{`{"events": -5}`, "events", false},
+		{`{"loops": 1, "loops": 2}`, "loops", false},
 		{`[1, 2]`, "", false},
 		{`{"loops": 1`, "", false},
 	} {
@@ -53,6 +54,40 @@ func TestParseConfigErrors(t *testing.T) {
 		}
 		if ce.Error() == "" {
 			t.Errorf("%s: empty message", tc.json)
+		}
+	}
+}
+
+// TestParseConfigBounds: every number has a documented range, and a value
+// outside it is a *ConfigError naming the field and matching
+// ErrOutOfRange, before anything is allocated (issue 11, defect 6: events
+// 178956971 made epoll_wait fail with EINVAL and panic, 178956970
+// allocated 2.1 GB per loop).
+func TestParseConfigBounds(t *testing.T) {
+	for _, tc := range []struct {
+		json, field string
+	}{
+		{`{"events": 178956971}`, "events"},
+		{`{"events": 178956970}`, "events"},
+		{`{"events": 65537}`, "events"},
+		{`{"events": -1}`, "events"},
+		{`{"loops": 1025}`, "loops"},
+		{`{"loops": 9223372036854775807}`, "loops"},
+		{`{"loops": -1}`, "loops"},
+	} {
+		_, err := epoll.ParseConfig([]byte(tc.json))
+		var ce *epoll.ConfigError
+		if !errors.As(err, &ce) || ce.Field != tc.field {
+			t.Errorf("%s: error %v, want a *ConfigError for %q", tc.json, err, tc.field)
+			continue
+		}
+		if !errors.Is(err, epoll.ErrOutOfRange) {
+			t.Errorf("%s: %v does not match ErrOutOfRange", tc.json, err)
+		}
+	}
+	for _, ok := range []string{`{"events": 65536, "loops": 1024}`, `{"events": 1, "loops": 1}`} {
+		if _, err := epoll.ParseConfig([]byte(ok)); err != nil {
+			t.Errorf("%s: %v", ok, err)
 		}
 	}
 }

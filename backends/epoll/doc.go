@@ -9,7 +9,8 @@
 // Import it for its side effect of registering "epoll" with package
 // registry, or call Open directly. Its JSON configuration
 // (transport.Options.Config, such as {"loops": 2}) is described by Config;
-// unknown fields are rejected with a *ConfigError naming the field.
+// unknown fields, fields given twice and numbers outside their documented
+// range are rejected with a *ConfigError naming the field.
 //
 // A socket connected elsewhere (for example received from a plugin
 // process) becomes a Stream with Backend.NewStream (an fd) or
@@ -91,5 +92,10 @@
 // interrupted through the loop's eventfd) and takes both mutexes before it
 // closes the fd, so the fd is closed once and never while a system call
 // uses it. Every failed dial closes its socket. Backend.Close stops new
-// dials; each loop exits once its last stream is closed.
+// dials; each loop exits once its last stream is closed. A loop's own fds
+// (the epoll fd and the eventfd) are closed by the loop goroutine alone;
+// every other use of them holds a reference to the loop, which every
+// stream holds and IsReadable takes for the while, and the loop closes
+// them only once no reference is left, so a closed fd, or a number the
+// kernel reused, is never touched.
 package epoll

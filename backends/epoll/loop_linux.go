@@ -111,9 +111,19 @@ type loop struct {
 	waiters atomic.Int32  // followers parked on their channels
 	wakeL   chan struct{} // capacity 1: wakes the loop goroutine
 
+	// Lifetime. The loop goroutine alone closes epfd and efd, once it
+	// sees the loop dead, so its own uses of them need nothing more. Every
+	// other use holds a reference: each stream holds one from acquire to
+	// release, and IsReadable's harvest takes one for the while with ref.
+	// Once the loop is closing and the last reference is gone, the loop
+	// is dead: nothing can take a reference again. The last release writes
+	// the eventfd to wake the loop goroutine and marks the loop dead in
+	// one critical section, so the loop goroutine, which reads dead under
+	// mu, closes the eventfd only after that write.
 	mu      sync.Mutex
-	n       int  // streams registered, guarded by mu
-	closing bool // no new streams; exit once n is zero
+	refs    int  // references held, guarded by mu
+	closing bool // no new streams; the loop dies once refs is zero
+	dead    bool // closing with no reference left; guarded by mu
 }
 
 func newLoop(cfg *Config) (*loop, error) {
@@ -157,60 +167,78 @@ func newLoop(cfg *Config) (*loop, error) {
 	return l, nil
 }
 
-// acquire counts a new stream on the loop; it fails once the loop is
+// acquire takes a reference for a new stream; it fails once the loop is
 // shutting down.
 func (l *loop) acquire() bool {
 	l.mu.Lock()
 	ok := !l.closing
 	if ok {
-		l.n++
+		l.refs++
 	}
 	l.mu.Unlock()
 	return ok
 }
 
-// release uncounts a stream and lets a shutting-down loop exit after its
-// last stream.
+// ref takes a reference for a use of the loop's fds outside any stream's
+// own; it fails once the loop is dead, when the fds are closed or about
+// to be. The caller releases it with release.
+func (l *loop) ref() bool {
+	l.mu.Lock()
+	ok := !l.dead
+	if ok {
+		l.refs++
+	}
+	l.mu.Unlock()
+	return ok
+}
+
+// release drops a reference (a stream's or ref's) and lets a
+// shutting-down loop die after the last one.
 func (l *loop) release() {
 	l.mu.Lock()
-	l.n--
-	if l.closing && l.n == 0 {
-		l.wakeLocked()
+	l.refs--
+	if l.closing && l.refs == 0 {
+		l.dieLocked()
 	}
 	l.mu.Unlock()
 }
 
 // shutdown stops the loop from taking streams and reports whether it
-// has none, in which case it exits promptly.
+// holds none, in which case it exits promptly.
 func (l *loop) shutdown() (idle bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closing {
-		return l.n == 0
+	if !l.closing {
+		l.closing = true
+		if l.refs == 0 {
+			l.dieLocked()
+		}
 	}
-	l.closing = true
-	if l.n == 0 {
-		l.wakeLocked()
-	}
-	return l.n == 0
+	return l.dead
 }
 
-// exitable reports whether the loop is shut down with no stream left, in
-// which case nothing will use its fds again.
-func (l *loop) exitable() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.closing && l.n == 0
-}
-
-func (l *loop) wakeLocked() {
+// dieLocked marks the loop dead and wakes the loop goroutine to close the
+// fds and exit. The eventfd is written before dead is set, under mu, so
+// that the loop goroutine, which reads dead under mu, never closes it
+// before.
+func (l *loop) dieLocked() {
 	l.interrupt()
 	if !l.cfg.BlockingWait {
 		l.wakeLoop()
 	}
+	l.dead = true
 }
 
-// interrupt makes the epoll fd report an event, waking whoever polls.
+// exitable reports whether the loop is dead: nothing will use its fds
+// again.
+func (l *loop) exitable() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dead
+}
+
+// interrupt makes the epoll fd report an event, waking whoever polls. The
+// caller holds a reference or mu.
 func (l *loop) interrupt() {
 	one := uint64(1)
 	unix.Write(l.efd, (*[8]byte)(unsafe.Pointer(&one))[:])
@@ -273,11 +301,17 @@ func (l *loop) lead(own *pollDir) {
 
 // harvest collects the events pending on the loop when no goroutine leads
 // it, so that readiness of streams nobody waits on is seen. It reports
-// whether it harvested.
+// whether it harvested. It holds a reference meanwhile: its caller's
+// stream may be closing, and with it the loop.
 func (l *loop) harvest() bool {
 	if l.cfg.BlockingWait || !l.leader.CompareAndSwap(0, 1) {
 		return false
 	}
+	if !l.ref() {
+		l.leader.Store(0)
+		return false
+	}
+	defer l.release()
 	for {
 		n, errno := epollWait(l.epfd, l.events, 0)
 		if errno != 0 && errno != unix.EINTR {

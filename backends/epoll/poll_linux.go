@@ -68,15 +68,17 @@ func (d *pollDir) poke(l *loop) {
 // leader's wait, the caller is that leader, dispatching its own event: a
 // loop has one leader at a time, and a leader's wait is marked leading
 // only while it leads. It sees the change itself after the harvest.
+//
+// The leader is interrupted before it gets its token: until then its
+// stream, and so the loop's eventfd, cannot be closed.
 func (d *pollDir) wake(l *loop, poked bool) {
 	leading := d.leading.Load()
 	if !leading {
 		l.waiters.Add(-1)
-	}
-	d.ch <- struct{}{}
-	if leading && poked {
+	} else if poked {
 		l.interrupt()
 	}
+	d.ch <- struct{}{}
 }
 
 // expired reports whether the deadline has passed.

@@ -14,9 +14,11 @@
 // with Happy Eyeballs) and Logger. Options.Config must be empty: stdnet has
 // no settings of its own.
 //
-// Streams wrap a *net.TCPConn or *net.UnixConn. Their Read and Write errors
-// are the standard library's *net.OpError values, which match net.ErrClosed
-// after Close and os.ErrDeadlineExceeded after a deadline. IsReadable asks
+// Streams wrap a *net.TCPConn or *net.UnixConn. Their errors are
+// *transport.OpError values, as the contract says (the net package's
+// *net.OpError is unwrapped into one), which match net.ErrClosed after
+// Close and os.ErrDeadlineExceeded (as transport.ErrTimeout) after a
+// deadline; Read returns io.EOF itself. IsReadable asks
 // the kernel with one poll(2) of zero timeout on Unix systems, which
 // consumes nothing (not even a pending error); on other systems (Windows)
 // it always reports false, so a pool cannot see

@@ -163,3 +163,65 @@ func TestDialIPv6(t *testing.T) {
 		t.Fatalf("RemoteAddr = %v, want ::1", ip)
 	}
 }
+
+// TestStreamErrorsAreOpErrors checks the contract's one error shape:
+// every failure of a stream operation is a *transport.OpError naming the
+// backend, with the cause reachable by errors.Is.
+func TestStreamErrorsAreOpErrors(t *testing.T) {
+	transporttest.VerifyNoLeaks(t)
+	b, err := stdnet.New(transport.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, peer, stop, err := transporttest.TCPPipe(b)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	check := func(what string, err error, cause error) {
+		t.Helper()
+		var oe *transport.OpError
+		if !errors.As(err, &oe) || oe.Backend != stdnet.Name || oe.Address != peer.LocalAddr().String() {
+			t.Errorf("%s: %#v, want a *transport.OpError of %s naming the peer", what, err, stdnet.Name)
+			return
+		}
+		var ne *net.OpError
+		if errors.As(err, &ne) {
+			t.Errorf("%s: %v still holds a *net.OpError", what, err)
+		}
+		if !errors.Is(err, cause) {
+			t.Errorf("%s: %v does not match %v", what, err, cause)
+		}
+	}
+
+	s.SetReadDeadline(time.Now().Add(-time.Second))
+	_, err = s.Read(make([]byte, 1))
+	check("read past deadline", err, os.ErrDeadlineExceeded)
+	var nerr net.Error
+	if !errors.As(err, &nerr) || !nerr.Timeout() || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("read past deadline: %v is not a timeout matching context.DeadlineExceeded", err)
+	}
+	s.SetReadDeadline(time.Time{})
+
+	peer.Write([]byte("x"))
+	peer.Close()
+	buf := make([]byte, 8)
+	if n, err := s.Read(buf); n != 1 || err != nil {
+		t.Fatalf("Read = %d, %v; want the byte", n, err)
+	}
+	if _, err := s.Read(buf); err != io.EOF {
+		t.Errorf("Read at EOF = %v, want io.EOF itself", err)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Write([]byte("x"))
+	check("write after close", err, net.ErrClosed)
+	check("second close", s.Close(), net.ErrClosed)
+	check("close write after close", s.CloseWrite(), net.ErrClosed)
+	check("deadline after close", s.SetDeadline(time.Now()), net.ErrClosed)
+	check("read deadline after close", s.SetReadDeadline(time.Now()), net.ErrClosed)
+	check("write deadline after close", s.SetWriteDeadline(time.Now()), net.ErrClosed)
+}

@@ -3,9 +3,12 @@ package stdnet
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/transportkit/transportkit/transport"
 )
@@ -39,11 +42,75 @@ func newStream(c net.Conn) (*stream, error) {
 	return &stream{sockConn: sc, raw: raw}, nil
 }
 
+// Read reads from the socket. It returns io.EOF as it is; every other
+// error is a *transport.OpError (see opError).
+func (s *stream) Read(b []byte) (int, error) {
+	n, err := s.sockConn.Read(b)
+	if err != nil && err != io.EOF {
+		err = s.opError(err)
+	}
+	return n, err
+}
+
+// Write writes to the socket; its errors are *transport.OpError values.
+func (s *stream) Write(b []byte) (int, error) {
+	n, err := s.sockConn.Write(b)
+	if err != nil {
+		err = s.opError(err)
+	}
+	return n, err
+}
+
+// CloseWrite shuts down the writing side; its errors are
+// *transport.OpError values.
+func (s *stream) CloseWrite() error { return s.opError(s.sockConn.CloseWrite()) }
+
+// SetDeadline sets both deadlines; it fails only on a closed stream.
+func (s *stream) SetDeadline(t time.Time) error { return s.opError(s.sockConn.SetDeadline(t)) }
+
+// SetReadDeadline sets the read deadline; it fails only on a closed
+// stream.
+func (s *stream) SetReadDeadline(t time.Time) error {
+	return s.opError(s.sockConn.SetReadDeadline(t))
+}
+
+// SetWriteDeadline sets the write deadline; it fails only on a closed
+// stream.
+func (s *stream) SetWriteDeadline(t time.Time) error {
+	return s.opError(s.sockConn.SetWriteDeadline(t))
+}
+
 // Close closes the socket. A second Close returns an error matching
 // net.ErrClosed.
 func (s *stream) Close() error {
 	s.closed.Store(true)
-	return s.sockConn.Close()
+	return s.opError(s.sockConn.Close())
+}
+
+// opError turns an error of the net package into the transport contract's
+// *transport.OpError: the net.OpError's operation and cause, this
+// backend's name and the peer's address. A passed deadline becomes
+// transport.ErrTimeout, which still matches os.ErrDeadlineExceeded. A nil
+// error stays nil.
+func (s *stream) opError(err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &transport.OpError{Op: "stream", Backend: Name, Err: err}
+	var ne *net.OpError
+	if errors.As(err, &ne) {
+		e.Op = ne.Op
+		if ne.Err != nil {
+			e.Err = ne.Err
+		}
+	}
+	if errors.Is(e.Err, os.ErrDeadlineExceeded) {
+		e.Err = transport.ErrTimeout
+	}
+	if a := s.RemoteAddr(); a != nil {
+		e.Network, e.Address = a.Network(), a.String()
+	}
+	return e
 }
 
 // IsReadable reports whether data, EOF or an error is waiting, without

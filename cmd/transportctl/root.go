@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
@@ -68,20 +69,43 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
   transportctl probe --backend stdnet https://example.com/
   TRANSPORTKIT_PLUGIN_PATH=./plugins transportctl list
   transportctl plugin verify ./plugins/transportkit-backend-socks5
-  TRANSPORTKIT_BACKEND=mock transportctl probe --json`,
+  TRANSPORTKIT_BACKEND=mock transportctl probe --json
+  transportctl version
+  source <(transportctl completion bash)   # or zsh, fish, powershell`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		PersistentPreRunE: func(*cobra.Command, []string) error { return a.setup() },
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
+	root.Version = buildInfo().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	f := root.PersistentFlags()
 	f.StringVar(&a.backend, "backend", "", "use this backend only (beats TRANSPORTKIT_BACKEND and the config file)")
 	f.StringVar(&a.configPath, "config", "", "JSON config file (default: $TRANSPORTKIT_CONFIG, else none)")
 	f.StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: trace, debug, info, warn, error or off")
-	root.AddCommand(newListCmd(a), newProbeCmd(a), newPluginCmd(a))
+	root.RegisterFlagCompletionFunc("backend", completeBackends)
+	root.AddCommand(newListCmd(a), newProbeCmd(a), newPluginCmd(a), newVersionCmd(a), newBenchCmd(a))
 	return root
+}
+
+// completeBackends completes --backend with the names the registry knows,
+// plugins found in TRANSPORTKIT_PLUGIN_PATH included (none is launched),
+// after the last comma of a list.
+func completeBackends(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	done, last := "", toComplete
+	if i := strings.LastIndexByte(toComplete, ','); i >= 0 {
+		done, last = toComplete[:i+1], toComplete[i+1:]
+	}
+	cfg, _ := registry.ResolveConfig("")
+	infos, _ := registry.List(cfg)
+	var names []string
+	for _, in := range infos {
+		if strings.HasPrefix(in.Name, last) {
+			names = append(names, done+in.Name+"\t"+in.Description)
+		}
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
 // setup makes the logger and loads the config file.
