@@ -39,7 +39,7 @@ type recorder struct {
 	mu       sync.Mutex
 	runs     map[string][]*seen
 	inflight map[string]int
-	stale    map[string]int // requests per connection, for /stale
+	stale    map[string]int // requests per run and connection, for /stale
 }
 
 func newRecorder() *recorder {
@@ -164,7 +164,11 @@ func (rec *recorder) handler() http.Handler {
 // serve answers one request.
 func (rec *recorder) serve(w http.ResponseWriter, r *http.Request, token, path string) {
 	q := r.URL.Query()
-	delay := func(def time.Duration) {
+	// delay waits for the duration in the query (d), and reports false
+	// if the request ended first: a client that went away must not get
+	// the rest of an answer (over TLS, its close_notify reaches the
+	// server before it stops reading).
+	delay := func(def time.Duration) bool {
 		d, err := time.ParseDuration(q.Get("d"))
 		if err != nil {
 			d = def
@@ -173,7 +177,9 @@ func (rec *recorder) serve(w http.ResponseWriter, r *http.Request, token, path s
 		defer t.Stop()
 		select {
 		case <-t.C:
+			return true
 		case <-r.Context().Done():
+			return false
 		}
 	}
 	switch path {
@@ -235,21 +241,24 @@ func (rec *recorder) serve(w http.ResponseWriter, r *http.Request, token, path s
 		w.(http.Flusher).Flush()
 		w.Header().Set("X-Checksum", "abc123")
 	case "/slowheaders":
-		delay(2 * time.Second)
-		io.WriteString(w, "late")
+		if delay(2 * time.Second) {
+			io.WriteString(w, "late")
+		}
 	case "/slowbody":
 		w.Header().Set("Content-Length", "10")
 		io.WriteString(w, "first")
 		w.(http.Flusher).Flush()
-		delay(2 * time.Second)
-		io.WriteString(w, "-last")
+		if delay(2 * time.Second) {
+			io.WriteString(w, "-last")
+		}
 	case "/stale":
 		// The second request of a connection is read, then the
 		// connection is closed unanswered: a keep-alive connection the
 		// server dropped just as the client reused it.
 		rec.mu.Lock()
-		rec.stale[r.RemoteAddr]++
-		n := rec.stale[r.RemoteAddr]
+		conn := token + " " + r.RemoteAddr
+		rec.stale[conn]++
+		n := rec.stale[conn]
 		rec.mu.Unlock()
 		if n == 2 {
 			if hj, ok := w.(http.Hijacker); ok {
