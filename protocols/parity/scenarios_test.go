@@ -276,6 +276,17 @@ var scenarios = []*scenario{
 		check: func(o *observation) error {
 			return wants(want(o, "server-connections", "2"), want(o, "4.trace", "reused=true"))
 		}},
+	{name: "idle-pool-size", variants: goH1,
+		run: func(r *run) {
+			slow := func() { r.get("/slowheaders?d=100ms") }
+			r.concurrently(slow, slow, slow)
+			r.concurrently(slow, slow, slow)
+		},
+		check: func(o *observation) error {
+			// net/http keeps DefaultMaxIdleConnsPerHost (2) idle
+			// connections: the second round dials one again.
+			return wants(want(o, "server-connections", "4"), want(o, "3.trace", "PutIdleConn err=true"))
+		}},
 	{name: "disable-keep-alives", variants: []string{"h1", "h1-tls", "h2", "nginx-h1", "nginx-h2"},
 		knobs: knobs{disableKeepAlives: true}, run: twoGets,
 		check: func(o *observation) error { return want(o, "server-connections", "2") }},
