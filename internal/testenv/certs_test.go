@@ -29,7 +29,8 @@ func TestCerts(t *testing.T) {
 	if _, err := other.Leaf.Verify(x509.VerifyOptions{DNSName: "localhost", Roots: c.Roots}); err == nil {
 		t.Error("a second CA's leaf verifies with the first's roots")
 	}
-	if SharedCerts(t) != SharedCerts(t) {
+	first, second := SharedCerts(t), SharedCerts(t)
+	if first != second {
 		t.Error("SharedCerts differs between calls")
 	}
 }

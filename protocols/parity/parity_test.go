@@ -73,7 +73,6 @@ var variants = map[string]*variant{
 var (
 	goAll     = []string{"h1", "h1-tls", "h2", "h2c"}
 	goH1      = []string{"h1", "h1-tls"}
-	goH2      = []string{"h2", "h2c"}
 	allServed = []string{"h1", "h1-tls", "h2", "h2c", "nginx-h1", "nginx-h2"}
 	proxied   = []string{"h1", "h1-tls", "h2"}
 )
@@ -101,7 +100,6 @@ type scenario struct {
 	jar      bool          // the client has a cookie jar
 	timeout  time.Duration // Client.Timeout
 	proxied  bool          // requests go through a real proxy: the mock cannot run it
-	clone    bool          // the scenario uses Clone
 	run      func(r *run)
 	// check asserts what the scenario is about on net/http's
 	// observation, so that a scenario that stopped testing anything
@@ -121,7 +119,6 @@ type run struct {
 		CloseIdleConnections()
 	}
 	clone func() http.RoundTripper // the transport's Clone
-	obs   *observation
 
 	mu    sync.Mutex
 	steps []*observation
@@ -591,4 +588,3 @@ func TestParity(t *testing.T) {
 		}
 	}
 }
-

@@ -157,11 +157,15 @@ var scenarios = []*scenario{
 	{name: "proxy-http", variants: proxied, proxied: true,
 		knobs: knobs{proxy: proxyURL(func(e *env) *url.URL { return e.tinyproxy.URL() })},
 		run:   getHello,
-		check: func(o *observation) error { return wants(want(o, "1.body", `"hello"`), want(o, "proxy", "tinyproxy: ")) }},
+		check: func(o *observation) error {
+			return wants(want(o, "1.body", `"hello"`), want(o, "proxy", "tinyproxy: "))
+		}},
 	{name: "proxy-https", variants: proxied, proxied: true,
 		knobs: knobs{proxy: proxyURL(func(e *env) *url.URL { return &url.URL{Scheme: "https", Host: e.httpsProxy.Addr} })},
 		run:   getHello,
-		check: func(o *observation) error { return wants(want(o, "1.body", `"hello"`), want(o, "proxy", "tinyproxy: ")) }},
+		check: func(o *observation) error {
+			return wants(want(o, "1.body", `"hello"`), want(o, "proxy", "tinyproxy: "))
+		}},
 	{name: "proxy-socks5", variants: proxied, proxied: true,
 		knobs: knobs{proxy: proxyURL(func(e *env) *url.URL { return e.socks.URL("socks5") })},
 		run:   getHello,
@@ -199,7 +203,9 @@ var scenarios = []*scenario{
 			r.get("/hello?proxy=1")
 			r.get("/hello")
 		},
-		check: func(o *observation) error { return want(o, "server", "GET /hello?proxy=1", `via="1.1 `, "c2: GET /hello HTTP/1.1") }},
+		check: func(o *observation) error {
+			return want(o, "server", "GET /hello?proxy=1", `via="1.1 `, "c2: GET /hello HTTP/1.1")
+		}},
 	{name: "no-proxy", variants: proxied,
 		knobs: knobs{proxy: func(e *env) func(*http.Request) (*url.URL, error) {
 			// ProxyFromEnvironment's rules: loopback addresses and
