@@ -247,11 +247,11 @@ var scenarios = []*scenario{
 	{name: "client-timeout-headers", variants: goAll, timeout: 200 * time.Millisecond,
 		run:   func(r *run) { r.get("/slowheaders?d=5s") },
 		check: func(o *observation) error { return want(o, "1.error", "timeout") }},
-	{name: "client-timeout-body", variants: goAll, timeout: 300 * time.Millisecond,
+	{name: "client-timeout-body", variants: goAll, timeout: 600 * time.Millisecond,
 		run:   func(r *run) { r.get("/slowbody?d=5s") },
 		check: func(o *observation) error { return want(o, "1.body-error", "timeout") }},
 	{name: "response-header-timeout", variants: goAll, knobs: knobs{responseHeaderTimeout: 150 * time.Millisecond},
-		run:   func(r *run) { r.get("/slowheaders?d=5s") },
+		run:   func(r *run) { r.get("/slowheaders?d=2s") },
 		check: func(o *observation) error { return want(o, "1.error", "error[") }},
 
 	// Connection management.
@@ -275,7 +275,7 @@ var scenarios = []*scenario{
 		check: func(o *observation) error { return want(o, "server-connections", "1") }},
 	{name: "max-idle-conns", variants: goH1, knobs: knobs{maxIdleConns: 1},
 		run: func(r *run) {
-			r.concurrently(func() { r.get("/slowheaders?d=150ms") }, func() { r.get("/slowheaders?d=150ms") })
+			r.concurrently(func() { r.get("/slowheaders?d=300ms") }, func() { r.get("/slowheaders?d=300ms") })
 			r.get("/hello")
 			r.get("/hello")
 		},
@@ -284,7 +284,8 @@ var scenarios = []*scenario{
 		}},
 	{name: "idle-pool-size", variants: goH1,
 		run: func(r *run) {
-			slow := func() { r.get("/slowheaders?d=100ms") }
+			// Slow enough that each round's requests overlap.
+			slow := func() { r.get("/slowheaders?d=300ms") }
 			r.concurrently(slow, slow, slow)
 			r.concurrently(slow, slow, slow)
 		},
