@@ -2,7 +2,7 @@
 // backends. Every Stream and Backend implementation, in tree or shipped as a
 // plugin, runs it from its own tests under the race detector.
 //
-// It has three entry points:
+// It has four entry points:
 //
 //   - [TestStream] checks a Stream: it runs golang.org/x/net/nettest's
 //     TestConn (the net.Conn contract: I/O, concurrency, deadlines) and then
@@ -24,7 +24,40 @@
 //
 // Each check is a subtest, so a failure names the rule that broke, and a
 // single rule can be rerun with go test -run, for example
-// -run 'TestConformance/tcp/IsReadable'.
+// -run 'TestConformance/tcp/IsReadable'. The checks, by name:
+//
+//   - TestStream: nettest's BasicIO, PingPong, RacyRead, RacyWrite,
+//     ReadTimeout, WriteTimeout, PastTimeout, PresentTimeout,
+//     FutureTimeout, CloseTimeout, ConcurrentMethods (nettest.TestConn),
+//     then CloseWrite, IsReadable, IsReadableDuringRead,
+//     IsReadableAfterReset, Close, Info, Deadlines, StopReleases.
+//   - TestBackend (and TestBackendChecks): Name, DialTCP, DialUnix,
+//     Concurrent, Refused, Deadline, Cancel, CanceledBefore, Unsupported,
+//     BadAddress, Closed ([BackendCheckNames] returns them in order).
+//   - TestOptions: ConnectTimeout, Control, ControlError, LocalAddr,
+//     NoDelay, KeepAlive, Resolver.
+//
+// # Tunnel and relay backends
+//
+// A backend that reaches its peer through something in between (a proxy,
+// a relay, another process) passes the suite when what the caller sees is
+// what a direct socket would show:
+//
+//   - Refused: when the far side refuses the connection (a SOCKS5 reply 5,
+//     a CONNECT answered 502 for a refused port, ...), Dial fails with an
+//     *transport.OpError whose cause matches syscall.ECONNREFUSED, at
+//     once and not as a timeout. Map the tunnel's answer to that errno.
+//   - IsReadableAfterReset and Close: a reset by the peer reaches the
+//     caller as a reset (a Read error matching syscall.ECONNRESET, and
+//     IsReadable true), not as a clean EOF: pass resets through, for
+//     example by closing the relayed socket with SO_LINGER 0.
+//   - Deadline and Cancel: a dial that cannot complete (the tunnel
+//     answers nothing) ends at the context's deadline or cancellation,
+//     with the typed errors above, and leaves nothing behind.
+//   - VerifyNoLeaks counts descriptors for the whole process: a relay in
+//     the same process that copies socket to socket with io.Copy makes the
+//     runtime cache splice pipes, which VerifyNoLeaks tells apart (see its
+//     doc); any other descriptor the relay keeps is reported.
 //
 // # Using it in a backend
 //
