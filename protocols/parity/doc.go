@@ -117,6 +117,17 @@
 //     costs a preface, SETTINGS and GOAWAY for nothing. net/http
 //     negotiates h2 and closes the connection after the request. Each
 //     request gets its own connection either way.
+//   - socks5 looks the target up locally. A socks5:// proxy gets the
+//     target's address, looked up by the client (DNSStart and DNSDone
+//     in the trace), as curl does, and socks5h:// gets the name; net/http
+//     sends the name to socks5:// and socks5h:// alike
+//     (protocols/proxy.go).
+//   - Any 2xx answer to CONNECT opens the tunnel (RFC 9110, section
+//     9.3.6); net/http wants 200 exactly. (tinyproxy answers 200: no
+//     scenario shows it.)
+//   - An https proxy's TLS name is the proxy's host, always; net/http
+//     takes TLSClientConfig.ServerName when it is set, a name meant for
+//     the origin. (The scenarios set no ServerName: none shows it.)
 //   - IdleConnTimeout's zero value. Zero means DefaultIdleConnTimeout
 //     (90 s), as in http.DefaultTransport, not "no limit" as in a zero
 //     http.Transport: a pooled connection is never kept forever by

@@ -166,7 +166,7 @@ var scenarios = []*scenario{
 		check: func(o *observation) error {
 			return wants(want(o, "1.body", `"hello"`), want(o, "proxy", "tinyproxy: "))
 		}},
-	{name: "proxy-socks5", variants: proxied, proxied: true,
+	{name: "proxy-socks5", variants: []string{"h1", "h1-localhost", "h1-tls", "h2"}, proxied: true,
 		knobs: knobs{proxy: proxyURL(func(e *env) *url.URL { return e.socks.URL("socks5") })},
 		run:   getHello,
 		check: func(o *observation) error { return want(o, "1.trace", "ConnectStart tcp microsocks") }},
