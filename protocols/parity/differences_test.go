@@ -18,7 +18,7 @@ type difference struct {
 	// everywhere).
 	scenarios, variants, backends []string
 	// normalize removes the difference from both observations (copies)
-	// and reports whether it was there.
+	// and reports whether it was there. It is nil for docOnly entries.
 	normalize func(ref, cand *observation) bool
 	// docOnly marks a difference no fast scenario can show (a default
 	// of minutes, say); it is kept for the doc and never reported stale.
@@ -34,20 +34,23 @@ func (d *difference) applies(scenario, variant, backend string) bool {
 }
 
 // replaceIn rewrites the values of the keys ending with suffix on both
-// sides with re → repl, and reports whether the candidate's values had
-// a match and the two sides differed before.
+// sides with re → repl, and reports whether what re matched differed
+// between the two sides.
 func replaceIn(ref, cand *observation, suffix string, re *regexp.Regexp, repl string) bool {
-	before := diff(ref, cand)
-	touched := false
+	found := false
 	for _, f := range cand.fields {
-		if strings.HasSuffix(f.key, suffix) && re.MatchString(f.value) {
-			touched = true
+		if !strings.HasSuffix(f.key, suffix) {
+			continue
+		}
+		rv, _ := ref.get(f.key)
+		if !slices.Equal(re.FindAllString(rv, -1), re.FindAllString(f.value, -1)) {
+			found = true
 		}
 	}
 	fn := func(v string) string { return re.ReplaceAllString(v, repl) }
 	ref.edit(suffix, fn)
 	cand.edit(suffix, fn)
-	return touched && len(before) > len(diff(ref, cand))
+	return found
 }
 
 // differs reports whether a key ending with suffix has different values
@@ -165,24 +168,15 @@ var intendedDifferences = []*difference{
 		name:    "any 2xx answer to CONNECT opens the tunnel",
 		reason:  "RFC 9110, section 9.3.6: any 2xx answer to CONNECT means the tunnel is open; net/http wants 200 exactly (protocols/proxy.go). tinyproxy answers 200, so no scenario shows it",
 		docOnly: true,
-		normalize: func(ref, cand *observation) bool {
-			return false
-		},
 	},
 	{
 		name:    "an https proxy's TLS name is the proxy's host",
 		reason:  "the TLS ServerName for an https:// proxy is always the proxy's host; net/http takes TLSClientConfig.ServerName when it is set, a name meant for the origin (protocols/proxy.go). The scenarios set no ServerName, so none shows it",
 		docOnly: true,
-		normalize: func(ref, cand *observation) bool {
-			return false
-		},
 	},
 	{
 		name:    "IdleConnTimeout zero value",
 		reason:  "zero means DefaultIdleConnTimeout (90 s), as in http.DefaultTransport, not \"no limit\" as in a zero http.Transport: a pooled connection is never kept forever by accident; a negative value means no limit",
 		docOnly: true,
-		normalize: func(ref, cand *observation) bool {
-			return false
-		},
 	},
 }
