@@ -165,9 +165,11 @@ func (rec *recorder) handler() http.Handler {
 func (rec *recorder) serve(w http.ResponseWriter, r *http.Request, token, path string) {
 	q := r.URL.Query()
 	// delay waits for the duration in the query (d), and reports false
-	// if the request ended first: a client that went away must not get
-	// the rest of an answer (over TLS, its close_notify reaches the
-	// server before it stops reading).
+	// if the request ended first. A client that went away must then get
+	// nothing more, not even the empty answer the server sends for a
+	// handler that returns: over TLS its close_notify reaches the server
+	// before it stops reading, and an answer could still beat its own
+	// cancel. The handler aborts (http.ErrAbortHandler) instead.
 	delay := func(def time.Duration) bool {
 		d, err := time.ParseDuration(q.Get("d"))
 		if err != nil {
@@ -241,16 +243,18 @@ func (rec *recorder) serve(w http.ResponseWriter, r *http.Request, token, path s
 		w.(http.Flusher).Flush()
 		w.Header().Set("X-Checksum", "abc123")
 	case "/slowheaders":
-		if delay(2 * time.Second) {
-			io.WriteString(w, "late")
+		if !delay(2 * time.Second) {
+			panic(http.ErrAbortHandler)
 		}
+		io.WriteString(w, "late")
 	case "/slowbody":
 		w.Header().Set("Content-Length", "10")
 		io.WriteString(w, "first")
 		w.(http.Flusher).Flush()
-		if delay(2 * time.Second) {
-			io.WriteString(w, "-last")
+		if !delay(2 * time.Second) {
+			panic(http.ErrAbortHandler)
 		}
+		io.WriteString(w, "-last")
 	case "/stale":
 		// The second request of a connection is read, then the
 		// connection is closed unanswered: a keep-alive connection the
