@@ -282,6 +282,7 @@ func (t *Transport) Clone() *Transport {
 		ExpectContinueTimeout:  t.ExpectContinueTimeout,
 		MaxResponseHeaderBytes: t.MaxResponseHeaderBytes,
 		UserAgent:              t.UserAgent,
+		DisableCompression:     t.DisableCompression,
 		Logger:                 t.Logger,
 	}
 	return c
