@@ -148,6 +148,42 @@ func (b *Backend) Describe(ctx context.Context) (Description, error) {
 	return inst.desc, nil
 }
 
+// Launch starts b's plugin process now, before the first Dial needs it,
+// and returns how long the launch took (checks, process start,
+// go-plugin's handshake, the plugin's Open): the time a first Dial would
+// otherwise spend before connecting. It returns 0 and nil when the plugin
+// already runs. A launch in progress (started by a Dial) is waited for,
+// and the wait is returned. It is bounded by ctx and the plugin's start
+// timeout; Options.ConnectTimeout does not apply. Errors are those of a
+// launch, as *transport.OpError values with Op "launch".
+func (b *Backend) Launch(ctx context.Context) (time.Duration, error) {
+	b.mu.Lock()
+	running := b.inst != nil && b.inst.alive()
+	b.mu.Unlock()
+	if running {
+		return 0, nil
+	}
+	start := time.Now()
+	if _, err := b.instance(ctx); err != nil {
+		return time.Since(start), &transport.OpError{Op: "launch", Backend: b.name, Err: err}
+	}
+	return time.Since(start), nil
+}
+
+// Launch starts b's plugin process if b is a plugin Backend (of this
+// package) that is not running yet, and returns how long that took; see
+// Backend.Launch. For any other backend, it does nothing and returns 0 and
+// nil. A tool that times its first Dial (transportctl probe) calls it
+// first, so that the connect time it reports is the connect's own and the
+// launch is reported apart.
+func Launch(ctx context.Context, b transport.Backend) (time.Duration, error) {
+	pb, ok := b.(*Backend)
+	if !ok || pb == nil {
+		return 0, nil
+	}
+	return pb.Launch(ctx)
+}
+
 // Dial connects to address through the plugin. The connect, the launch
 // of the plugin when it is not running included, is bounded by ctx and
 // Options.ConnectTimeout; a plugin that just died is relaunched after a
@@ -415,7 +451,9 @@ func (b *Backend) openInstance(ctx context.Context, inst *instance) error {
 		err = fmt.Errorf("plugins: opening the plugin's backend: %w", resp.Err.decode())
 	default:
 		inst.tls, inst.streamAddr = resp.TLS, resp.StreamAddr
-		err = drainBroker(inst.broker, resp.BrokerID)
+		if inst.broker != nil {
+			err = drainBroker(inst.broker, resp.BrokerID)
+		}
 	}
 	if err != nil {
 		inst.stop()

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -381,6 +380,21 @@ func TestServeConfigCheck(t *testing.T) {
 	}
 }
 
+// inProcessBackend serves cfg in this process and launches it; the
+// backend is closed when t ends.
+func inProcessBackend(t *testing.T, cfg ServeConfig, opts transport.Options) *Backend {
+	t.Helper()
+	b, err := ServeInProcess(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if _, err := b.Launch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // loopbackStream returns a stdnet stream and its peer.
 func loopbackStream(t *testing.T) (transport.Stream, net.Conn) {
 	t.Helper()
@@ -509,7 +523,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestOpenTwice(t *testing.T) {
-	b := TestBackend(t, ServeConfig{Name: "twice", Open: func(opts transport.Options) (transport.Backend, error) {
+	b := inProcessBackend(t, ServeConfig{Name: "twice", Open: func(opts transport.Options) (transport.Backend, error) {
 		return stdnet.New(transport.Options{})
 	}}, transport.Options{})
 	b.mu.Lock()
@@ -529,7 +543,7 @@ func TestOpenFails(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := newBackend("plugin:fails", transport.Options{})
 			defer b.Close()
-			inst, err := startInProcess(t, ServeConfig{Name: "fails", Open: open}, b.name, b)
+			inst, err := startInProcess(ServeConfig{Name: "fails", Open: open}, b.name, b.log)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -545,7 +559,7 @@ func TestOpenFails(t *testing.T) {
 }
 
 func TestStreamGone(t *testing.T) {
-	b := TestBackend(t, ServeConfig{Name: "gone", Open: func(opts transport.Options) (transport.Backend, error) {
+	b := inProcessBackend(t, ServeConfig{Name: "gone", Open: func(opts transport.Options) (transport.Backend, error) {
 		return stdnet.New(transport.Options{})
 	}, DisableHandoff: true}, transport.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -671,40 +685,20 @@ func socketPairStream(t *testing.T) (*os.File, *os.File) {
 	return a, b
 }
 
-// fakeTB stops at the first Fatal and records it.
-type fakeTB struct {
-	testing.TB
-	fatal string
-}
-
-func (f *fakeTB) Helper() {}
-func (f *fakeTB) Fatal(args ...any) {
-	f.fatal = fmt.Sprint(args...)
-	runtime.Goexit()
-}
-func (f *fakeTB) Fatalf(format string, args ...any) {
-	f.fatal = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func TestTestBackendRefuses(t *testing.T) {
+func TestServeInProcessRefuses(t *testing.T) {
 	open := func(transport.Options) (transport.Backend, error) { return stdnet.New(transport.Options{}) }
 	for _, tc := range []struct {
 		cfg  ServeConfig
 		opts transport.Options
+		want error
 	}{
-		{ServeConfig{Open: open}, transport.Options{}},
-		{ServeConfig{Name: "x", Open: open}, transport.Options{Resolver: &net.Resolver{}}},
+		{ServeConfig{Open: open}, transport.Options{}, nil},
+		{ServeConfig{Name: "x", Open: open}, transport.Options{Resolver: &net.Resolver{}}, transport.ErrUnsupported},
 	} {
-		f := &fakeTB{TB: t}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			TestBackend(f, tc.cfg, tc.opts)
-		}()
-		<-done
-		if f.fatal == "" {
-			t.Errorf("TestBackend(%+v) did not fail", tc.cfg)
+		b, err := ServeInProcess(tc.cfg, tc.opts)
+		var oe *transport.OpError
+		if b != nil || !errors.As(err, &oe) || oe.Op != "open" || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("ServeInProcess(%+v, %+v) = %v, %v; want an open error", tc.cfg, tc.opts, b, err)
 		}
 	}
 }
@@ -730,7 +724,7 @@ func TestCheckErrors(t *testing.T) {
 }
 
 func TestAttachRefusals(t *testing.T) {
-	b := TestBackend(t, ServeConfig{Name: "attach", Open: func(opts transport.Options) (transport.Backend, error) {
+	b := inProcessBackend(t, ServeConfig{Name: "attach", Open: func(opts transport.Options) (transport.Backend, error) {
 		return stdnet.New(transport.Options{})
 	}}, transport.Options{})
 	b.mu.Lock()

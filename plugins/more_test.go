@@ -15,6 +15,7 @@ import (
 
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -204,7 +205,7 @@ func TestCleanup(t *testing.T) {
 // TestBuildExample builds the socks5 example plugin with go build, as a
 // third party would ship it, and verifies it.
 func TestBuildExample(t *testing.T) {
-	path := plugins.TestBuild(t, "../examples/plugins/socks5/transportkit-backend-socks5", "socks5")
+	path := pluginstest.TestBuild(t, "../examples/plugins/socks5/transportkit-backend-socks5", "socks5")
 	desc, err := plugins.Verify(dialCtx(t), path, plugins.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -216,10 +217,10 @@ func TestBuildExample(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o755 || filepath.Base(path) != "transportkit-backend-socks5" {
 		t.Errorf("built %s: %v, %v", path, fi.Mode(), err)
 	}
-	if _, err := plugins.Build(context.Background(), "./nonexistent", "x", t.TempDir()); err == nil {
+	if _, err := pluginstest.Build(context.Background(), "./nonexistent", "x", t.TempDir()); err == nil {
 		t.Error("building a package that does not exist succeeded")
 	}
-	if _, err := plugins.Build(context.Background(), ".", "bad name", t.TempDir()); err == nil {
+	if _, err := pluginstest.Build(context.Background(), ".", "bad name", t.TempDir()); err == nil {
 		t.Error("building under a bad name succeeded")
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/transportkit/transportkit/examples/plugins/internal/socks5test"
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		pluginPath, err = plugins.Build(ctx, "./transportkit-backend-socks5", "socks5", dir)
+		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-socks5", "socks5", dir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -17,6 +17,7 @@ import (
 
 	"github.com/transportkit/transportkit/examples/plugins/internal/tlstest"
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		pluginPath, err = plugins.Build(ctx, "./transportkit-backend-tlskeys", "tlskeys", dir)
+		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-tlskeys", "tlskeys", dir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -14,6 +14,7 @@ import (
 
 	"github.com/transportkit/transportkit/examples/plugins/internal/socks5test"
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -43,7 +44,7 @@ func rawConfig(t testing.TB, c config) json.RawMessage {
 
 // inProcess serves the plugin in the test process through go-plugin.
 func inProcess(t testing.TB, c config) transport.Backend {
-	return plugins.TestBackend(t, serveConfig(), transport.Options{Config: rawConfig(t, c)})
+	return pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: rawConfig(t, c)})
 }
 
 func ctx(t testing.TB) context.Context {
