@@ -106,7 +106,7 @@ func startInProcess(cfg ServeConfig, name string, log hclog.Logger) (inst *insta
 	if err != nil {
 		return nil, err
 	}
-	srv := newServer(cfg, log.Named(cfg.Name), pc)
+	srv := newServer(cfg, log.Named(name), pc)
 	srv.listen = func() (net.Listener, error) { return net.Listen("unix", filepath.Join(dir, "streams")) }
 	undo = append(undo, srv.shutdown)
 	control := filepath.Join(dir, "control")

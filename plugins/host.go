@@ -242,10 +242,27 @@ func (b *Backend) dial(ctx context.Context, network, address string, w *wireTLSC
 }
 
 // dialOn asks inst to dial and takes the stream by the path the plugin
-// chose.
+// chose. It reports the connect (and the plugin's TLS handshake, with w)
+// to the caller's httptrace.ClientTrace, for the network and address
+// asked for; the host's own sockets and calls to the plugin run under a
+// context that hides the trace.
 func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address string, w *wireTLSConfig) (transport.Stream, error) {
-	fail := func(err error) (transport.Stream, error) {
+	tr := traceDial(ctx, network, address, w != nil)
+	s, resp, err := b.dialRemote(withoutTrace{ctx}, inst, network, address, w)
+	tr.done(resp, err)
+	if err != nil {
 		return nil, b.opError("dial", network, address, err)
+	}
+	return s, nil
+}
+
+// dialRemote is dialOn's work: the Dial call, then the handoff or the
+// byte stream's connection. resp is the plugin's answer, nil if there was
+// none.
+func (b *Backend) dialRemote(ctx context.Context, inst *instance, network, address string, w *wireTLSConfig) (transport.Stream, *dialResponse, error) {
+	var resp *dialResponse
+	fail := func(err error) (transport.Stream, *dialResponse, error) {
+		return nil, resp, err
 	}
 	req := &dialRequest{Network: network, Address: address, TLS: w}
 	var sockets <-chan handoff
@@ -254,8 +271,9 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 		sockets = inst.handoff.expect(req.HandoffID)
 		defer inst.handoff.forget(req.HandoffID)
 	}
-	resp := new(dialResponse)
+	resp = new(dialResponse)
 	if err := inst.call(ctx, methodDial, req, resp); err != nil {
+		resp = nil
 		return fail(inst.callError(ctx, err))
 	}
 	if resp.Err != nil {
@@ -274,7 +292,7 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 			if err != nil {
 				return fail(err)
 			}
-			return s, nil
+			return s, resp, nil
 		case <-ctx.Done():
 			return fail(transport.ContextError(ctx.Err()))
 		case <-inst.ctx.Done():
@@ -295,7 +313,7 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 		inst.release(resp.StreamID, false)
 		return fail(err)
 	}
-	return s, nil
+	return s, resp, nil
 }
 
 func (b *Backend) opError(op, network, address string, err error) error {

@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -139,7 +140,7 @@ func Serve(cfg ServeConfig) error {
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {pluginKey: &grpcPlugin{srv: srv}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
-		Logger:           log,
+		Logger:           quiet(log, "", ""),
 	})
 	signal.Stop(term)
 	close(served)
@@ -396,13 +397,14 @@ func (s *server) dial(ctx context.Context, req *dialRequest) (*dialResponse, err
 		st  transport.Stream
 		err error
 	)
+	var tlsStarted atomic.Bool
 	if req.TLS != nil {
-		st, err = transport.DialTLS(ctx, b, req.Network, req.Address, req.TLS.config())
+		st, err = transport.DialTLS(traceTLSStart(ctx, &tlsStarted), b, req.Network, req.Address, req.TLS.config())
 	} else {
 		st, err = b.Dial(ctx, req.Network, req.Address)
 	}
 	if err != nil {
-		return &dialResponse{Err: encodeError(err)}, nil
+		return &dialResponse{Err: encodeError(err), TLSStarted: tlsStarted.Load()}, nil
 	}
 	if err := ctx.Err(); err != nil {
 		st.Close() // the host gave up waiting
