@@ -89,6 +89,19 @@ func TestConnect(t *testing.T) {
 	}
 }
 
+// TestBackendSubprocess runs the backend suite through the plugin
+// process.
+func TestBackendSubprocess(t *testing.T) {
+	p := newPKI(t)
+	cfg, err := json.Marshal(config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	transporttest.TestBackend(t, func(t *testing.T) transport.Backend {
+		return pluginstest.OpenBinary(t, pluginPath, transport.Options{Config: cfg})
+	})
+}
+
 // TestConformanceSubprocess runs the stream suite over TLS done in the
 // plugin process.
 func TestConformanceSubprocess(t *testing.T) {

@@ -83,6 +83,15 @@ func TestHandshakeInPlugin(t *testing.T) {
 	}
 }
 
+// TestBackend runs the backend suite: plain dials, whose sockets are
+// handed to the host.
+func TestBackend(t *testing.T) {
+	p := newPKI(t)
+	transporttest.TestBackend(t, func(t *testing.T) transport.Backend {
+		return pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
+	})
+}
+
 func TestConformance(t *testing.T) {
 	p := newPKI(t)
 	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
