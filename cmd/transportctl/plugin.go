@@ -29,7 +29,7 @@ run out of process.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newVerifyCmd(a))
+	cmd.AddCommand(newVerifyCmd(a), newNewCmd(a))
 	return cmd
 }
 
