@@ -29,9 +29,14 @@ import (
 //     transport.ErrUnsupported.
 //   - IsReadable polls the socket of a conn that has SyscallConn (taken
 //     to carry its bytes on that socket as they are: *net.TCPConn,
-//     *net.UnixConn). On any other conn (*tls.Conn, a tunnel's own type)
-//     it makes one read with an expired deadline and keeps what it got
-//     for the next Read; it reports false while a Read is in progress.
+//     *net.UnixConn). For a conn with a NetConn method (*tls.Conn) it
+//     polls the conn underneath, as transport.StartTLS's streams do, with
+//     the same limits (records the TLS layer already buffered are not
+//     seen, records without application data are). On any other conn (a
+//     tunnel's own type) it makes one read that may wait a few
+//     microseconds, and keeps what it got for the next Read; it reports
+//     false while a Read is in progress, and for a conn without read
+//     deadlines.
 //   - Info answers InfoBackend, the addresses, InfoClosed, InfoFD for a
 //     conn that has SyscallConn, and InfoTLS and InfoALPN for a conn with a
 //     ConnectionState method (*tls.Conn) once its handshake is complete.
@@ -202,8 +207,12 @@ func (s *connStream) SetWriteDeadline(t time.Time) error {
 	return s.opError("set", s.c.SetWriteDeadline(t))
 }
 
-// expired is a deadline long past.
-var expired = time.Unix(1, 0)
+// probeWait is how long IsReadable's probe of a conn that is neither a
+// kernel socket nor a wrapper of one waits for a byte: a read with a
+// deadline already past would not even try (the net package and
+// net.Pipe give up before reading), so the probe gives the read this
+// long.
+const probeWait = 50 * time.Microsecond
 
 // IsReadable reports whether a Read would not block; see NewStream.
 func (s *connStream) IsReadable() bool {
@@ -215,6 +224,9 @@ func (s *connStream) IsReadable() bool {
 	case s.rc != nil:
 		return peekReadable(s.rc)
 	}
+	if under, ok := s.c.(interface{ NetConn() net.Conn }); ok {
+		return connReadable(under.NetConn())
+	}
 	if !s.readMu.TryLock() {
 		return false // a Read waits: nothing is readable
 	}
@@ -224,8 +236,8 @@ func (s *connStream) IsReadable() bool {
 	}
 	s.dlMu.Lock()
 	defer s.dlMu.Unlock()
-	if err := s.c.SetReadDeadline(expired); err != nil {
-		return true // a Read fails at once
+	if err := s.c.SetReadDeadline(time.Now().Add(probeWait)); err != nil {
+		return false // no deadlines: no way to look without blocking
 	}
 	var b [1]byte
 	n, err := s.c.Read(b[:])
@@ -242,6 +254,20 @@ func (s *connStream) IsReadable() bool {
 	}
 	s.pendingErr = err
 	return true
+}
+
+// connReadable reports whether bytes, EOF or an error wait on c, the conn
+// under a *tls.Conn: a Stream says, a socket is polled; otherwise it
+// reports false.
+func connReadable(c net.Conn) bool {
+	switch c := c.(type) {
+	case transport.Stream:
+		return c.IsReadable()
+	case rawConner:
+		rc, err := c.SyscallConn()
+		return err == nil && peekReadable(rc)
+	}
+	return false
 }
 
 // Info answers the keys listed in NewStream's doc.

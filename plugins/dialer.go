@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http/httptrace"
 	"net/netip"
 	"os"
 	"strconv"
@@ -97,7 +96,7 @@ func OpenDialer[C any](name string, open func(cfg C, direct DialFunc) (DialFunc,
 //     returned with an error is closed.
 //   - The connect is reported to the context's httptrace.ClientTrace
 //     (ConnectStart, ConnectDone) for the network and address asked for;
-//     dial's own connects (to a proxy, say) are not.
+//     Direct's connects (to a proxy, say) are not.
 //   - Each conn becomes a Stream as by NewStream, whose RemoteAddr is the
 //     address asked for (a *net.TCPAddr for an IP address, a
 //     *net.UnixAddr for unix; a host name stays a name): the stream
@@ -155,13 +154,13 @@ func (b *dialerBackend) Dial(ctx context.Context, network, address string) (tran
 	return newConnStream(c, b.name, raddr), nil
 }
 
-// dialTracked calls dial under a context without the caller's trace that
-// lets Direct register its connections, and closes them all if ctx ends
-// before dial returns.
+// dialTracked calls dial under ctx, with a tracker for Direct to
+// register its connections in, and closes them all if ctx ends before
+// dial returns.
 func (b *dialerBackend) dialTracked(ctx context.Context, network, address string) (net.Conn, error) {
 	tr := new(tracker)
 	stop := context.AfterFunc(ctx, tr.abort)
-	c, err := b.dial(context.WithValue(withoutTrace{ctx}, trackerKey{}, tr), network, address)
+	c, err := b.dial(context.WithValue(ctx, trackerKey{}, tr), network, address)
 	aborted := !stop()
 	if err == nil && c == nil {
 		err = errors.New("plugins: the dial function returned neither a connection nor an error")
@@ -238,7 +237,10 @@ func checkAddress(network, address string) (string, net.Addr, error) {
 // network), KeepAlive, DisableNoDelay, Control and Resolver
 // (ConnectTimeout bounds the whole Dial of a DialerBackend instead). The
 // connections it makes during a DialerBackend's Dial are closed if that
-// Dial's context ends before the dial function returns.
+// Dial's context ends before the dial function returns. It dials under
+// the context's deadline and cancellation but none of its values, so its
+// connects are not reported to the caller's httptrace.ClientTrace (the
+// DialerBackend reports the connect to the address asked for).
 func Direct(opts transport.Options) DialFunc {
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		d := net.Dialer{KeepAlive: opts.KeepAlivePeriod(), Resolver: opts.Resolver, Control: opts.Control}
@@ -252,7 +254,7 @@ func Direct(opts transport.Options) DialFunc {
 				d.LocalAddr = a
 			}
 		}
-		c, err := d.DialContext(ctx, network, address)
+		c, err := d.DialContext(detached{ctx}, network, address)
 		if err != nil {
 			return nil, err
 		}
@@ -297,17 +299,16 @@ func (t *tracker) abort() {
 	t.conns = nil
 }
 
-// withoutTrace is a context that hides its parent's
-// httptrace.ClientTrace, and keeps everything else: the deadline, the
-// cancellation and the other values. Connections made under it (a dial
-// function's own, the plugin host's internal sockets) are not reported
-// as the caller's connects.
-type withoutTrace struct{ context.Context }
+// detached is a context with its parent's deadline and cancellation and
+// none of its values: connections made under it (Direct's, the plugin
+// host's to its plugin) are not reported to the parent's
+// httptrace.ClientTrace, whose hooks the net package finds among the
+// values, as the caller's connects.
+type detached struct{ context.Context }
 
-func (c withoutTrace) Value(key any) any {
-	v := c.Context.Value(key)
-	if _, ok := v.(*httptrace.ClientTrace); ok {
-		return nil
-	}
-	return v
-}
+// Value hides every value of the parent.
+func (detached) Value(any) any { return nil }
+
+// AfterFunc lets contexts derived from this one follow the parent's
+// cancellation without a goroutine of their own.
+func (c detached) AfterFunc(f func()) func() bool { return context.AfterFunc(c.Context, f) }

@@ -244,11 +244,11 @@ func (b *Backend) dial(ctx context.Context, network, address string, w *wireTLSC
 // dialOn asks inst to dial and takes the stream by the path the plugin
 // chose. It reports the connect (and the plugin's TLS handshake, with w)
 // to the caller's httptrace.ClientTrace, for the network and address
-// asked for; the host's own sockets and calls to the plugin run under a
-// context that hides the trace.
+// asked for; the host's own socket and calls to the plugin run under a
+// context without the caller's values, so they are not reported.
 func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address string, w *wireTLSConfig) (transport.Stream, error) {
 	tr := traceDial(ctx, network, address, w != nil)
-	s, resp, err := b.dialRemote(withoutTrace{ctx}, inst, network, address, w)
+	s, resp, err := b.dialRemote(detached{ctx}, inst, network, address, w)
 	tr.done(resp, err)
 	if err != nil {
 		return nil, b.opError("dial", network, address, err)
