@@ -106,8 +106,12 @@ func TestFailures(t *testing.T) {
 	broken := func(transport.Options) (transport.Backend, error) { return nil, errors.New("no backend today") }
 	working := func(transport.Options) (transport.Backend, error) { return stdnet.New(transport.Options{}) }
 	for name, f := range map[string]func(tb testing.TB){
-		"incomplete config": func(tb testing.TB) { pluginstest.TestBackend(tb, plugins.ServeConfig{Open: working}, transport.Options{}) },
-		"open fails":        func(tb testing.TB) { pluginstest.TestBackend(tb, plugins.ServeConfig{Name: "x", Open: broken}, transport.Options{}) },
+		"incomplete config": func(tb testing.TB) {
+			pluginstest.TestBackend(tb, plugins.ServeConfig{Open: working}, transport.Options{})
+		},
+		"open fails": func(tb testing.TB) {
+			pluginstest.TestBackend(tb, plugins.ServeConfig{Name: "x", Open: broken}, transport.Options{})
+		},
 		"badly named binary": func(tb testing.TB) {
 			pluginstest.OpenBinary(tb, os.Args[0], transport.Options{})
 		},
