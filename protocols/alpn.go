@@ -104,25 +104,30 @@ func (p *hostPool) newConn(ctx context.Context, s transport.Stream) (conn, error
 	switch proto {
 	case ProtoHTTP11:
 		pc := &pconn{pool: p}
-		pc.h1 = h1.NewConn(s, p.t.h1Options(pc.done))
+		pc.h1 = h1.NewConn(s, p.t.h1Options(pc.done, p.h1Error))
 		return pc, nil
 	case ProtoH2, ProtoH2C:
 		hc := &h2conn{pool: p}
 		opts := p.t.h2Options(hc.idle)
 		c, err := h2.NewConn(s, opts)
 		if err != nil {
-			return nil, err
+			return nil, &Error{Op: "handshake", Proto: protoNameHTTP2, Addr: p.addr, Err: err}
 		}
 		hc.c = c
 		select {
 		case <-c.Ready():
 		case <-ctx.Done():
 			c.Close()
-			return nil, transport.ContextError(ctx.Err())
+			return nil, &Error{Op: "handshake", Proto: protoNameHTTP2, Addr: p.addr, Err: transport.ContextError(ctx.Err())}
 		}
 		return hc, nil
 	default:
 		s.Close()
-		return nil, fmt.Errorf("%w %q", ErrUnsupportedProtocol, proto)
+		return nil, &Error{Op: "tls", Addr: p.addr, Err: fmt.Errorf("%w %q", ErrUnsupportedProtocol, proto)}
 	}
+}
+
+// h1Error gives an HTTP/1.1 connection's errors the transport's shape.
+func (p *hostPool) h1Error(e *h1.Error) error {
+	return &Error{Op: e.Op, Proto: protoNameHTTP11, Addr: p.addr, Err: e}
 }

@@ -596,3 +596,232 @@ func TestH2WaiterCanceled(t *testing.T) {
 		t.Error("dial to a peer that closed succeeded")
 	}
 }
+
+// churnPeers are h2c servers that allow one stream per connection and
+// end each connection after three requests: with GOAWAY (x/net's
+// server), or by closing it.
+var churnPeers = []struct {
+	name  string
+	serve func(net.Conn)
+}{
+	{"goaway", func(nc net.Conn) {
+		defer nc.Close()
+		var count atomic.Int32
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if count.Add(1) >= 3 {
+				// Connection: close on an HTTP/2 response makes x/net's
+				// server send GOAWAY after it.
+				w.Header().Set("Connection", "close")
+			}
+			io.WriteString(w, "ok")
+		})
+		(&http2.Server{MaxConcurrentStreams: 1}).ServeConn(nc, &http2.ServeConnOpts{Handler: h})
+	}},
+	{"drop", func(nc net.Conn) { dropAfter(nc, 3) }},
+}
+
+// TestH2MaxConnsPerHostChurn runs GETs from many goroutines at
+// MaxConnsPerHost 1 and 4 against churnPeers on the mock backend, so
+// that connections keep going away while callers wait for them. No
+// request may fail, the process must not crash (it did: a nil
+// connection when every connection went away between two checks), and
+// every stream the transport dialed must be closed in the end.
+func TestH2MaxConnsPerHostChurn(t *testing.T) {
+	for _, peer := range churnPeers {
+		for _, max := range []int{1, 4} {
+			t.Run(peer.name+"/"+strconv.Itoa(max), func(t *testing.T) {
+				b := mock.New()
+				defer b.Close()
+				b.Handle("a.test:80", mock.FuncPeer(peer.serve))
+				testChurn(t, b, "http://a.test/", max, 16, 40)
+			})
+		}
+	}
+}
+
+// TestH2MaxConnsPerHostRetries is TestH2MaxConnsPerHostChurn over
+// loopback TCP with 64 callers, where requests meet connections that
+// are going away far more often: every request the server did not
+// process must be sent again, so that no GET fails with ErrNotProcessed
+// (or any other error).
+func TestH2MaxConnsPerHostRetries(t *testing.T) {
+	for _, peer := range churnPeers {
+		for _, max := range []int{1, 4} {
+			t.Run(peer.name+"/"+strconv.Itoa(max), func(t *testing.T) {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				defer wg.Wait()
+				defer ln.Close()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						nc, err := ln.Accept()
+						if err != nil {
+							return
+						}
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							peer.serve(nc)
+						}()
+					}
+				}()
+				testChurn(t, loopbackBackend(t), "http://"+ln.Addr().String()+"/", max, 64, 10)
+			})
+		}
+	}
+}
+
+// testChurn runs callers goroutines that GET url each times through a
+// Transport on b with MaxConnsPerHost max, and checks that none failed
+// and that every stream was closed once the transport is.
+func testChurn(t *testing.T, b transport.Backend, url string, max, callers, each int) {
+	cb := &countingBackend{Backend: b}
+	tr := &Transport{Backend: cb, H2C: true, MaxConnsPerHost: max}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var failed, notProcessed atomic.Int32
+	errs := make(chan error, callers*each)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+				resp, err := tr.RoundTrip(req)
+				if err == nil {
+					var body []byte
+					body, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err == nil && string(body) != "ok" {
+						err = errors.New(string(body))
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					if errors.Is(err, h2.ErrRetryable) || errors.Is(err, ErrNotProcessed) {
+						notProcessed.Add(1)
+					}
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d of %d requests failed (%d not processed); first: %v", n, callers*each, notProcessed.Load(), <-errs)
+	}
+	if s := tr.Stats(); s.Open > max {
+		t.Errorf("stats %+v: more than %d connections", s, max)
+	}
+	tr.Close()
+	if s := tr.Stats(); s.Open != 0 {
+		t.Errorf("stats after Close %+v", s)
+	}
+	if n := cb.open.Load(); n != 0 {
+		t.Errorf("%d streams left open by the transport", n)
+	}
+}
+
+// dropAfter is a raw HTTP/2 peer allowing one stream at a time that
+// answers n requests with 200 and "ok", then closes the connection
+// without GOAWAY.
+func dropAfter(nc net.Conn, n int) {
+	defer nc.Close()
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(nc, preface); err != nil {
+		return
+	}
+	fr := http2.NewFramer(nc, nc)
+	if fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1}) != nil {
+		return
+	}
+	var hbuf bytes.Buffer
+	enc := hpack.NewEncoder(&hbuf)
+	first := false
+	for n > 0 {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			if f.StreamEnded() {
+				answer(fr, enc, &hbuf, f.StreamID, &first)
+				n--
+			}
+		}
+	}
+}
+
+// countingBackend counts the streams its backend dialed that are not
+// closed yet.
+type countingBackend struct {
+	transport.Backend
+	open atomic.Int64
+}
+
+func (b *countingBackend) Dial(ctx context.Context, network, addr string) (transport.Stream, error) {
+	s, err := b.Backend.Dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	b.open.Add(1)
+	return &countedStream{Stream: s, b: b}, nil
+}
+
+type countedStream struct {
+	transport.Stream
+	b    *countingBackend
+	once sync.Once
+}
+
+func (s *countedStream) Close() error {
+	s.once.Do(func() { s.b.open.Add(-1) })
+	return s.Stream.Close()
+}
+
+// TestH2NoBodyFreesSlot shows that, at MaxConnsPerHost, a response
+// without a body (204) gives its stream slot to the next waiting caller
+// once its (empty) body is closed.
+func TestH2NoBodyFreesSlot(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	tr.MaxConnsPerHost = 1
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	b.Handle("a.test:80", h2cPeer(&http2.Server{MaxConcurrentStreams: 1}, h))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
+			resp, err := tr.RoundTrip(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					err = errors.New(resp.Status)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if s := tr.Stats(); s.Dials != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transportkit/transportkit/protocols/h1"
@@ -29,6 +32,13 @@ type conn interface {
 	// served a request before. The caller checks that the body can be
 	// had again.
 	retry(err error, reused bool, req *http.Request) bool
+	// goneAway reports whether the connection takes no new requests
+	// (after a failure: a retry needs another connection).
+	goneAway() bool
+	// servedBefore reports whether the connection had carried exchanges
+	// to their end before (reused: it came from the pool rather than a
+	// dial for this request).
+	servedBefore(reused bool) bool
 	// close closes the connection.
 	close() error
 }
@@ -46,11 +56,19 @@ func (pc *pconn) roundTrip(req *http.Request) (*http.Response, error) {
 	return pc.h1.RoundTrip(req)
 }
 
-// retry: a stale reused connection, closed by the server before any byte
-// of the response, for a request whose method allows a replay.
+// retry: nothing of the request was written, whatever its method; or a
+// stale reused connection, closed by the server before any byte of the
+// response, for a request whose method allows a replay.
 func (pc *pconn) retry(err error, reused bool, req *http.Request) bool {
-	return reused && retryable(err) && replayable(req)
+	return errors.Is(err, ErrNotProcessed) || reused && retryable(err) && replayable(req)
 }
+
+// goneAway: a failed HTTP/1.1 connection is never used again.
+func (pc *pconn) goneAway() bool { return true }
+
+// servedBefore: an HTTP/1.1 connection is reused only after an exchange
+// ended well.
+func (pc *pconn) servedBefore(reused bool) bool { return reused }
 
 func (pc *pconn) usable() bool { return pc.h1.Usable() }
 
@@ -61,24 +79,85 @@ func (pc *pconn) done(reusable bool) { pc.pool.release(pc, reusable) }
 
 // h2conn is a pooled HTTP/2 connection.
 type h2conn struct {
-	pool *hostPool
-	c    *h2.Conn
+	pool   *hostPool
+	c      *h2.Conn
+	served atomic.Int64 // responses received
 }
 
 var _ conn = (*h2conn)(nil)
 
+// roundTrip runs the request on its reserved stream slot. With
+// MaxConnsPerHost set, callers may be waiting for a slot: the end of the
+// request (its failure, or its body's end) tells the pool.
 func (hc *h2conn) roundTrip(req *http.Request) (*http.Response, error) {
-	return hc.c.RoundTrip(req)
+	resp, err := hc.c.RoundTrip(req)
+	p := hc.pool
+	if err == nil {
+		hc.served.Add(1)
+	}
+	if err != nil || resp.Body == nil || resp.Body == http.NoBody {
+		if p.t.MaxConnsPerHost > 0 {
+			p.streamFreed()
+		}
+		if err != nil {
+			return nil, &Error{Op: "roundtrip", Proto: protoNameHTTP2, Addr: p.addr, Err: h2Cause(err)}
+		}
+		return resp, nil
+	}
+	resp.Body = &streamBody{ReadCloser: resp.Body, p: p}
+	return resp, nil
+}
+
+// streamBody is the body of an HTTP/2 response: its failures get the
+// transport's error shape, and, while MaxConnsPerHost is set, its end
+// (EOF, an error or Close) wakes a caller waiting for a stream slot.
+type streamBody struct {
+	io.ReadCloser
+	p    *hostPool
+	done atomic.Bool
+}
+
+func (b *streamBody) Read(buf []byte) (int, error) {
+	n, err := b.ReadCloser.Read(buf)
+	if err != nil {
+		b.end()
+		if err != io.EOF {
+			err = &Error{Op: "body", Proto: protoNameHTTP2, Addr: b.p.addr, Err: err}
+		}
+	}
+	return n, err
+}
+
+func (b *streamBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.end()
+	return err
+}
+
+func (b *streamBody) end() {
+	if b.done.CompareAndSwap(false, true) && b.p.t.MaxConnsPerHost > 0 {
+		b.p.streamFreed()
+	}
 }
 
 // retry: the server certainly did not process the request (refused
 // stream, GOAWAY before it, a connection going away), whatever its
-// method.
-func (hc *h2conn) retry(err error, _ bool, _ *http.Request) bool {
-	return h2.IsRetryable(err)
+// method; or, as for HTTP/1.1, a reused connection broke before the
+// response began (an HTTP/2 RoundTrip fails only before the response
+// head) and the method allows a replay.
+func (hc *h2conn) retry(err error, reused bool, req *http.Request) bool {
+	if errors.Is(err, ErrNotProcessed) {
+		return true
+	}
+	return reused && replayable(req) && hc.c.State().Closed && !isContextErr(err) &&
+		!isTimeout(err) && !errors.Is(err, h2.ErrFlood)
 }
 
 func (hc *h2conn) close() error { return hc.c.Close() }
+
+func (hc *h2conn) goneAway() bool { return hc.c.State().GoingAway }
+
+func (hc *h2conn) servedBefore(bool) bool { return hc.served.Load() > 0 }
 
 // idle is the h2 connection's OnIdle: its last request ended.
 func (hc *h2conn) idle() { hc.pool.h2Idle(hc) }
@@ -90,11 +169,20 @@ type key struct {
 	scheme, host string
 }
 
-// dialCall is a dial in flight that callers arriving meanwhile wait for,
-// when it may give an HTTP/2 connection they can share.
+// dialCall is a dial in flight that callers arriving meanwhile may wait
+// for, when it may give an HTTP/2 connection they can share. Its fields
+// are guarded by the pool's mu.
 type dialCall struct {
-	done chan struct{} // closed when the dial ended
-	err  error         // the dial's error; set before done is closed
+	ended bool
+	err   error // the dial's error, once ended
+}
+
+// grant is what a caller waiting at MaxConnsPerHost is given: an idle
+// HTTP/1.1 connection, or a connection slot to dial in; with neither, an
+// HTTP/2 stream slot came free and the caller looks again.
+type grant struct {
+	pc   *pconn
+	dial bool
 }
 
 // hostPool holds the connections to one origin: HTTP/1.1 connections on
@@ -111,9 +199,10 @@ type hostPool struct {
 	h2       []*h2conn // taking new requests
 	draining []*h2conn // going away, their last requests in flight
 	conns    int       // open or being dialed
-	waiters  []chan *pconn
-	pending  *dialCall // a dial that may give a shared HTTP/2 connection
-	h1only   bool      // the origin answered HTTP/1.1: dials are not shared
+	waiters  []chan grant
+	pending  *dialCall     // a dial that may give a shared HTTP/2 connection
+	news     chan struct{} // closed when a dial ends; nil until someone waits
+	h1only   bool          // the origin answered HTTP/1.1: dials are not shared
 
 	tlsOnce sync.Once
 	tlsCfg  *tls.Config // the transport's TLS config with ServerName set
@@ -139,136 +228,201 @@ func (p *hostPool) tlsConfig() *tls.Config {
 	return p.tlsCfg
 }
 
+// maxDialShare bounds how long a caller waits for a dial that another
+// caller started (see shareWait).
+const maxDialShare = time.Second
+
+// shareWait is how long a caller with ctx waits for another caller's dial
+// before it dials its own connection: maxDialShare, and never more than a
+// quarter of the time its own deadline leaves, so that a dial that never
+// ends (a server that accepts and never answers) delays the others only
+// briefly and leaves them most of their time for a dial of their own.
+func shareWait(ctx context.Context) time.Duration {
+	d := maxDialShare
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl)/4)
+	}
+	return d
+}
+
 // get returns a connection for one request: an HTTP/2 connection with a
 // stream slot reserved, or an idle HTTP/1.1 connection (reused true), or
-// nil when the caller may dial a new one (a slot is reserved for it). It
-// waits for a dial in flight that may give a shared HTTP/2 connection,
-// and, while the origin is at MaxConnsPerHost, for a connection.
-func (p *hostPool) get(ctx context.Context) (c conn, reused bool, err error) {
+// nil when the caller is to dial a new one, in a connection slot reserved
+// for it. A dial that may give a shared HTTP/2 connection is returned as
+// a dialCall, for dial to end.
+//
+// A caller waits for a dial in flight that may give a shared HTTP/2
+// connection (for shareWait at most, then it dials its own), and, while
+// the origin is at MaxConnsPerHost, for a connection or a stream slot.
+func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, err error) {
+	ownDial := false // waited long enough for another caller's dial
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		p.mu.Lock()
 		if len(p.h2) > 0 || len(p.draining) > 0 {
-			hc, dead := p.pickH2Locked(true)
-			if hc != nil {
+			hc, dead := p.pickH2Locked()
+			if hc != nil || dead != nil {
 				p.mu.Unlock()
 				closeAll(dead)
-				return hc, true, nil
-			}
-			if dead != nil {
-				p.mu.Unlock()
-				closeAll(dead)
+				if hc != nil {
+					return hc, true, nil, nil
+				}
 				continue
 			}
 		}
 		pc, expired := p.popIdle()
 		if pc == nil && expired != nil {
 			p.mu.Unlock()
-			for _, e := range expired {
-				e.close()
-			}
+			closeAll(expired)
 			continue
 		}
 		if pc != nil {
 			p.mu.Unlock()
 			if pc.usable() {
-				return pc, true, nil
+				return pc, true, nil, nil
 			}
 			p.discard(pc) // the server closed it while idle
 			continue
 		}
-		if d := p.pending; d != nil && p.mayShareDial() {
+		if pd := p.pending; pd != nil && !ownDial && p.mayShareDial() {
+			news := p.newsLocked()
 			p.mu.Unlock()
+			if timer == nil {
+				timer = time.NewTimer(shareWait(ctx))
+			}
 			select {
-			case <-d.done:
+			case <-news:
+			case <-timer.C:
+				ownDial = true
+				continue
 			case <-ctx.Done():
-				return nil, false, transport.ContextError(ctx.Err())
+				return nil, false, nil, p.waitError(ctx)
 			}
-			if d.err != nil && !isContextErr(d.err) {
-				return nil, false, d.err
-			}
-			continue // the dialer's context ended: try again
-		}
-		break
-	}
-	// p.mu is held.
-	max := p.t.MaxConnsPerHost
-	if max <= 0 || p.conns < max {
-		p.conns++
-		if p.mayShareDial() {
-			p.pending = &dialCall{done: make(chan struct{})}
-		}
-		p.mu.Unlock()
-		return nil, false, nil
-	}
-	if len(p.h2) > 0 {
-		// At the limit with every HTTP/2 connection full: the request
-		// waits for a stream inside the least busy one.
-		hc, _ := p.pickH2Locked(false)
-		p.mu.Unlock()
-		return hc, true, nil
-	}
-	ch := make(chan *pconn, 1)
-	p.waiters = append(p.waiters, ch)
-	p.mu.Unlock()
-	var pc *pconn
-	select {
-	case pc = <-ch:
-		if pc == nil {
-			return nil, false, nil
-		}
-		return pc, true, nil
-	case <-ctx.Done():
-	}
-	p.mu.Lock()
-	for i, w := range p.waiters {
-		if w == ch {
-			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.mu.Lock()
+			ended, derr := pd.ended, pd.err
 			p.mu.Unlock()
-			return nil, false, transport.ContextError(ctx.Err())
+			if ended && derr != nil && !isContextErr(derr) {
+				return nil, false, nil, derr
+			}
+			continue // a connection or a failure to look at
 		}
+		if max := p.t.MaxConnsPerHost; max <= 0 || p.conns < max {
+			p.conns++
+			d = p.startDialLocked()
+			p.mu.Unlock()
+			return nil, false, d, nil
+		}
+		// At the limit, with no stream slot free on any HTTP/2
+		// connection: wait for a connection or a slot.
+		ch := make(chan grant, 1)
+		p.waiters = append(p.waiters, ch)
+		p.mu.Unlock()
+		select {
+		case g := <-ch:
+			switch {
+			case g.pc != nil:
+				return g.pc, true, nil, nil
+			case g.dial:
+				p.mu.Lock()
+				d = p.startDialLocked()
+				p.mu.Unlock()
+				return nil, false, d, nil
+			}
+			continue // a stream slot came free
+		case <-ctx.Done():
+		}
+		p.mu.Lock()
+		if i := slices.Index(p.waiters, ch); i >= 0 {
+			p.waiters = slices.Delete(p.waiters, i, i+1)
+			p.mu.Unlock()
+			return nil, false, nil, p.waitError(ctx)
+		}
+		p.mu.Unlock()
+		// Granted something just as the context ended: pass it on.
+		switch g := <-ch; {
+		case g.pc != nil:
+			p.release(g.pc, true)
+		case g.dial:
+			p.slotDone()
+		default:
+			p.streamFreed()
+		}
+		return nil, false, nil, p.waitError(ctx)
 	}
-	p.mu.Unlock()
-	// Handed something just as the context ended: give it back.
-	if pc = <-ch; pc != nil {
-		p.release(pc, true)
-	} else {
-		p.slotDone()
+}
+
+// waitError is the error of a caller whose context ended while it waited
+// for a connection.
+func (p *hostPool) waitError(ctx context.Context) error {
+	return &Error{Op: "dial", Proto: p.proto(), Addr: p.addr, Err: transport.ContextError(ctx.Err())}
+}
+
+// proto is the protocol a new connection to p's origin will speak, if it
+// is known before the dial: not for https, where ALPN decides.
+func (p *hostPool) proto() string {
+	switch {
+	case p.key.scheme == "https":
+		return ""
+	case p.t.H2C:
+		return protoNameHTTP2
+	default:
+		return protoNameHTTP11
 	}
-	return nil, false, transport.ContextError(ctx.Err())
+}
+
+// startDialLocked makes the dial about to start the shared one, when it
+// may give an HTTP/2 connection and no shared dial is in flight.
+func (p *hostPool) startDialLocked() *dialCall {
+	if p.pending != nil || !p.mayShareDial() {
+		return nil
+	}
+	p.pending = &dialCall{}
+	return p.pending
+}
+
+// newsLocked returns the channel closed when the next dial ends.
+func (p *hostPool) newsLocked() chan struct{} {
+	if p.news == nil {
+		p.news = make(chan struct{})
+	}
+	return p.news
 }
 
 // pickH2Locked moves the HTTP/2 connections that went away to the
 // draining list, takes the idle or closed ones among those off the pool
-// (returned as dead, for the caller to close once p.mu is released), and
-// picks a connection: with reserve, the first that grants a stream slot
-// (so that connections fill up in turn); without, the least busy one.
-func (p *hostPool) pickH2Locked(reserve bool) (pick *h2conn, dead []*h2conn) {
-	live := p.h2[:0]
-	var least *h2conn
-	leastActive := 0
+// (returned as dead, for the caller to close once p.mu is released; their
+// connection slots are freed), and picks the first connection that grants
+// a stream slot, so that connections fill up in turn.
+func (p *hostPool) pickH2Locked() (pick *h2conn, dead []*h2conn) {
+	dead = p.sweepH2Locked()
 	for _, hc := range p.h2 {
-		st := hc.c.State()
-		if st.GoingAway {
+		if hc.c.Reserve() {
+			return hc, dead
+		}
+	}
+	return nil, dead
+}
+
+// sweepH2Locked moves the HTTP/2 connections that went away to the
+// draining list, and takes the closed or idle ones among those off the
+// pool, freeing their slots; the caller closes them once p.mu is
+// released.
+func (p *hostPool) sweepH2Locked() (dead []*h2conn) {
+	live := p.h2[:0]
+	for _, hc := range p.h2 {
+		if hc.c.State().GoingAway {
 			p.draining = append(p.draining, hc)
 			continue
 		}
 		live = append(live, hc)
-		if pick != nil {
-			continue
-		}
-		if reserve {
-			if hc.c.Reserve() {
-				pick = hc
-			}
-		} else if least == nil || st.Active+st.Reserved < leastActive {
-			least, leastActive = hc, st.Active+st.Reserved
-		}
 	}
 	clear(p.h2[len(live):])
 	p.h2 = live
-	if !reserve {
-		pick = least
-	}
 	kept := p.draining[:0]
 	for _, hc := range p.draining {
 		if st := hc.c.State(); st.Closed || st.Active+st.Reserved == 0 {
@@ -279,8 +433,8 @@ func (p *hostPool) pickH2Locked(reserve bool) (pick *h2conn, dead []*h2conn) {
 	}
 	clear(p.draining[len(kept):])
 	p.draining = kept
-	p.conns -= len(dead)
-	return pick, dead
+	p.slotsFreedLocked(len(dead))
+	return dead
 }
 
 // closeAll closes the connections, which are off the pool.
@@ -337,7 +491,7 @@ func (p *hostPool) popIdle() (pc *pconn, expired []*pconn) {
 		copy(expired, p.idle)
 		clear(p.idle)
 		p.idle = p.idle[:0]
-		p.conns -= n
+		p.slotsFreedLocked(n)
 		return nil, expired
 	}
 	p.idle[n-1] = nil
@@ -355,14 +509,43 @@ func (p *hostPool) discard(pc *pconn) {
 // failed. A waiter, if any, gets the slot to dial.
 func (p *hostPool) slotDone() {
 	p.mu.Lock()
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		p.mu.Unlock()
-		w <- nil
-		return
+	p.slotsFreedLocked(1)
+	p.mu.Unlock()
+}
+
+// slotsFreedLocked gives up n connection slots: each goes to the first
+// waiter, to dial in, or is freed.
+func (p *hostPool) slotsFreedLocked(n int) {
+	for ; n > 0; n-- {
+		if w, ok := p.popWaiterLocked(); ok {
+			w <- grant{dial: true}
+			continue
+		}
+		p.conns--
 	}
-	p.conns--
+}
+
+// popWaiterLocked takes the first caller waiting at MaxConnsPerHost off
+// the queue. Its channel has room for the grant, so sending it one never
+// blocks.
+func (p *hostPool) popWaiterLocked() (chan grant, bool) {
+	if len(p.waiters) == 0 {
+		return nil, false
+	}
+	w := p.waiters[0]
+	p.waiters[0] = nil
+	p.waiters = p.waiters[1:]
+	return w, true
+}
+
+// streamFreed is called when a request on an HTTP/2 connection ended
+// while a limit is set: the first caller waiting at MaxConnsPerHost, if
+// any, looks again for a stream slot.
+func (p *hostPool) streamFreed() {
+	p.mu.Lock()
+	if w, ok := p.popWaiterLocked(); ok {
+		w <- grant{}
+	}
 	p.mu.Unlock()
 }
 
@@ -376,11 +559,9 @@ func (p *hostPool) release(pc *pconn, reusable bool) {
 		return
 	}
 	p.mu.Lock()
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
+	if w, ok := p.popWaiterLocked(); ok {
 		p.mu.Unlock()
-		w <- pc
+		w <- grant{pc: pc}
 		return
 	}
 	if t.closed.Load() || t.DisableKeepAlives || len(p.idle) >= t.maxIdle() {
@@ -413,13 +594,13 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 	rest := copy(p.idle, p.idle[n:])
 	clear(p.idle[rest:])
 	p.idle = p.idle[:rest]
-	p.conns -= n
+	p.slotsFreedLocked(n)
 	if rest > 0 {
 		oldest = p.idle[0].idleAt
 	}
 	var dead []*h2conn
 	if len(p.h2) > 0 || len(p.draining) > 0 {
-		_, dead = p.pickH2Locked(false)
+		dead = p.sweepH2Locked()
 		live := p.h2[:0]
 		for _, hc := range p.h2 {
 			st := hc.c.State()
@@ -429,7 +610,7 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 				// Idle and expired: no slot can be reserved on it
 				// while p.mu is held, so it can be closed safely.
 				dead = append(dead, hc)
-				p.conns--
+				p.slotsFreedLocked(1)
 				continue
 			case oldest.IsZero() || st.LastIdle.Before(oldest):
 				oldest = st.LastIdle
@@ -446,62 +627,84 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 }
 
 // dial makes a new connection to the origin, over TLS for https, in the
-// slot get reserved. When the dial was shared (p.pending), the callers
+// slot get reserved. When the dial was shared (d, from get), the callers
 // waiting for it are woken: an HTTP/2 connection is in the list for
-// them, with a stream slot reserved for this caller first.
-func (p *hostPool) dial(ctx context.Context) (conn, error) {
+// them, with a stream slot reserved for this caller first. Callers
+// waiting at MaxConnsPerHost look again at a new HTTP/2 connection.
+func (p *hostPool) dial(ctx context.Context, d *dialCall) (conn, error) {
 	c, err := p.dialConn(ctx)
 	if err == nil {
 		if hc, ok := c.(*h2conn); ok && !hc.c.Reserve() {
+			// Gone away at once (GOAWAY right after SETTINGS).
 			hc.close()
-			c, err = nil, &transport.OpError{Op: "dial", Network: "tcp", Address: p.addr, Err: transport.ErrClosed}
+			c, err = nil, &Error{Op: "handshake", Proto: protoNameHTTP2, Addr: p.addr,
+				Err: fmt.Errorf("%w: %w", ErrNotProcessed, transport.ErrClosed)}
 		}
 	}
 	p.mu.Lock()
-	d := p.pending
-	p.pending = nil
+	if d != nil {
+		d.ended, d.err = true, err
+		if p.pending == d {
+			p.pending = nil
+		}
+	}
 	switch c := c.(type) {
 	case *h2conn:
 		p.h2 = append(p.h2, c)
+		for {
+			w, ok := p.popWaiterLocked()
+			if !ok {
+				break
+			}
+			w <- grant{}
+		}
 	case *pconn:
 		p.h1only = true
 	}
-	p.mu.Unlock()
 	if err != nil {
-		p.slotDone()
+		p.slotsFreedLocked(1)
 	}
-	if d != nil {
-		d.err = err
-		close(d.done)
+	if p.news != nil {
+		close(p.news)
+		p.news = nil
 	}
-	if c, ok := c.(*h2conn); ok {
-		c.pool.t.armJanitor()
+	p.mu.Unlock()
+	if _, ok := c.(*h2conn); ok {
+		p.t.armJanitor()
 	}
 	return c, err
 }
 
+// dialConn dials a connection and builds the client connection over it.
+// Its errors are *Error values.
 func (p *hostPool) dialConn(ctx context.Context) (conn, error) {
 	t := p.t
 	b, err := t.backend()
 	if err != nil {
-		return nil, err
+		return nil, &Error{Op: "dial", Proto: p.proto(), Addr: p.addr, Err: err}
 	}
 	var s transport.Stream
+	if d := t.setupTimeout(); d > 0 && (p.key.scheme == "https" || t.H2C) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	if p.key.scheme == "https" {
-		if t.TLSHandshakeTimeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, t.TLSHandshakeTimeout)
-			defer cancel()
-		}
 		s, err = transport.DialTLS(ctx, b, "tcp", p.addr, p.tlsConfig())
 	} else {
 		s, err = b.Dial(ctx, "tcp", p.addr)
 	}
 	if err != nil {
-		return nil, err
+		return nil, &Error{Op: dialOp(err), Proto: p.proto(), Addr: p.addr, Err: err}
 	}
 	t.dials.Add(1)
 	return p.newConn(ctx, s)
+}
+
+// isTimeout reports whether err is a timeout.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // isContextErr reports whether err is a context's end.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -176,5 +178,154 @@ func TestPoolTLSConfigShared(t *testing.T) {
 	named := &Transport{TLSClientConfig: &tls.Config{ServerName: "override"}}
 	if got := (&hostPool{t: named, addr: "example.com:443"}).tlsConfig().ServerName; got != "override" {
 		t.Errorf("ServerName %q, want the configured override", got)
+	}
+}
+
+// TestSharedDialNeverEnds shows that a dial that never completes (TLS
+// never answered, or an h2c peer that never sends SETTINGS) does not hold
+// the callers that arrive after it: each one with a 1 s deadline dials
+// its own connection in time and succeeds, as with net/http.
+func TestSharedDialNeverEnds(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	for _, tc := range []struct {
+		name, scheme, addr string
+		peer               mock.Peer
+	}{
+		{"tls", "https", "a.test:443", mock.TLSHandlerPeer(ok, nil)},
+		{"h2c", "http", "a.test:80", mock.HandlerPeer(ok, mock.H2C)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, b := newMockTransport(t)
+			tr.H2C = true
+			tr.TLSClientConfig = &tls.Config{RootCAs: mock.RootCAs(), ServerName: "localhost"}
+			// The first connection is accepted and never answered.
+			b.Handle(tc.addr, tc.peer, mock.Stall())
+			url := tc.scheme + "://a.test/"
+			stuckCtx, cancelStuck := context.WithCancel(context.Background())
+			defer cancelStuck()
+			stuck := make(chan error, 1)
+			go func() {
+				req, _ := http.NewRequestWithContext(stuckCtx, "GET", url, nil)
+				_, err := tr.RoundTrip(req)
+				stuck <- err
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for len(b.Conns()) == 0 || !dialPending(tr, key{tc.scheme, "a.test"}) {
+				if time.Now().After(deadline) {
+					t.Fatal("the first dial never connected")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			// Later connections are answered.
+			b.Handle(tc.addr, tc.peer)
+			const n = 5
+			errs := make(chan error, n)
+			for range n {
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					defer cancel()
+					req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+					_, body, err := do(t, tr, req)
+					if err == nil && body != "ok" {
+						err = errors.New(body)
+					}
+					errs <- err
+				}()
+			}
+			for range n {
+				if err := <-errs; err != nil {
+					t.Errorf("request behind a dial that never ends: %v", err)
+				}
+			}
+			cancelStuck()
+			if err := <-stuck; !errors.Is(err, context.Canceled) {
+				t.Errorf("the stuck dial's caller: %v", err)
+			}
+		})
+	}
+}
+
+// deadlineBackend records the deadline of each Dial's context and
+// refuses the dial.
+type deadlineBackend struct {
+	transport.Backend
+	mu        sync.Mutex
+	deadlines []time.Duration // time left at Dial; -1 for none
+}
+
+func (b *deadlineBackend) Dial(ctx context.Context, network, addr string) (transport.Stream, error) {
+	left := time.Duration(-1)
+	if dl, ok := ctx.Deadline(); ok {
+		left = time.Until(dl)
+	}
+	b.mu.Lock()
+	b.deadlines = append(b.deadlines, left)
+	b.mu.Unlock()
+	return nil, &transport.OpError{Op: "dial", Network: network, Address: addr, Err: syscall.ECONNREFUSED}
+}
+
+// TestSetupTimeoutDefault shows that TLSHandshakeTimeout's zero value
+// bounds the setup of an https or h2c connection by 10 s, as net/http's
+// DefaultTransport does, that a negative one leaves it to the request's
+// context, and that plain HTTP/1.1 dials are not bounded by it.
+func TestSetupTimeoutDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		h2c     bool
+		url     string
+		want    time.Duration // -1: no deadline
+	}{
+		{"https zero", 0, false, "https://a.test/", DefaultTLSHandshakeTimeout},
+		{"h2c zero", 0, true, "http://a.test/", DefaultTLSHandshakeTimeout},
+		{"https set", 3 * time.Second, false, "https://a.test/", 3 * time.Second},
+		{"https negative", -1, false, "https://a.test/", -1},
+		{"http/1.1", 0, false, "http://a.test/", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &deadlineBackend{Backend: mock.New()}
+			defer b.Backend.Close()
+			tr := &Transport{Backend: b, TLSHandshakeTimeout: tc.timeout, H2C: tc.h2c}
+			defer tr.Close()
+			req, _ := http.NewRequest("GET", tc.url, nil)
+			if _, err := tr.RoundTrip(req); !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("error %v", err)
+			}
+			if len(b.deadlines) != 1 {
+				t.Fatalf("%d dials", len(b.deadlines))
+			}
+			got := b.deadlines[0]
+			if tc.want < 0 && got >= 0 || tc.want >= 0 && (got > tc.want || got < tc.want-5*time.Second) {
+				t.Errorf("dial deadline in %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestH2CSettingsTimeout shows that an h2c peer that never sends
+// SETTINGS fails the request after TLSHandshakeTimeout, with a timeout
+// error, even when the request has no deadline of its own.
+func TestH2CSettingsTimeout(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	tr.TLSHandshakeTimeout = 100 * time.Millisecond
+	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C), mock.Stall())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
+		_, err := tr.RoundTrip(req)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error %v, want a timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("no SETTINGS: the request waited past TLSHandshakeTimeout")
 	}
 }

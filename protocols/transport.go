@@ -1,9 +1,11 @@
 package protocols
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -29,13 +31,26 @@ const (
 	// DefaultIdleConnTimeout is how long an idle connection is kept when
 	// Transport.IdleConnTimeout is zero.
 	DefaultIdleConnTimeout = 90 * time.Second
+
+	// DefaultTLSHandshakeTimeout bounds the setup of a connection when
+	// Transport.TLSHandshakeTimeout is zero, as in net/http's
+	// DefaultTransport.
+	DefaultTLSHandshakeTimeout = 10 * time.Second
 )
 
-// maxAttempts bounds the tries of one request: the first and the
-// replays after stale reused HTTP/1.1 connections or streams an HTTP/2
-// server refused (a server that sends GOAWAY every few requests can
-// refuse a request more than once under load).
-const maxAttempts = 32
+// The retry policy of RoundTrip.
+const (
+	// maxAttempts bounds the sends of one request, the first and the
+	// replays, not counting those lost to a connection the server
+	// retired after it had served other requests.
+	maxAttempts = 4
+	// maxSends bounds all the sends of one request, those included.
+	maxSends = 16
+	// retryBackoff is the wait before the first replay of a request
+	// refused on a connection that is still taking requests; each later
+	// one waits twice as long, give or take a tenth.
+	retryBackoff = 100 * time.Millisecond
+)
 
 // Transport is an http.RoundTripper that dials through a transportkit
 // backend, speaks HTTP/1.1 or HTTP/2 over the streams it returns (over
@@ -52,8 +67,14 @@ const maxAttempts = 32
 // by the callers to its origin up to the peer's concurrent-stream limit;
 // a new one is dialed when all are full. Callers that arrive while a
 // dial that may give an HTTP/2 connection is in flight wait for it
-// rather than dial their own. A connection that got GOAWAY or failed
-// takes no new requests, and is closed once its last request ends.
+// rather than dial their own, for one second at most and never more than
+// a quarter of what their own deadline leaves: a dial that never ends
+// does not hold them. A connection that got GOAWAY or failed takes no
+// new requests, and is closed once its last request ends.
+//
+// Errors have one shape whatever the protocol, *Error, and requests the
+// server did not process are sent again, a bounded number of times: see
+// RoundTrip.
 //
 // The zero value is ready to use: it opens the backend the registry
 // selects on first use. A Transport must not be copied after first use.
@@ -91,13 +112,17 @@ type Transport struct {
 	// HTTP2 configures HTTP/2 connections. The zero value is h2's
 	// defaults. Its Logger, if nil, is Logger; MaxHeaderListSize, if
 	// zero, is MaxResponseHeaderBytes (when set); its OnIdle is the
-	// pool's own. DisableCompression is always set, as for HTTP/1.1: the
-	// transport never asks for a compressed body on its own.
+	// pool's own.
 	HTTP2 h2.Options
 
-	// TLSHandshakeTimeout bounds the dial and TLS handshake of an https
-	// connection together. If zero, only the request's context bounds
-	// them.
+	// TLSHandshakeTimeout bounds the setup of a connection that needs a
+	// handshake: for https the dial and the TLS handshake together, and
+	// for HTTP/2 (over TLS or h2c) also the wait for the server's first
+	// SETTINGS frame. Plain HTTP/1.1 dials are bounded by the request's
+	// context (and the backend's ConnectTimeout) only. If zero,
+	// DefaultTLSHandshakeTimeout (10 s); if negative, only the request's
+	// context bounds the setup. A setup that runs out of time fails with
+	// a timeout (errors.Is os.ErrDeadlineExceeded).
 	TLSHandshakeTimeout time.Duration
 
 	// DisableKeepAlives sends "Connection: close" with each request and
@@ -105,9 +130,21 @@ type Transport struct {
 	// are reused.
 	DisableKeepAlives bool
 
+	// DisableCompression, if true, stops the Transport from asking for
+	// gzip, as with net/http. If false, a request with no Accept-Encoding
+	// and no Range field, other than HEAD, is sent with "Accept-Encoding:
+	// gzip" (over HTTP/1.1 and HTTP/2; req.Header is not changed) and a
+	// gzip response to it is decompressed as it is read: Content-Encoding
+	// and Content-Length are removed, ContentLength is -1 and
+	// Response.Uncompressed is true. HTTP2.DisableCompression also turns
+	// it off for HTTP/2.
+	DisableCompression bool
+
 	// MaxConnsPerHost limits the connections per origin, dialing and
-	// busy ones included; callers beyond it wait for one to come free.
-	// If zero, there is no limit.
+	// busy ones included; callers beyond it wait, in the pool and in
+	// order of arrival, for an idle HTTP/1.1 connection, a free stream
+	// slot on an HTTP/2 connection, or a connection slot to dial in. If
+	// zero, there is no limit.
 	MaxConnsPerHost int
 
 	// MaxIdleConnsPerHost is the number of idle connections kept per
@@ -119,23 +156,23 @@ type Transport struct {
 	// closed. If zero, DefaultIdleConnTimeout; if negative, no limit.
 	IdleConnTimeout time.Duration
 
-	// ResponseHeaderTimeout is how long to wait for an HTTP/1.1 response
-	// head after the request was written. If zero, only the request's
-	// context bounds the wait. HTTP/2 requests are bounded by their
-	// context.
+	// ResponseHeaderTimeout is how long to wait for a response head after
+	// the request was written, over HTTP/1.1 and HTTP/2 alike (HTTP2's
+	// own ResponseHeaderTimeout, if set, wins for HTTP/2). If zero, only
+	// the request's context bounds the wait.
 	ResponseHeaderTimeout time.Duration
 
 	// ExpectContinueTimeout is how long to wait for "100 Continue" before
-	// sending the body of a request with "Expect: 100-continue". If zero,
-	// the body is sent at once.
+	// sending the body of a request with "Expect: 100-continue", over
+	// HTTP/1.1 and HTTP/2. If zero, the body is sent at once.
 	ExpectContinueTimeout time.Duration
 
 	// MaxResponseHeaderBytes limits a response head. If zero,
 	// h1.DefaultMaxHeaderBytes.
 	MaxResponseHeaderBytes int
 
-	// UserAgent is sent when a request has none. If empty,
-	// h1.DefaultUserAgent.
+	// UserAgent is sent when a request has none, over HTTP/1.1 and
+	// HTTP/2. If empty, h1.DefaultUserAgent ("transportkit").
 	UserAgent string
 
 	// Logger receives debug logs (the backend chosen). If nil, nothing is
@@ -162,37 +199,75 @@ type Transport struct {
 
 var _ http.RoundTripper = (*Transport)(nil)
 
-// ErrClosed is returned by RoundTrip after Close.
+// ErrClosed is matched (errors.Is) by the error of RoundTrip after Close,
+// an *Error with Op "request".
 var ErrClosed = errors.New("protocols: transport closed")
 
 // RoundTrip sends req and returns its response. Any status is a response,
 // not an error. req is not modified and req.Body is always closed.
 //
-// A request that fails on a reused HTTP/1.1 connection before any byte
-// of a response arrived is tried again on another connection when it can
-// be replayed: a GET, HEAD, OPTIONS or TRACE (or a request with an
-// Idempotency-Key), whose body is absent or can be had again through
-// GetBody. A request an HTTP/2 server did not process (its stream
-// refused, or above the last stream of a GOAWAY) is tried again whatever
-// its method, when its body is absent or GetBody is set.
+// Errors are *Error values, with one shape over HTTP/1.1 and HTTP/2 (see
+// Error): errors.Is tells timeouts, cancellation, ErrServerClosed and
+// ErrNotProcessed apart, and errors.As reaches the protocol's own error.
+//
+// A request is sent again, when its body is absent or can be had again
+// through GetBody, and:
+//
+//   - the server certainly did not process it (ErrNotProcessed: an
+//     HTTP/2 stream refused or above the last stream of a GOAWAY, a
+//     connection going away before the request went out, an HTTP/1.1
+//     request of which no byte could be written), whatever its method; or
+//   - a reused connection broke before any byte of the response (the
+//     server closed an idle connection as it was taken), and the method
+//     allows a replay: GET, HEAD, OPTIONS, TRACE, or a request with an
+//     Idempotency-Key.
+//
+// A request is sent at most four times. Sends lost to a connection that
+// had served earlier requests and then went away under the request (a
+// server retiring connections with GOAWAY every few requests, as nginx's
+// keepalive_requests does, or closing an idle one as it was taken) do
+// not count, up to sixteen sends in all: a busy client can lose several
+// in a row to such a server without any fault.
+//
+// When the connection it failed on takes no new requests (it got GOAWAY
+// or broke), the request goes again at once, on another connection. When
+// the server refused it on a connection that is still up, it waits first:
+// about 100 ms, then 200 ms, then 400 ms (each give or take a tenth), so
+// that a server that refuses everything gets four attempts in under a
+// second rather than a burst. The request's context cuts every wait
+// short; the error then matches both the context's error and the last
+// failure.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	p, err := t.poolFor(req)
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, err
+		e := &Error{Op: "request", Err: err}
+		if req.URL != nil {
+			e.Addr = req.URL.Host
+		}
+		return nil, e
 	}
 	ctx := req.Context()
 	r := req
-	for attempt := 1; ; attempt++ {
-		c, reused, err := p.get(ctx)
+	backoff := retryBackoff
+	attempts := 0
+	for sends := 1; ; sends++ {
+		attempts++
+		c, reused, d, err := p.get(ctx)
 		if err == nil && c == nil {
-			c, err = p.dial(ctx)
+			c, err = p.dial(ctx, d)
 		}
 		if err != nil {
 			if r.Body != nil {
 				r.Body.Close()
+			}
+			if attempts < maxAttempts && errors.Is(err, ErrNotProcessed) && rewindable(req) && ctx.Err() == nil {
+				if r, err = rewind(req, err); err != nil {
+					return nil, err
+				}
+				continue // a new connection that went away at once
 			}
 			return nil, err
 		}
@@ -201,13 +276,52 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			resp.Request = req
 			return resp, nil
 		}
-		if attempt == maxAttempts || !c.retry(err, reused, req) || !rewindable(req) || ctx.Err() != nil {
+		gone := c.goneAway()
+		if gone && c.servedBefore(reused) {
+			attempts-- // retired by the server: not this request's fault
+		}
+		if attempts >= maxAttempts || sends >= maxSends || !c.retry(err, reused, req) || !rewindable(req) || ctx.Err() != nil {
 			return nil, err
+		}
+		if !gone {
+			// Refused on a connection that still takes requests: wait
+			// before asking again.
+			if err := retryWait(ctx, jitter(backoff), err); err != nil {
+				return nil, err
+			}
+			backoff *= 2
 		}
 		if r, err = rewind(req, err); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// jitter returns d give or take a tenth, at random.
+func jitter(d time.Duration) time.Duration {
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// retryWait is wait; tests replace it to see the waits.
+var retryWait = wait
+
+// wait waits for d before a retry, or for ctx. When ctx ends first, the
+// error matches both the context's error and the failure being retried,
+// whose shape it keeps.
+func wait(ctx context.Context, d time.Duration, failed error) error {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+	}
+	cause := fmt.Errorf("%w, waiting to send the request again after: %w", transport.ContextError(ctx.Err()), failed)
+	var e *Error
+	if errors.As(failed, &e) {
+		return &Error{Op: e.Op, Proto: e.Proto, Addr: e.Addr, Err: cause}
+	}
+	return cause
 }
 
 // retryable reports whether err is a connection failure before any
@@ -348,20 +462,34 @@ func (t *Transport) h2Options(onIdle func()) h2.Options {
 	if o.MaxHeaderListSize == 0 && t.MaxResponseHeaderBytes > 0 {
 		o.MaxHeaderListSize = uint32(min(t.MaxResponseHeaderBytes, 1<<31))
 	}
-	o.DisableCompression = true
+	// The Transport's request settings apply to HTTP/2 as to HTTP/1.1,
+	// unless HTTP2 sets its own.
+	if o.UserAgent == "" {
+		o.UserAgent = t.UserAgent
+	}
+	if o.ResponseHeaderTimeout == 0 {
+		o.ResponseHeaderTimeout = t.ResponseHeaderTimeout
+	}
+	if o.ExpectContinueTimeout == 0 {
+		o.ExpectContinueTimeout = t.ExpectContinueTimeout
+	}
+	o.DisableCompression = o.DisableCompression || t.DisableCompression
 	o.OnIdle = onIdle
 	return o
 }
 
-// h1Options are the options of every HTTP/1.1 connection.
-func (t *Transport) h1Options(done func(bool)) h1.Options {
+// h1Options are the options of every HTTP/1.1 connection; wrap gives
+// their errors the Transport's shape.
+func (t *Transport) h1Options(done func(bool), wrap func(*h1.Error) error) h1.Options {
 	return h1.Options{
 		MaxHeaderBytes:        t.MaxResponseHeaderBytes,
 		ResponseHeaderTimeout: t.ResponseHeaderTimeout,
 		ExpectContinueTimeout: t.ExpectContinueTimeout,
 		UserAgent:             t.UserAgent,
 		DisableKeepAlives:     t.DisableKeepAlives,
+		DisableCompression:    t.DisableCompression,
 		OnDone:                done,
+		WrapError:             wrap,
 	}
 }
 
@@ -373,6 +501,19 @@ func (t *Transport) maxIdle() int {
 		return 0
 	default:
 		return n
+	}
+}
+
+// setupTimeout is TLSHandshakeTimeout with its zero value resolved; 0
+// for none.
+func (t *Transport) setupTimeout() time.Duration {
+	switch d := t.TLSHandshakeTimeout; {
+	case d == 0:
+		return DefaultTLSHandshakeTimeout
+	case d < 0:
+		return 0
+	default:
+		return d
 	}
 }
 

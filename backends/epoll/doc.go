@@ -30,36 +30,47 @@
 // or Close) swaps the word and sends exactly one token. No allocation per
 // wait, no lock, and a wake-up is never lost.
 //
-// A loop's epoll fd is itself pollable, so it is registered with the
-// runtime's own poller and sleeps there. Whoever leads the loop harvests
-// it with a non-blocking epoll_wait when the runtime reports it readable.
-// The first caller that must wait while nobody leads becomes the leader:
-// it sleeps in the runtime poller itself and is woken straight from it,
-// like a caller of the runtime's network poller, dispatching the events of
-// other streams on its way; it steps down when its own wait is over, and
-// the loop goroutine takes over while followers are left. A lone caller so
-// pays no goroutine hand-off and no thread wake-up (Config.BlockingWait
-// selects the classic design instead, a loop goroutine blocked in
-// epoll_wait on its own thread, which measured slower: see BENCHMARKS.md).
+// The callers that must wait on a loop elect a leader, the first that
+// must wait while nobody leads; the others park as followers, and the
+// leader hands out the events of their streams on its way. It steps down
+// when its own wait is over, and the loop goroutine takes over while
+// followers are left. How the leader sleeps depends on its company:
 //
-// A leader harvests the epoll fd once when it starts to wait and once each
-// time the runtime wakes it. The first harvest cannot be skipped: every
-// wait through the runtime poller begins by clearing the readiness the
-// runtime recorded for the epoll fd, so events queued since the last
-// harvest would otherwise wait for the next, unrelated event. A lone
-// caller so makes one system call per message more than a try-first
-// poller: a harvest and a readv where the reply is already there (against
-// one read), two harvests and a readv where it sleeps (against a failing
-// read and a read). Under load the lead stays with callers: with
-// 100 lockstep connections the leader stepped down with followers left
-// about 130 times a second, and each time the loop goroutine it woke found
-// that a caller had already taken the lead or that nobody waited, so it
-// never led (counted, see BENCHMARKS.md).
+//   - Alone (no follower now, and neither a follower nor another stream's
+//     event in its loop's last 8 leads), it blocks in epoll_wait on the
+//     loop's epoll fd itself, until its own event or another stream's,
+//     for at most 1 ms (then it goes on as below, so that a goroutine
+//     made runnable on its P meanwhile waits no longer). The call returns
+//     its own event, and its return is the whole wake-up: no goroutine
+//     readied, no runtime thread woken, no system call besides. A lockstep echo on one
+//     connection so costs three system calls per message (write,
+//     epoll_wait, readv) where the runtime's poller makes 4.3 to 4.5 (a
+//     read failing with EAGAIN, and its idle threads' futex, nanosleep and
+//     non-blocking epoll_wait calls), and about a third less CPU.
+//   - With followers, a system call that blocks would hold the P the
+//     woken followers need, so the leader sleeps in the runtime's poller
+//     instead, like a caller of the runtime's network poller: the loop's
+//     epoll fd is itself pollable, it sits in an outer epoll fd that the
+//     runtime watches, and the leader harvests it with a non-blocking
+//     epoll_wait whenever the runtime reports it readable, and once before
+//     it sleeps (the wait clears the runtime's record of readiness, so
+//     events queued since the last harvest would wait for the next). A
+//     harvest serves many streams: with 1,000 lockstep connections a
+//     message costs 2.05 system calls (write, readv, a share of the
+//     harvests) against the runtime poller's 3.07.
+//
+// A lone leader takes the loop's epoll fd out of the outer one, or every
+// event would wake a runtime thread as well. Spinning before sleeping was
+// tried and rejected: on a shared machine it takes the CPU the peer needs.
+// Config.BlockingWait selects the classic design, a loop goroutine blocked
+// in epoll_wait on its own thread, which measured slower: every wake-up
+// crosses threads. BENCHMARKS.md has the measurements.
 //
 // Write tries write(2) first and parks only on EAGAIN. Read tries the
 // read first unless the readiness word proves it would fail: with
 // edge-triggered epoll every arrival of data after a drain is reported, so
-// a Read after a drain with no event since parks at once. To know a drain
+// a Read after a drain with no event since parks at once (a lone caller's
+// epoll_wait then returns at once if the data has come). To know a drain
 // even when a read fills the caller's buffer exactly, reads use readv(2)
 // with one spare byte kept in the stream. A request/response exchange so
 // costs one read system call instead of the two (one failing with EAGAIN)
@@ -93,9 +104,9 @@
 // closes the fd, so the fd is closed once and never while a system call
 // uses it. Every failed dial closes its socket. Backend.Close stops new
 // dials; each loop exits once its last stream is closed. A loop's own fds
-// (the epoll fd and the eventfd) are closed by the loop goroutine alone;
-// every other use of them holds a reference to the loop, which every
-// stream holds and IsReadable takes for the while, and the loop closes
-// them only once no reference is left, so a closed fd, or a number the
-// kernel reused, is never touched.
+// (its two epoll fds and the eventfd) are closed by the loop goroutine
+// alone; every other use of them holds a reference to the loop, which
+// every stream holds and IsReadable takes for the while, and the loop
+// closes them only once no reference is left, so a closed fd, or a number
+// the kernel reused, is never touched.
 package epoll

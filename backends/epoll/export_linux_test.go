@@ -42,3 +42,31 @@ func Registered(t testing.TB, s transport.Stream, fd int) bool {
 	}
 	return false
 }
+
+// LoneLeader reports whether a caller leads s's loop with the loop's
+// epoll fd out of the runtime poller's sight, as one that sleeps in
+// epoll_wait by itself does.
+func LoneLeader(t testing.TB, s transport.Stream) bool {
+	t.Helper()
+	l := s.(*stream).loop
+	if l.leader.Load() == 0 {
+		return false
+	}
+	info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(l.outer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return !strings.Contains(string(info), "tfd:")
+}
+
+// Leading reports whether a caller leads s's loop (waits on it).
+func Leading(s transport.Stream) bool { return s.(*stream).loop.leader.Load() != 0 }
+
+// SetLoneWait sets how long the lone leads of loops made from now on may
+// block, in milliseconds, and returns the previous value. Tests call it
+// while no backend is open.
+func SetLoneWait(msec int) int {
+	old := loneWaitMsec
+	loneWaitMsec = msec
+	return old
+}

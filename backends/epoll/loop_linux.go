@@ -83,18 +83,14 @@ func nextGen() uint32 {
 // loop is one event loop: an epoll instance, the goroutine that serves it,
 // and the leader/follower state of the goroutines waiting on it.
 //
-// By default the epoll fd sleeps in the runtime's own poller: it is itself
-// pollable (readable while it has events), so it is registered with the
-// runtime through an *os.File, and whoever leads the loop harvests it with
-// a non-blocking epoll_wait whenever the runtime says it is readable.
-//
 // The leader is the first goroutine that has to wait while nobody polls:
 // it polls the loop itself, handing readiness to the followers (parked on
-// their channels), until its own wait is over. A lone caller so sleeps in
-// the runtime poller and is woken straight from it, like a caller of the
-// runtime's own network poller, with no goroutine in between. When the
-// leader steps down with followers still parked, the loop goroutine takes
-// over and leads while anyone waits.
+// their channels), until its own wait is over (see leadWait). Alone, it
+// blocks in epoll_wait on epfd; with followers it sleeps in the runtime's
+// poller, which watches epfd through outer, and harvests epfd with a
+// non-blocking epoll_wait whenever the runtime says it is readable. When
+// the leader steps down with followers still parked, the loop goroutine
+// takes over and leads while anyone waits.
 //
 // With Config.BlockingWait the loop goroutine alone polls, blocked in
 // epoll_wait on its own thread.
@@ -104,12 +100,28 @@ type loop struct {
 	cfg    *Config
 	done   chan struct{}
 	events []unix.EpollEvent
-	file   *os.File        // epfd, registered with the runtime poller
+	file   *os.File        // outer, registered with the runtime poller
 	rc     syscall.RawConn // file's
+
+	// outer is an epoll fd that holds epfd while the runtime poller must
+	// watch it (attached), for a leader that sleeps there; a leader
+	// asleep in epoll_wait on epfd itself detaches it, so that the events
+	// it waits for do not wake a thread of the runtime as well. Only the
+	// leader attaches and detaches.
+	outer    int
+	attached bool
 
 	leader  atomic.Int32  // 1 while a goroutine polls
 	waiters atomic.Int32  // followers parked on their channels
 	wakeL   chan struct{} // capacity 1: wakes the loop goroutine
+
+	loneWait int // loneWaitMsec when the loop was made
+
+	// crowded counts the leads left before a leader may sleep in
+	// epoll_wait by itself again (see leadWait): each follower, and each
+	// harvest with other streams' events, sets it to calmLeads, each lead
+	// without followers takes one off.
+	crowded atomic.Int32
 
 	// Lifetime. The loop goroutine alone closes epfd and efd, once it
 	// sees the loop dead, so its own uses of them need nothing more. Every
@@ -149,16 +161,28 @@ func newLoop(cfg *Config) (*loop, error) {
 		done:   make(chan struct{}),
 		events: make([]unix.EpollEvent, cfg.Events),
 		wakeL:  make(chan struct{}, 1),
+
+		loneWait: loneWaitMsec,
 	}
+	l.crowded.Store(calmLeads)
 	if !cfg.BlockingWait {
-		if err := unix.SetNonblock(epfd, true); err != nil {
+		outer, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err == nil {
+			err = unix.SetNonblock(outer, true)
+			if err != nil {
+				unix.Close(outer)
+			}
+		}
+		if err != nil {
 			unix.Close(efd)
 			unix.Close(epfd)
-			return nil, fmt.Errorf("fcntl: %w", err)
+			return nil, fmt.Errorf("epoll_create1: %w", err)
 		}
-		l.file = os.NewFile(uintptr(epfd), "epoll")
+		l.outer = outer
+		l.file = os.NewFile(uintptr(outer), "epoll")
 		if l.rc, err = l.file.SyscallConn(); err != nil {
 			unix.Close(efd)
+			unix.Close(epfd)
 			l.file.Close()
 			return nil, err
 		}
@@ -255,12 +279,70 @@ func (l *loop) wakeLoop() {
 // follow counts a caller about to park as a follower (its waker uncounts
 // it), and makes sure that somebody leads. With stepDown it is a Dekker
 // pair: either the follower sees no leader and wakes the loop goroutine,
-// or the leader stepping down sees the follower and does.
+// or the leader stepping down sees the follower and does. A leader asleep
+// in epoll_wait by itself (leadWait) needs no signal: the follower's event
+// wakes it like its own.
 func (l *loop) follow() {
 	l.waiters.Add(1)
+	if l.crowded.Load() != calmLeads {
+		l.crowded.Store(calmLeads)
+	}
 	if !l.cfg.BlockingWait && l.leader.Load() == 0 {
 		l.wakeLoop()
 	}
+}
+
+// calmLeads is how many leads in a row must find no follower before a
+// leader sleeps in epoll_wait by itself again.
+const calmLeads = 8
+
+// loneWaitMsec bounds a lone leader's blocking epoll_wait (see leadWait);
+// a loop takes it when made (tests lengthen it).
+var loneWaitMsec = 1
+
+// leadWait leads the loop until own (the leader's own wait) is over.
+//
+// A leader with no follower on a loop that had none for calmLeads leads
+// (a lone stream, or one of few that rarely wait at once) sleeps in a
+// blocking epoll_wait on the loop's epoll fd by itself, the system call
+// holding its thread and P: the call returns the leader's event directly,
+// and its return is the whole wake-up, with no goroutine readied and no
+// other thread woken. The epoll fd is out of the runtime poller's sight
+// meanwhile (attach), or each event would wake a runtime thread as well.
+// A follower's event wakes the lone leader like its own. An event of any
+// other stream ends the lone lead, which goes on through the runtime
+// poller (lead), and makes the loop not calm (see dispatch): the
+// goroutines of other streams may be runnable on the leader's P, some
+// woken right then, and a blocked call would leave them there until the
+// runtime takes the P back (a sysmon period, 20 µs to 10 ms). A new loop
+// starts as not calm, for the goroutines that start with it. Goroutines
+// unrelated to the loop can still be made runnable on the P just before
+// it blocks, so a lone wait lasts at most loneWaitMsec before the leader
+// goes on through the runtime poller: that bounds their wait, and a wait
+// that long amortizes the few system calls of the switch.
+func (l *loop) leadWait(own *pollDir) {
+	if c := l.crowded.Load(); c > 0 {
+		l.crowded.Store(c - 1)
+	} else if l.waiters.Load() == 0 {
+		l.attach(false)
+		for {
+			n, errno := epollWait(l.epfd, l.events, l.loneWait)
+			if errno != 0 && errno != unix.EINTR {
+				panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
+			}
+			others := false
+			if n > 0 {
+				_, others = l.dispatch(n, own)
+			}
+			if own.state.Load() != pollWaiting {
+				return
+			}
+			if others || n == 0 && errno == 0 {
+				break
+			}
+		}
+	}
+	l.lead(own)
 }
 
 // stepDown ends a caller's lead; the loop goroutine takes over if
@@ -276,6 +358,7 @@ func (l *loop) stepDown() {
 // own wait) is over or, for the loop goroutine (own nil), until nobody
 // waits. It drains the epoll fd before it returns.
 func (l *loop) lead(own *pollDir) {
+	l.attach(true)
 	err := l.rc.Read(func(uintptr) bool {
 		for {
 			n, errno := epollWait(l.epfd, l.events, 0)
@@ -283,7 +366,7 @@ func (l *loop) lead(own *pollDir) {
 				panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
 			}
 			if n > 0 {
-				l.dispatch(n)
+				l.dispatch(n, own)
 			}
 			if n == len(l.events) {
 				continue
@@ -297,6 +380,26 @@ func (l *loop) lead(own *pollDir) {
 	if err != nil {
 		panic(fmt.Sprintf("epoll: waiting on the epoll fd: %v", err))
 	}
+}
+
+// attach adds epfd to outer, which the runtime poller watches, or removes
+// it; the caller leads. Adding reports the events already queued.
+func (l *loop) attach(on bool) {
+	if l.attached == on {
+		return
+	}
+	var err error
+	if on {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET}
+		err = unix.EpollCtl(l.outer, unix.EPOLL_CTL_ADD, l.epfd, &ev)
+	} else {
+		err = unix.EpollCtl(l.outer, unix.EPOLL_CTL_DEL, l.epfd, nil)
+	}
+	if err != nil {
+		// Only ENOMEM or the user's epoll limit are possible here.
+		panic(fmt.Sprintf("epoll: epoll_ctl on the loop's own epoll fd: %v", err))
+	}
+	l.attached = on
 }
 
 // harvest collects the events pending on the loop when no goroutine leads
@@ -318,7 +421,7 @@ func (l *loop) harvest() bool {
 			panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
 		}
 		if n > 0 {
-			l.dispatch(n)
+			l.dispatch(n, nil)
 		}
 		if n < len(l.events) {
 			break
@@ -340,6 +443,7 @@ func (l *loop) run() {
 		for {
 			if l.exitable() {
 				unix.Close(l.efd)
+				unix.Close(l.epfd)
 				l.file.Close()
 				return
 			}
@@ -366,7 +470,7 @@ func (l *loop) runBlocking() {
 			// Only EBADF/EFAULT/EINVAL are possible, none recoverable.
 			panic(fmt.Sprintf("epoll: epoll_wait: %v", err))
 		}
-		if n > 0 && l.dispatch(n) && l.exitable() {
+		if woken, _ := l.dispatch(max(n, 0), nil); woken && l.exitable() {
 			unix.Close(l.efd)
 			unix.Close(l.epfd)
 			return
@@ -382,9 +486,13 @@ func (l *loop) runBlocking() {
 	}
 }
 
-// dispatch hands the first n events to their streams and reports whether
-// the eventfd was among them.
-func (l *loop) dispatch(n int) (woken bool) {
+// dispatch hands the first n events to their streams. It reports whether
+// the eventfd was among them, and whether any was for a stream other than
+// own's (the leader's wait, or nil): such an event shows that the loop
+// serves other streams, whose goroutines may be runnable on the caller's
+// P, some of them woken here; leads then go through the runtime poller
+// for calmLeads more (see leadWait).
+func (l *loop) dispatch(n int, own *pollDir) (woken, others bool) {
 	for i := 0; i < n; i++ {
 		ev := &l.events[i]
 		if ev.Pad == 0 {
@@ -394,6 +502,9 @@ func (l *loop) dispatch(n int) (woken bool) {
 		s := fdLookup(ev.Fd)
 		if s == nil || s.gen != uint32(ev.Pad) {
 			continue
+		}
+		if own != &s.rd && own != &s.wd {
+			others = true
 		}
 		e := ev.Events
 		if e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
@@ -406,7 +517,10 @@ func (l *loop) dispatch(n int) (woken bool) {
 			s.wd.ready(l)
 		}
 	}
-	return woken
+	if others && l.crowded.Load() != calmLeads {
+		l.crowded.Store(calmLeads)
+	}
+	return woken, others
 }
 
 // Interest sets. Output readiness is asked for only while it is needed (a

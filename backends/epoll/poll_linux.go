@@ -116,7 +116,7 @@ func (d *pollDir) waitUntil(s *stream, ctx context.Context) {
 		}
 		<-d.ch // a waker took the wait over; take its token
 	} else if lead {
-		l.lead(d)
+		l.leadWait(d)
 		<-d.ch
 	} else {
 		<-d.ch

@@ -353,17 +353,6 @@ func (c *benchClient) close() {
 	c.tr.CloseIdleConnections()
 }
 
-// protocolOf names the protocol of resp as probe does.
-func protocolOf(resp *http.Response) string {
-	switch {
-	case resp.ProtoMajor == 2 && resp.TLS != nil:
-		return "h2"
-	case resp.ProtoMajor == 2:
-		return "h2c"
-	}
-	return "http/1.1"
-}
-
 // summarizeBench turns the rounds into rows: medians over the rounds, and
 // each backend's ratio to the first one that ran.
 func summarizeBench(tg target, bf benchFlags, rows []*benchRow) benchReport {

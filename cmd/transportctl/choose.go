@@ -47,7 +47,7 @@ func (a *app) chooseBackends() ([]pick, error) {
 	case env != "":
 		names, reason = []string{env}, "env "+registry.EnvBackend
 	case a.cfg != nil && a.cfg.Backend != "":
-		names, reason = []string{a.cfg.Backend}, "config file "+a.cfg.Path
+		names, reason = []string{a.cfg.Backend}, configReason
 	default:
 		picks := make([]pick, 0, len(infos))
 		for _, in := range infos {
@@ -65,7 +65,10 @@ func (a *app) chooseBackends() ([]pick, error) {
 		i := slices.IndexFunc(infos, func(in registry.Info) bool { return in.Name == n })
 		if i < 0 {
 			err := error(&registry.UnknownBackendError{Name: n, Known: known})
-			if reason != "--backend flag" {
+			switch {
+			case reason == configReason:
+				err = &registry.ConfigError{Path: a.cfg.Path, Field: "backend", Err: err}
+			case reason != "--backend flag":
 				err = fmt.Errorf("%s: %w", reason, err)
 			}
 			return nil, err
@@ -76,6 +79,9 @@ func (a *app) chooseBackends() ([]pick, error) {
 	}
 	return picks, nil
 }
+
+// configReason is the reason given for a backend the config file names.
+const configReason = "config file"
 
 // pickFor returns the pick for in, opened with the config file's settings
 // and logged with reason.

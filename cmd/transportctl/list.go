@@ -39,12 +39,18 @@ and, for plugins, details: path, real_path (when links lead elsewhere),
 version, checksum, sha256 (when pinned) and refused (when the host refuses
 to start it).
 
-It exits 1 when plugin discovery failed (after listing what it found).`,
+A backend chosen with --backend, TRANSPORTKIT_BACKEND or the config file
+must exist: an unknown name is a usage error (exit 2), as with every
+command. It exits 1 when plugin discovery failed (after listing what it
+found).`,
 		Example: `  transportctl list
   transportctl list --json
   TRANSPORTKIT_PLUGIN_PATH=$HOME/.transportkit/plugins transportctl list`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := a.chooseBackends(); err != nil {
+				return err
+			}
 			infos, derr := registry.List(a.cfg)
 			var err error
 			if asJSON {

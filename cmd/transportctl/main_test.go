@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +22,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 // Test-only backends, registered next to the real ones.
 var (
 	brokenOpen   atomic.Bool // makes test-broken's Open fail
+	mockFault    atomic.Bool // makes test-mockfault's peer answer a malformed response
 	discoverFail atomic.Bool // makes the test discoverer fail
 )
 
@@ -72,12 +73,40 @@ func init() {
 			return registry.Open("stdnet", o)
 		},
 	})
+	registry.Register(registry.Driver{
+		Name:         "test-mockfault",
+		Description:  "the mock, whose peer answers with a malformed HTTP/1.1 response when mockFault is set",
+		Capabilities: []string{registry.CapInMemory, registry.CapTLS},
+		Open: func(o transport.Options) (transport.Backend, error) {
+			b, err := mock.Open(o)
+			if err != nil {
+				return nil, err
+			}
+			return faultyMock{b}, nil
+		},
+	})
 	registry.RegisterDiscoverer(func(registry.PluginConfig) ([]registry.Driver, error) {
 		if discoverFail.Load() {
 			return nil, errors.New("plugin dir unreadable")
 		}
 		return nil, nil
 	})
+}
+
+// faultyMock is the mock backend whose Handle installs, instead of the
+// peer asked for, a scripted HTTP/1.1 server (over the mock's pretend TLS,
+// ALPN http/1.1) whose response has two different Content-Lengths: a
+// fault only an HTTP/1.1 parser sees.
+type faultyMock struct{ *mock.Backend }
+
+func (f faultyMock) Handle(address string, p mock.Peer, faults ...mock.Fault) {
+	if !mockFault.Load() {
+		f.Backend.Handle(address, p, faults...)
+		return
+	}
+	f.Backend.Handle(address, mock.TLSScriptPeer("http/1.1",
+		mock.RecvUntil("\r\n\r\n"),
+		mock.Send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")), faults...)
 }
 
 // cli runs transportctl in process with args and returns the exit code
@@ -193,8 +222,19 @@ func TestProbeEmbeddedStdnet(t *testing.T) {
 		t.Fatalf("rows %v, want stdnet only", rows)
 	}
 	if !r.OK || r.Status != http.StatusOK || r.ALPN != "h2" || r.Proto != "HTTP/2.0" || r.Count != 1 ||
-		r.Bytes == 0 || r.TotalMS <= 0 || r.ConnectMS <= 0 || r.TLSMS <= 0 || !strings.HasPrefix(r.URL, "https://127.0.0.1:") {
-		t.Errorf("row %+v, want an h2 200 with timings", r)
+		r.Bytes == 0 || !strings.HasPrefix(r.URL, "https://127.0.0.1:") || r.RemoteAddr != strings.TrimSuffix(strings.TrimPrefix(r.URL, "https://"), "/") {
+		t.Errorf("row %+v, want an h2 200 from the embedded server", r)
+	}
+	for name, p := range map[string]*float64{"connect": r.Connect, "tls": r.TLS, "ttfb": r.TTFB, "total": r.Total} {
+		if p == nil || *p <= 0 {
+			t.Errorf("phase %s = %v, want a time", name, p)
+		}
+	}
+	if r.DNS != nil || r.P99 != nil {
+		t.Errorf("dns %v p99 %v: want no DNS phase for an IP address and no p99 for one fetch", r.DNS, r.P99)
+	}
+	if !strings.Contains(out, `"dns_ms": null`) {
+		t.Errorf("JSON lacks a null for the phase not reached:\n%s", out)
 	}
 }
 
@@ -210,7 +250,7 @@ func TestProbeEmbeddedAll(t *testing.T) {
 	}
 	for name, want := range map[string][]string{
 		"stdnet":           {" ok ", "http/1.1", "200"},
-		"mock":             {" ok ", "http/1.1", "200", "own TLS"},
+		"mock":             {" ok ", "http/1.1", "200", "own TLS", "/"},
 		"test-unavailable": {"skipped", "unavailable"},
 		"test-inmemory":    {"skipped", "in-memory"},
 		"test-broken":      {" ok "},
@@ -238,7 +278,7 @@ func TestProbeMockEmbedded(t *testing.T) {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
 	r := decodeRows(t, out)["mock"]
-	if !r.OK || r.ALPN != "h2" || r.Status != 200 || r.ConnectMS != 0 || r.TLSMS <= 0 {
+	if !r.OK || r.ALPN != "h2" || r.Status != 200 || r.TLS == nil || r.TTFB == nil {
 		t.Errorf("row %+v, want h2 200 over the mock's own TLS", r)
 	}
 }
@@ -253,7 +293,7 @@ func TestProbeEmbeddedH2C(t *testing.T) {
 	rows := decodeRows(t, out)
 	for _, name := range []string{"stdnet", "mock"} {
 		r := rows[name]
-		if !r.OK || r.Protocol != "h2c" || r.Proto != "HTTP/2.0" || r.ALPN != "" || r.TLSMS != 0 || !strings.HasPrefix(r.URL, "http://127.0.0.1:") {
+		if !r.OK || r.Protocol != "h2c" || r.Proto != "HTTP/2.0" || r.ALPN != "" || r.TLS != nil || r.TTFB == nil || !strings.HasPrefix(r.URL, "http://127.0.0.1:") {
 			t.Errorf("%s: row %+v, want h2c over clear text (exit %d, stderr %s)", name, r, code, errOut)
 		}
 	}
@@ -305,8 +345,8 @@ func TestProbeConfig(t *testing.T) {
 
 	t.Setenv(registry.EnvConfig, writeFile(t, `{"backend": "nosuch"}`))
 	code, _, errOut = cli(t, "list")
-	if code != exitOK {
-		t.Errorf("list with a config naming an unknown backend: exit %d, %s", code, errOut)
+	if code != exitUsage || !strings.Contains(errOut, `field "backend"`) {
+		t.Errorf("list with a config naming an unknown backend: exit %d, %s; want 2 as every command", code, errOut)
 	}
 	code, _, errOut = cli(t, "probe")
 	if code != exitUsage || !strings.Contains(errOut, `field "backend"`) || !strings.Contains(errOut, "known backends") {
@@ -367,7 +407,7 @@ func TestProbeURL(t *testing.T) {
 		{"h2 not negotiated", []string{noALPN, "--insecure", "--proto", "h2"}, exitFailure,
 			func(r probeRow) bool { return !r.OK && strings.Contains(r.Error, "did not negotiate h2") }},
 		{"plain http", []string{plain.URL}, exitOK,
-			func(r probeRow) bool { return r.OK && r.ALPN == "" && r.TLSMS == 0 && r.Status == 200 }},
+			func(r probeRow) bool { return r.OK && r.ALPN == "" && r.TLS == nil && r.Status == 200 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -515,21 +555,145 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-func TestMedianAndHostPort(t *testing.T) {
-	runs := []fetchResult{{timings: timings{Total: 4e6}}, {timings: timings{Total: 1e6}}, {timings: timings{Total: 2e6}}, {timings: timings{Total: 3e6}}}
-	if got := medianMS(runs, func(r fetchResult) time.Duration { return r.Total }); got != 2.5 {
-		t.Errorf("median of 1..4 ms = %v, want 2.5", got)
+func TestPercentiles(t *testing.T) {
+	ms := func(n int) *time.Duration { d := time.Duration(n) * time.Millisecond; return &d }
+	runs := []fetchResult{{total: ms(4)}, {total: ms(1), dns: ms(7)}, {total: ms(2)}, {total: ms(3)}}
+	p50 := percentiles(runs, 0.5)
+	if p50.Total == nil || *p50.Total != 2.5 {
+		t.Errorf("median of 1..4 ms = %v, want 2.5", p50.Total)
 	}
-	if got := medianMS(runs[:3], func(r fetchResult) time.Duration { return r.Total }); got != 2 {
-		t.Errorf("median of 4,1,2 ms = %v, want 2", got)
+	if p50.DNS == nil || *p50.DNS != 7 || p50.Connect != nil {
+		t.Errorf("dns %v connect %v: want 7 (the one run that had it) and nil (none had it)", p50.DNS, p50.Connect)
 	}
-	for in, want := range map[string]string{
-		"https://example.com/": "example.com:443", "http://example.com/": "example.com:80",
-		"https://[::1]:8443/": "[::1]:8443", "http://[::1]/": "[::1]:80",
-	} {
-		u, _ := url.Parse(in)
-		if got := hostPort(u); got != want {
-			t.Errorf("hostPort(%s) = %s, want %s", in, got, want)
+	if p := percentiles(runs[:3], 0.5); *p.Total != 2 {
+		t.Errorf("median of 4,1,2 ms = %v, want 2", *p.Total)
+	}
+	if p := percentiles(runs, 0.99); *p.Total != 4 {
+		t.Errorf("p99 of 1..4 ms = %v, want 4", *p.Total)
+	}
+}
+
+// TestProbeUsesTransport shows that probe's exchange is the library's:
+// a response only protocols/h1 (through protocols.Transport) rejects in
+// its own words fails the probe with those words, and the phases before
+// the failure are still reported.
+func TestProbeUsesTransport(t *testing.T) {
+	noEnv(t)
+	mockFault.Store(true)
+	defer mockFault.Store(false)
+	code, out, _ := cli(t, "probe", "--backend", "test-mockfault", "--json")
+	r := decodeRows(t, out)["test-mockfault"]
+	if code != exitFailure || r.OK || !strings.Contains(r.Error, "h1: conflicting Content-Length") {
+		t.Fatalf("exit %d, row %+v; want the h1 parser's error", code, r)
+	}
+	if r.Connect == nil || r.Total != nil {
+		t.Errorf("phases %+v: want connect reached and no total (the exchange failed)", r.phases)
+	}
+}
+
+// TestProbePhasesEveryProtocol: each phase's time is there on HTTP/1.1
+// and HTTP/2, DNS included for a host name, on stdnet and epoll.
+func TestProbePhasesEveryProtocol(t *testing.T) {
+	noEnv(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(probeHandler))
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	u := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	for _, proto := range []string{"h1", "h2"} {
+		code, out, errOut := cli(t, "probe", "--json", "--insecure", "--backend", "stdnet,epoll", "--proto", proto, "--count", "3", u)
+		if code != exitOK {
+			t.Fatalf("%s: exit %d, %s", proto, code, errOut)
+		}
+		if !strings.Contains(errOut, "warning: --insecure") {
+			t.Errorf("%s: no warning for --insecure: %q", proto, errOut)
+		}
+		for name, r := range decodeRows(t, out) {
+			if r.Count != 3 || r.P99 == nil {
+				t.Errorf("%s %s: count %d p99 %v, want 3 fetches and a p99", proto, name, r.Count, r.P99)
+				continue
+			}
+			for phase, v := range map[string][2]*float64{"dns": {r.DNS, r.P99.DNS}, "connect": {r.Connect, r.P99.Connect},
+				"tls": {r.TLS, r.P99.TLS}, "ttfb": {r.TTFB, r.P99.TTFB}, "total": {r.Total, r.P99.Total}} {
+				if v[0] == nil || v[1] == nil || *v[0] <= 0 || *v[1] < *v[0] {
+					t.Errorf("%s %s: phase %s p50 %v p99 %v, want times with p99 >= p50", proto, name, phase, v[0], v[1])
+				}
+			}
+			want := map[string]string{"h1": "http/1.1", "h2": "h2"}[proto]
+			if r.Protocol != want || r.RemoteAddr == "" {
+				t.Errorf("%s %s: protocol %q remote %q", proto, name, r.Protocol, r.RemoteAddr)
+			}
+		}
+	}
+}
+
+func TestProbeRequestFlags(t *testing.T) {
+	noEnv(t)
+	var got struct {
+		sync.Mutex
+		method, accept string
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Lock()
+		got.method, got.accept = r.Method, r.Header.Get("Accept")
+		got.Unlock()
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	code, _, errOut := cli(t, "probe", "--backend", "stdnet", "--method", "HEAD", "-H", "Accept: text/x-probe", srv.URL)
+	got.Lock()
+	if code != exitOK || got.method != "HEAD" || got.accept != "text/x-probe" {
+		t.Errorf("exit %d (%s), server saw %s with Accept %q", code, errOut, got.method, got.accept)
+	}
+	got.Unlock()
+	if code, _, _ := cli(t, "probe", "--backend", "stdnet", srv.URL+"/missing"); code != exitOK {
+		t.Errorf("404 without --fail: exit %d, want 0 (like curl)", code)
+	}
+	code, out, errOut := cli(t, "probe", "--backend", "stdnet", "--fail", srv.URL+"/missing")
+	if code != exitFailure || !strings.Contains(errOut, "--fail") || !strings.Contains(out, "404") {
+		t.Errorf("404 with --fail: exit %d, %q %q; want 1", code, out, errOut)
+	}
+}
+
+// TestBadInputEveryCommand: each bad input is a clear message and exit 2.
+func TestBadInputEveryCommand(t *testing.T) {
+	noEnv(t)
+	notPlugin := filepath.Join(t.TempDir(), "transportkit-backend-x")
+	os.WriteFile(notPlugin, []byte("#!/bin/sh\necho not a plugin\n"), 0o755)
+	badCfg := writeFile(t, `{"backend": "stdnet", "optionz": {}}`)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"probe", "--count", "0"}, "--count 0"},
+		{[]string{"probe", "--method", "GE T"}, "--method"},
+		{[]string{"probe", "-H", "NoColon"}, "-H"},
+		{[]string{"probe", "--bogus"}, "unknown flag"},
+		{[]string{"list", "--bogus"}, "unknown flag"},
+		{[]string{"bogus"}, "unknown command"},
+		{[]string{"--config", badCfg, "list"}, `"optionz"`},
+		{[]string{"--config", badCfg, "probe"}, `"optionz"`},
+		{[]string{"--config", badCfg, "bench"}, `"optionz"`},
+	}
+	for _, cmd := range [][]string{{"probe"}, {"bench", "-n", "1"}, {"list"}} {
+		cases = append(cases, struct {
+			args []string
+			want string
+		}{append([]string{"--backend", "nosuch"}, cmd...), `unknown backend "nosuch"`})
+	}
+	for _, tc := range cases {
+		code, out, errOut := cli(t, tc.args...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 naming %q", tc.args, code, errOut, out, tc.want)
+		}
+	}
+	t.Setenv(registry.EnvBackend, "nosuch")
+	for _, cmd := range [][]string{{"probe"}, {"bench", "-n", "1"}, {"list"}} {
+		if code, _, errOut := cli(t, cmd...); code != exitUsage || !strings.Contains(errOut, registry.EnvBackend) {
+			t.Errorf("%s=nosuch %v: exit %d, %q; want 2 naming the variable", registry.EnvBackend, cmd, code, errOut)
 		}
 	}
 }

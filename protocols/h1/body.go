@@ -56,7 +56,7 @@ func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return 0, &Error{Op: "body", Err: ErrBodyClosed}
+		return 0, b.c.wrapped(&Error{Op: "body", Err: ErrBodyClosed})
 	}
 	return b.read(p)
 }

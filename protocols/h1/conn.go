@@ -6,11 +6,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/transportkit/transportkit/protocols/internal/gzipbody"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -65,6 +68,15 @@ type Options struct {
 	// empty is sent without one.
 	UserAgent string
 
+	// DisableCompression, if true, stops the Conn from asking for gzip.
+	// If false (compression on, as with net/http), a request with no
+	// Accept-Encoding and no Range field, other than HEAD, is sent with
+	// "Accept-Encoding: gzip" (req.Header is not changed), and a gzip
+	// response to it is decompressed as it is read: its Content-Encoding
+	// and Content-Length fields are removed, ContentLength is -1 and
+	// Uncompressed is true. A corrupt gzip stream is a Read error.
+	DisableCompression bool
+
 	// DisableKeepAlives sends "Connection: close" with every request and
 	// closes the connection after one exchange. If false, connections are
 	// kept for reuse.
@@ -75,10 +87,18 @@ type Options struct {
 	// response body reached EOF or was closed, when the response had no
 	// body, or when the exchange failed. reusable is true when the
 	// connection is idle again and may carry another request; when false
-	// the connection is closed (or, after 101 Switching Protocols, handed
-	// to the response body). It is called on the goroutine that ended the
-	// exchange and must not block.
+	// the connection is closed (or, after a 101 that switches protocols,
+	// handed to the response body). It is called on the goroutine that
+	// ended the exchange and must not block.
 	OnDone func(reusable bool)
+
+	// WrapError, if not nil, is given every *Error the Conn would return,
+	// from RoundTrip and from a response body's Read, and what it returns
+	// is returned instead (io.EOF at a body's end is not an error and is
+	// not passed). It must not return nil. A pool uses it to give its
+	// callers one error shape over several protocols, with the *Error kept
+	// as the cause for errors.As. If nil, the *Error is returned.
+	WrapError func(*Error) error
 }
 
 // Connection states.
@@ -107,7 +127,9 @@ type Conn struct {
 	continueFor time.Duration
 	userAgent   string
 	oneShot     bool
+	compress    bool
 	onDone      func(reusable bool)
+	wrap        func(*Error) error
 	cancelFn    func()
 
 	// Per exchange; touched only by the goroutine that runs it.
@@ -118,6 +140,8 @@ type Conn struct {
 	wbuf     []byte
 	wpool    *[bufSize]byte
 	nread    int64 // response bytes received in this exchange
+	nwritten int64 // request bytes written in this exchange
+	wfailed  bool  // a write to the stream failed in this exchange
 	ctx      context.Context
 	stop     func() bool // stops the context's AfterFunc
 	sent     bool        // the request was written in full
@@ -126,6 +150,9 @@ type Conn struct {
 	wchunked bool
 	probe    [1]byte
 	closed   bool // the response or the request asked to close
+	gzip     bool // this exchange asked for gzip
+	trace    *httptrace.ClientTrace
+	gotFirst bool // GotFirstResponseByte was reported
 	hdr      head
 
 	mu       sync.Mutex // guards the fields below, shared with abort
@@ -148,7 +175,9 @@ func NewConn(s transport.Stream, opts Options) *Conn {
 		continueFor: opts.ExpectContinueTimeout,
 		userAgent:   opts.UserAgent,
 		oneShot:     opts.DisableKeepAlives,
+		compress:    !opts.DisableCompression,
 		onDone:      opts.OnDone,
+		wrap:        opts.WrapError,
 	}
 	if c.maxHeader <= 0 {
 		c.maxHeader = DefaultMaxHeaderBytes
@@ -207,15 +236,16 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 		if c.state.Load() == stateBusy {
 			err = ErrConnBusy
 		}
-		return nil, &Error{Op: "write", Err: err, NoResponse: true}
+		return nil, c.wrapped(&Error{Op: "write", Err: err, NoResponse: true, notSent: true})
 	}
 	ctx := req.Context()
 	if err := ctx.Err(); err != nil {
 		closeBody(req)
 		c.finish(true)
-		return nil, &Error{Op: "write", Err: transport.ContextError(err), NoResponse: true}
+		return nil, c.wrapped(&Error{Op: "write", Err: transport.ContextError(err), NoResponse: true})
 	}
-	c.nread, c.sent, c.closed = 0, false, false
+	c.nread, c.nwritten, c.wfailed, c.sent, c.closed, c.gzip, c.gotFirst = 0, 0, false, false, false, false, false
+	c.trace = httptrace.ContextClientTrace(ctx)
 	if ctx.Done() != nil {
 		c.ctx = ctx
 		c.stop = context.AfterFunc(ctx, c.cancelFn)
@@ -226,13 +256,14 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 		if c.aborted() == nil && c.s.IsReadable() {
 			// The server may have answered and stopped reading; its
 			// answer is worth more than our write error.
+			notSent := c.notSent()
 			resp, rerr := c.readResponse(req, false)
 			if rerr == nil {
 				return resp, nil
 			}
 			var e *Error
 			errors.As(rerr, &e)
-			return nil, &Error{Op: "write", Err: err, NoResponse: e.NoResponse}
+			return nil, c.wrapped(&Error{Op: "write", Err: err, NoResponse: e.NoResponse, notSent: notSent && e.NoResponse})
 		}
 		return nil, c.fail("write", err)
 	}
@@ -291,11 +322,25 @@ func (c *Conn) setReadDeadline(t time.Time) {
 
 // fail ends the exchange unusable and returns the typed error for err.
 func (c *Conn) fail(op string, err error) error {
+	notSent := c.notSent()
 	if aerr := c.aborted(); aerr != nil {
 		err = aerr
+		notSent = false
 	}
-	e := &Error{Op: op, Err: err, NoResponse: c.nread == 0}
+	e := &Error{Op: op, Err: err, NoResponse: c.nread == 0, notSent: notSent && c.nread == 0}
 	c.finish(false)
+	return c.wrapped(e)
+}
+
+// notSent reports that the exchange's first write to the stream failed:
+// no byte of the request reached the connection.
+func (c *Conn) notSent() bool { return c.wfailed && c.nwritten == 0 }
+
+// wrapped is e as the Conn returns it: through Options.WrapError.
+func (c *Conn) wrapped(e *Error) error {
+	if c.wrap != nil {
+		return c.wrap(e)
+	}
 	return e
 }
 
@@ -427,8 +472,13 @@ func (c *Conn) readErr(err error, timed bool) error {
 // readHead reads and parses the next response head into c.hdr, charging
 // its size to *budget.
 func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
+	lineOK := false // the status line has been checked while incomplete
 	for {
 		if c.r < c.w {
+			if !c.gotFirst && c.trace != nil && c.trace.GotFirstResponseByte != nil {
+				c.gotFirst = true
+				c.trace.GotFirstResponseByte()
+			}
 			end := headEnd(c.rbuf[c.r:c.w], c.scan, &c.scan)
 			if end >= 0 {
 				if end > *budget {
@@ -442,6 +492,12 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 			}
 			if c.w-c.r >= *budget {
 				return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:min(c.w, c.r+64)])
+			}
+			if !lineOK {
+				var err error
+				if lineOK, err = checkStatusLine(c.rbuf[c.r:c.w]); err != nil {
+					return err
+				}
 			}
 		}
 		err := c.fill()
@@ -461,6 +517,7 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, error) {
 	isHead := req.Method == http.MethodHead
 	budget := c.maxHeader
+	want100 := deferred // a 100 Continue is awaited, even after the timeout
 	if deferred {
 		c.setReadDeadline(time.Now().Add(c.continueFor))
 		err := c.fill()
@@ -468,6 +525,7 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) || c.aborted() != nil {
 				closeBody(req)
+				c.wroteRequest(nil) // as net/http: the body was not due
 				return nil, c.fail("read", c.readErr(err, false))
 			}
 			// No answer in time: send the body anyway.
@@ -486,12 +544,31 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 		if err := c.readHead(isHead, &budget, timed); err != nil {
 			if deferred {
 				closeBody(req)
+				c.wroteRequest(nil)
 			}
 			return nil, c.fail("read", err)
 		}
 		code := c.hdr.code
 		if code >= 200 || code == http.StatusSwitchingProtocols {
 			break
+		}
+		if code == http.StatusContinue && want100 {
+			want100 = false
+			if c.trace != nil && c.trace.Got100Continue != nil {
+				c.trace.Got100Continue()
+			}
+		}
+		if c.trace != nil && c.trace.Got1xxResponse != nil {
+			if err := c.trace.Got1xxResponse(code, textproto.MIMEHeader(c.hdr.header)); err != nil {
+				if deferred {
+					closeBody(req)
+					c.wroteRequest(nil)
+				}
+				return nil, c.fail("read", err)
+			}
+			// The caller sees each 1xx head and can bound them: the
+			// limit starts again, as with net/http.
+			budget = c.maxHeader
 		}
 		if code == http.StatusContinue && deferred {
 			if err := c.writeBody(req); err != nil {
@@ -511,6 +588,7 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 		// A final answer without 100 Continue: the body stays unsent, so
 		// the connection cannot carry another request.
 		closeBody(req)
+		c.wroteRequest(nil)
 		c.sent = false
 	}
 	return c.response(req), nil
@@ -547,6 +625,14 @@ func (c *Conn) response(req *http.Request) *http.Response {
 	c.closed = c.closed || h.close
 
 	if h.code == http.StatusSwitchingProtocols {
+		if !h.upgrade {
+			// Not a protocol switch, as for net/http: no body, and
+			// the connection, whose next bytes nobody can frame, is
+			// dropped.
+			resp.Body = http.NoBody
+			c.finish(false)
+			return resp
+		}
 		sb := &switchBody{s: c.s, buf: c.rbuf[c.r:c.w]}
 		c.rbuf, c.rpool, c.r, c.w = nil, nil, 0, 0 // sb keeps the bytes
 		c.releaseBuffers()
@@ -575,6 +661,9 @@ func (c *Conn) response(req *http.Request) *http.Response {
 		b.mode = modeUntilClose
 	}
 	resp.Body = b
+	if c.gzip {
+		gzipbody.Unwrap(resp)
+	}
 	return resp
 }
 

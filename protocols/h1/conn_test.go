@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -608,5 +609,224 @@ func TestCancelDuringBody(t *testing.T) {
 	resp.Body.Close()
 	if !slices.Equal(log.get(), []bool{false}) {
 		t.Errorf("OnDone %v", log.get())
+	}
+}
+
+// holdOpen answers the first request with resp and keeps the connection
+// open until the client closes it.
+func holdOpen(resp string) func(net.Conn, *bufio.Reader) {
+	return func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, resp)
+		io.Copy(io.Discard, br)
+	}
+}
+
+// TestStatusLineCheckedEarly shows that a response that is not HTTP fails
+// as soon as its first line (or enough bytes to tell it does not start
+// with "HTTP/") has arrived, while the server keeps the connection open:
+// it does not wait for the rest of a head that will never come.
+func TestStatusLineCheckedEarly(t *testing.T) {
+	for _, tc := range []struct{ name, resp string }{
+		{"ssh banner", "SSH-2.0-OpenSSH_9.6\r\n"},
+		{"ssh banner, no line end yet", "SSH-2.0"},
+		{"one byte", "X"},
+		{"bad code", "HTTP/1.1 2x0 OK\r\n"},
+		{"bad version", "HTTP/9 200 OK\r\n"},
+		{"bad 1xx", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 1x OK\r\n"},
+		{"empty line", "\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newRawServer(t, holdOpen(tc.resp))
+			c, log := newDialer(t).conn(t, s.addr(), Options{})
+			// No deadline: only the check can end the wait. The guard
+			// closes the connection if it does not.
+			req, _ := http.NewRequest("GET", "http://"+s.addr()+"/", nil)
+			guard := time.AfterFunc(5*time.Second, func() { c.Close() })
+			defer guard.Stop()
+			_, err := c.RoundTrip(req)
+			if !guard.Stop() {
+				t.Fatalf("RoundTrip waited for the rest of the head: %v", err)
+			}
+			var pe *ProtocolError
+			if !errors.As(err, &pe) || pe.Rule != ErrBadStatusLine {
+				t.Fatalf("error %v, want %v", err, ErrBadStatusLine)
+			}
+			if !slices.Equal(log.get(), []bool{false}) {
+				t.Errorf("OnDone %v", log.get())
+			}
+		})
+	}
+	// A valid start of a head is waited for.
+	s := newRawServer(t, holdOpen("HTTP/1.1 200 OK\r\nContent-Le"))
+	c, _ := newDialer(t).conn(t, s.addr(), Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
+	if _, err := c.RoundTrip(req); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("incomplete valid head: %v, want the request's deadline", err)
+	}
+}
+
+// TestSwitchingProtocolsWithoutUpgrade shows that a 101 response without
+// "Upgrade" and "Connection: Upgrade" is not a protocol switch, as for
+// net/http: the response has an empty body, the bytes after it are not
+// handed to the caller, and the connection is closed.
+func TestSwitchingProtocolsWithoutUpgrade(t *testing.T) {
+	for _, resp := range []string{
+		"HTTP/1.1 101 Switching Protocols\r\n\r\nraw bytes",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nraw bytes",
+		"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n\r\nraw bytes",
+	} {
+		// net/http's transport, for reference.
+		s := newRawServer(t, holdOpen(resp))
+		std := &http.Transport{}
+		req := newReq(t, "GET", s.addr(), nil)
+		sresp, err := std.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdBody, stdErr := io.ReadAll(sresp.Body)
+		sresp.Body.Close()
+		std.CloseIdleConnections()
+		_, stdWritable := sresp.Body.(io.Writer)
+
+		c, log := newDialer(t).conn(t, s.addr(), Options{})
+		got, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, writable := got.Body.(io.Writer)
+		guard := time.AfterFunc(5*time.Second, func() { got.Body.Close() })
+		body, err := io.ReadAll(got.Body)
+		if !guard.Stop() {
+			t.Errorf("%q: the body was read until the server closed", resp)
+		}
+		got.Body.Close()
+		if got.StatusCode != 101 || string(body) != string(stdBody) || (err == nil) != (stdErr == nil) ||
+			writable != stdWritable || got.ContentLength != sresp.ContentLength {
+			t.Errorf("%q: got %d %q %v writable=%v length %d; net/http %d %q %v writable=%v length %d", resp,
+				got.StatusCode, body, err, writable, got.ContentLength,
+				sresp.StatusCode, stdBody, stdErr, stdWritable, sresp.ContentLength)
+		}
+		if !slices.Equal(log.get(), []bool{false}) {
+			t.Errorf("%q: OnDone %v, want the connection dropped", resp, log.get())
+		}
+	}
+}
+
+// TestSharedSentinels checks the errors that mean the same over HTTP/1.1
+// and HTTP/2: a server that closed before responding (ErrServerClosed,
+// also io.EOF), a request of which no byte was written (ErrNotProcessed:
+// connection closed or busy, or its first write failing), and a response
+// header timeout (both deadline sentinels).
+func TestSharedSentinels(t *testing.T) {
+	// Closed before responding.
+	s := newRawServer(t, func(c net.Conn, br *bufio.Reader) { http.ReadRequest(br) })
+	c, _ := newDialer(t).conn(t, s.addr(), Options{})
+	_, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	if !errors.Is(err, ErrServerClosed) || !errors.Is(err, io.EOF) || errors.Is(err, ErrNotProcessed) {
+		t.Errorf("server closed: %v", err)
+	}
+	// Closed and busy connections.
+	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.Is(err, ErrConnClosed) || !errors.Is(err, ErrNotProcessed) {
+		t.Errorf("closed connection: %v", err)
+	}
+	s = newRawServer(t, respondEach("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	c, _ = newDialer(t).conn(t, s.addr(), Options{})
+	resp, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.Is(err, ErrConnBusy) || !errors.Is(err, ErrNotProcessed) {
+		t.Errorf("busy connection: %v", err)
+	}
+	readAll(t, resp)
+	// The first write fails: nothing of the request was written.
+	st := &failingWrites{Stream: &memStream{}}
+	c = NewConn(st, Options{})
+	_, err = c.RoundTrip(newReq(t, "GET", "example.com", nil))
+	var e *Error
+	if !errors.Is(err, ErrNotProcessed) || !errors.As(err, &e) || e.Op != "write" || !e.NoResponse {
+		t.Errorf("first write failed: %v", err)
+	}
+	// A write that failed after some bytes went out is not that.
+	st = &failingWrites{Stream: &memStream{}, after: 10}
+	c = NewConn(st, Options{})
+	if _, err = c.RoundTrip(newReq(t, "POST", "example.com", strings.NewReader(strings.Repeat("x", 3*bufSize)))); err == nil || errors.Is(err, ErrNotProcessed) {
+		t.Errorf("later write failed: %v", err)
+	}
+	// A response header timeout.
+	s = stallServer(t, "")
+	c, _ = newDialer(t).conn(t, s.addr(), Options{ResponseHeaderTimeout: 20 * time.Millisecond})
+	_, err = c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("response header timeout: %v", err)
+	}
+}
+
+// failingWrites is a Stream whose writes fail once after bytes have
+// been written.
+type failingWrites struct {
+	transport.Stream
+	after   int
+	written int
+}
+
+func (f *failingWrites) Write(p []byte) (int, error) {
+	if f.written+len(p) <= f.after {
+		f.written += len(p)
+		return len(p), nil
+	}
+	n := f.after - f.written
+	f.written = f.after
+	return n, syscall.EPIPE
+}
+
+// wrapped is an error that WrapError returns.
+type wrapped struct{ e *Error }
+
+func (w *wrapped) Error() string { return "wrapped: " + w.e.Error() }
+func (w *wrapped) Unwrap() error { return w.e }
+
+// TestWrapError checks that Options.WrapError sees every error the Conn
+// returns, from RoundTrip and from a body's Read, and not a body's EOF.
+func TestWrapError(t *testing.T) {
+	wrap := func(e *Error) error { return &wrapped{e} }
+	s := newRawServer(t, respondOnce("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
+	c, _ := newDialer(t).conn(t, s.addr(), Options{WrapError: wrap})
+	resp, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	var w *wrapped
+	if !errors.As(err, &w) || w.e.Op != "body" || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("body error %v", err)
+	}
+	resp.Body.Close()
+	if _, err := resp.Body.Read(make([]byte, 1)); !errors.As(err, &w) || !errors.Is(err, ErrBodyClosed) {
+		t.Errorf("Read after Close: %v", err)
+	}
+	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.As(err, &w) || !errors.Is(err, ErrConnClosed) {
+		t.Errorf("RoundTrip on a closed connection: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
+	c, _ = newDialer(t).conn(t, s.addr(), Options{WrapError: wrap})
+	if _, err := c.RoundTrip(req); !errors.As(err, &w) || !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: %v", err)
+	}
+	s = newRawServer(t, respondOnce("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	c, _ = newDialer(t).conn(t, s.addr(), Options{WrapError: wrap})
+	resp, err = c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, err := io.ReadAll(resp.Body); err != nil || string(body) != "ok" {
+		t.Errorf("%q %v", body, err)
 	}
 }

@@ -1,9 +1,12 @@
 package h1
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strconv"
+
+	"github.com/transportkit/transportkit/protocols/internal/httperr"
 )
 
 // Rules a response can break. Each is the Rule of a *ProtocolError, so
@@ -52,8 +55,18 @@ var (
 // Err of an *Error.
 var (
 	// ErrServerClosed: the server closed the connection before the first
-	// byte of a response.
-	ErrServerClosed = errors.New("server closed the connection before responding")
+	// byte of a response. It also matches io.EOF, as net/http's error
+	// does, and is protocols.ErrServerClosed.
+	ErrServerClosed = httperr.ErrServerClosed
+
+	// ErrNotProcessed is matched by the *Error of an exchange that failed
+	// before any byte of the request reached the connection: RoundTrip on
+	// a connection that was closed or busy (ErrConnClosed, ErrConnBusy),
+	// or a first write that failed (the server had closed or reset the
+	// connection). The server cannot have seen the request, so sending it
+	// again on another connection is safe whatever its method. It is
+	// protocols.ErrNotProcessed.
+	ErrNotProcessed = httperr.ErrNotProcessed
 
 	// ErrBodyClosed: a Read on a response body after its Close.
 	ErrBodyClosed = errors.New("read on closed response body")
@@ -68,16 +81,19 @@ var (
 
 	// ErrResponseHeaderTimeout: the response head did not arrive within
 	// Options.ResponseHeaderTimeout. It is a net.Error with Timeout() true
-	// and matches os.ErrDeadlineExceeded.
+	// and, like every timeout of transportkit, matches
+	// os.ErrDeadlineExceeded and context.DeadlineExceeded.
 	ErrResponseHeaderTimeout error = headerTimeoutError{}
 )
 
 type headerTimeoutError struct{}
 
-func (headerTimeoutError) Error() string        { return "timeout awaiting response headers" }
-func (headerTimeoutError) Timeout() bool        { return true }
-func (headerTimeoutError) Temporary() bool      { return true }
-func (headerTimeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
+func (headerTimeoutError) Error() string   { return "timeout awaiting response headers" }
+func (headerTimeoutError) Timeout() bool   { return true }
+func (headerTimeoutError) Temporary() bool { return true }
+func (headerTimeoutError) Is(target error) bool {
+	return target == os.ErrDeadlineExceeded || target == context.DeadlineExceeded
+}
 
 // ProtocolError reports a response that breaks a rule of HTTP/1.1
 // framing. The connection it came on is closed, never reused.
@@ -115,7 +131,14 @@ type Error struct {
 	// exchange failed: a caller may replay an idempotent request on
 	// another connection when the failure was the connection's.
 	NoResponse bool
+
+	notSent bool // no byte of the request was written: see Is
 }
+
+// Is reports whether the error matches target beyond its cause: an
+// exchange that failed before any byte of the request was written, for a
+// reason of the connection's, matches ErrNotProcessed.
+func (e *Error) Is(target error) bool { return target == ErrNotProcessed && e.notSent }
 
 // Error describes the failure in one line.
 func (e *Error) Error() string { return "h1: " + e.Op + ": " + e.Err.Error() }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/transport"
+	"golang.org/x/net/http/httpguts"
 )
 
 // memStream is a Stream that reads a fixed input, then EOF, and discards
@@ -64,6 +65,7 @@ var seeds = []string{
 	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n",
 	"HTTP/1.1 200 OK\nX: a\n  folded\nConnection: close\n\nbody",
 	"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nraw",
+	"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\nraw",
 	"HTTP/1.1 200 OK\r\nX\x00: 1\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab",
 }
@@ -186,7 +188,16 @@ func FuzzFramingDifferential(f *testing.F) {
 				std.StatusCode, std.Status, std.ContentLength, std.Close, std.TransferEncoding, std.Header)
 		}
 		if got.StatusCode == 101 {
-			return
+			// net/http's transport hands the connection over only for a
+			// protocol switch: Upgrade and "Connection: Upgrade".
+			_, gotSwitch := got.Body.(io.ReadWriteCloser)
+			stdSwitch := std.Header.Get("Upgrade") != "" && httpguts.HeaderValuesContainsToken(std.Header["Connection"], "Upgrade")
+			if gotSwitch != stdSwitch {
+				t.Fatalf("101 for %q: switch %v, net/http %v", data, gotSwitch, stdSwitch)
+			}
+			if gotSwitch {
+				return
+			}
 		}
 		gotBody, gotErr := io.ReadAll(got.Body)
 		stdBody, stdBodyErr := io.ReadAll(std.Body)

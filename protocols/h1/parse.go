@@ -354,6 +354,9 @@ type head struct {
 	bodyLength int64
 	chunked    bool
 	close      bool
+	// upgrade: a 101 response that switches protocols, with an Upgrade
+	// field and "Connection: Upgrade", as net/http requires.
+	upgrade bool
 }
 
 // parse parses the complete head b (status line through the blank line).
@@ -371,6 +374,29 @@ func (h *head) parse(b []byte, isHead bool) error {
 		return err
 	}
 	return h.frame(f, isHead)
+}
+
+// checkStatusLine checks the start b of a head that has not fully
+// arrived, so that a peer that is not speaking HTTP fails the exchange at
+// once rather than after a head that may never come: b must begin with
+// "HTTP/" (as far as it goes), and once its first line is complete, that
+// line must be a valid status line. ok reports that the line is complete
+// and valid: nothing more to check.
+func checkStatusLine(b []byte) (ok bool, err error) {
+	const prefix = "HTTP/"
+	if n := min(len(b), len(prefix)); string(b[:n]) != prefix[:n] {
+		return false, protoErr(ErrBadStatusLine, b)
+	}
+	i := indexLF(b)
+	if i < 0 {
+		return false, nil
+	}
+	line, _ := cutLine(string(b[:i+1]))
+	var h head
+	if err := h.parseStatusLine(line); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // parseStatusLine parses "HTTP/1.1 200 OK" as http.ReadResponse does,
@@ -448,6 +474,8 @@ func (h *head) frame(f fields, isHead bool) error {
 			}
 		}
 	}
+	h.upgrade = h.code == http.StatusSwitchingProtocols &&
+		len(hdr["Upgrade"]) > 0 && hdr["Upgrade"][0] != "" && containsToken(hdr["Connection"], "upgrade")
 
 	// Transfer-Encoding: only a single "chunked", and ignored before
 	// HTTP/1.1.

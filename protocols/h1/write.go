@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/transportkit/transportkit/protocols/internal/gzipbody"
 )
 
 // writeRequest writes req's head and, unless it waits for "100
@@ -17,6 +20,7 @@ func (c *Conn) writeRequest(req *http.Request) (deferred bool, err error) {
 	body, err := c.planBody(req)
 	if err != nil {
 		closeBody(req)
+		c.wroteRequest(err)
 		return false, err
 	}
 	c.wpool = bufPool.Get().(*[bufSize]byte)
@@ -24,12 +28,18 @@ func (c *Conn) writeRequest(req *http.Request) (deferred bool, err error) {
 	if err != nil {
 		c.releaseWbuf()
 		closeBody(req)
+		c.wroteRequest(err)
 		return false, err
 	}
 	c.wbuf = b
+	if c.trace != nil && c.trace.WroteHeaders != nil {
+		c.trace.WroteHeaders()
+	}
 	if body == nil {
 		closeBody(req)
-		if err := c.flush(); err != nil {
+		err := c.flush()
+		c.wroteRequest(err)
+		if err != nil {
 			return false, err
 		}
 		c.releaseWbuf()
@@ -40,12 +50,24 @@ func (c *Conn) writeRequest(req *http.Request) (deferred bool, err error) {
 	if c.continueFor > 0 && containsToken(req.Header["Expect"], "100-continue") {
 		if err := c.flush(); err != nil {
 			closeBody(req)
+			c.wroteRequest(err)
 			return false, err
 		}
 		c.releaseWbuf()
+		if c.trace != nil && c.trace.Wait100Continue != nil {
+			c.trace.Wait100Continue()
+		}
 		return true, nil
 	}
 	return false, c.writeBody(req)
+}
+
+// wroteRequest reports the end of the request's writing, with its error,
+// to the trace.
+func (c *Conn) wroteRequest(err error) {
+	if c.trace != nil && c.trace.WroteRequest != nil {
+		c.trace.WroteRequest(httptrace.WroteRequestInfo{Err: err})
+	}
 }
 
 // planBody decides how the request body is sent: c.wlen bytes, or chunked
@@ -117,11 +139,23 @@ func (c *Conn) appendHead(b []byte, req *http.Request) ([]byte, error) {
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, host...)
 	b = append(b, "\r\n"...)
+	// wf reports each field written, with the values written, as
+	// net/http does; nil (no cost) without a trace.
+	var wf func(string, []string)
+	if c.trace != nil {
+		wf = c.trace.WroteHeaderField
+	}
+	if wf != nil {
+		wf("Host", []string{host})
+	}
 
 	if ua, ok := req.Header["User-Agent"]; !ok {
 		b = append(b, "User-Agent: "...)
 		b = append(b, c.userAgent...)
 		b = append(b, "\r\n"...)
+		if wf != nil {
+			wf("User-Agent", []string{c.userAgent})
+		}
 	} else if len(ua) > 0 && ua[0] != "" {
 		if !validValue(ua[0]) {
 			return b, fmt.Errorf("%w: User-Agent %q", ErrInvalidRequest, ua[0])
@@ -129,6 +163,9 @@ func (c *Conn) appendHead(b []byte, req *http.Request) ([]byte, error) {
 		b = append(b, "User-Agent: "...)
 		b = append(b, trimOWS(ua[0])...)
 		b = append(b, "\r\n"...)
+		if wf != nil {
+			wf("User-Agent", []string{trimOWS(ua[0])})
+		}
 	}
 	for k, vv := range req.Header {
 		switch k {
@@ -147,19 +184,40 @@ func (c *Conn) appendHead(b []byte, req *http.Request) ([]byte, error) {
 			b = append(b, trimOWS(v)...)
 			b = append(b, "\r\n"...)
 		}
+		if wf != nil {
+			var written []string
+			for _, v := range vv {
+				written = append(written, trimOWS(v))
+			}
+			wf(k, written)
+		}
+	}
+	c.gzip = c.compress && gzipbody.Wanted(req)
+	if c.gzip {
+		b = append(b, "Accept-Encoding: "+gzipbody.HeaderValue+"\r\n"...)
+		if wf != nil {
+			wf("Accept-Encoding", []string{gzipbody.HeaderValue})
+		}
 	}
 	askedClose := containsToken(req.Header["Connection"], "close")
 	if (req.Close || c.oneShot) && !askedClose {
 		b = append(b, "Connection: close\r\n"...)
+		if wf != nil {
+			wf("Connection", []string{"close"})
+		}
 	}
 	c.closed = req.Close || c.oneShot || askedClose
 
 	switch {
 	case c.wchunked:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		if wf != nil {
+			wf("Transfer-Encoding", []string{"chunked"})
+		}
 		if len(req.Trailer) > 0 {
 			b = append(b, "Trailer: "...)
 			first := true
+			var keys []string
 			for k := range req.Trailer {
 				if !validToken(k) {
 					return b, fmt.Errorf("%w: trailer field name %q", ErrInvalidRequest, k)
@@ -169,12 +227,22 @@ func (c *Conn) appendHead(b []byte, req *http.Request) ([]byte, error) {
 				}
 				first = false
 				b = append(b, k...)
+				if wf != nil {
+					keys = append(keys, k)
+				}
 			}
 			b = append(b, "\r\n"...)
+			if wf != nil {
+				wf("Trailer", keys)
+			}
 		}
 	case c.wlen > 0 || method == "POST" || method == "PUT" || method == "PATCH":
 		b = append(b, "Content-Length: "...)
+		start := len(b)
 		b = strconv.AppendInt(b, c.wlen, 10)
+		if wf != nil {
+			wf("Content-Length", []string{string(b[start:])})
+		}
 		b = append(b, "\r\n"...)
 	}
 	return append(b, "\r\n"...), nil
@@ -242,6 +310,7 @@ func (c *Conn) writeBody(req *http.Request) error {
 	if err == nil {
 		err = c.flush()
 	}
+	c.wroteRequest(err)
 	c.releaseWbuf()
 	if err == nil {
 		c.sent = true
@@ -338,7 +407,9 @@ func (c *Conn) flush() error {
 	if len(c.wbuf) == 0 {
 		return nil
 	}
-	_, err := c.s.Write(c.wbuf)
+	n, err := c.s.Write(c.wbuf)
+	c.nwritten += int64(n)
+	c.wfailed = c.wfailed || err != nil
 	c.wbuf = c.wbuf[:0]
 	return err
 }

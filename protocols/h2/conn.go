@@ -1,5 +1,3 @@
-//lint:file-ignore SA1019 x/net/http2 is the HTTP/2 engine we chose (see doc.go); its deprecation points at net/http APIs that cannot run over a Stream we dialed.
-
 package h2
 
 import (
@@ -7,9 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/transportkit/transportkit/transport"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // NextProtoTLS is the ALPN protocol ID of HTTP/2 over TLS.
@@ -29,6 +25,28 @@ const DefaultMaxHeaderListSize = 1 << 20
 // DefaultMaxControlFrames is the control-frame rate limit used when
 // Options.MaxControlFrames is zero.
 const DefaultMaxControlFrames = 1000
+
+// DefaultUserAgent is sent when a request has no User-Agent field and
+// Options.UserAgent is empty; it is protocols/h1's default too.
+const DefaultUserAgent = "transportkit"
+
+const (
+	// defaultMaxStreamsBeforeSettings and defaultMaxStreamsUnlimited are
+	// the peer's concurrency limit assumed before its first SETTINGS
+	// frame arrives, and when that frame names none.
+	defaultMaxStreamsBeforeSettings = 100
+	defaultMaxStreamsUnlimited      = 1000
+
+	defaultStreamWindow  = 4 << 20
+	defaultConnWindow    = 1 << 30
+	minWindow            = 64 << 10
+	defaultMaxReadFrame  = 1 << 20
+	minFrameSize         = 16 << 10
+	maxFrameSize         = 1<<24 - 1
+	initialWindow        = 65535 // RFC 9113 section 6.9.2
+	defaultPingTimeout   = 15 * time.Second
+	defaultHeaderTableSz = 4096
+)
 
 // Options configure a Conn. The zero value is ready to use.
 type Options struct {
@@ -58,13 +76,16 @@ type Options struct {
 
 	// WriteByteTimeout closes the connection when a write makes no
 	// progress for this long (the peer stopped reading). If zero, writes
-	// wait as long as the stream lets them; Close always unblocks them.
+	// wait as long as the stream lets them; Close always unblocks them,
+	// and a RoundTrip blocked writing its head gives up one second after
+	// its context ends (closing the connection).
 	WriteByteTimeout time.Duration
 
 	// MaxReceiveBufferPerStream is the flow-control window granted to
 	// each response body, which bounds what is buffered for a body that
 	// is not being read. A peer that sends beyond it gets a
-	// FLOW_CONTROL_ERROR. If zero, 4 MiB.
+	// FLOW_CONTROL_ERROR. If zero, 4 MiB; values below 64 KiB are raised
+	// to 64 KiB (the peer may send 64 KiB before it learns the window).
 	MaxReceiveBufferPerStream int32
 
 	// MaxReceiveBufferPerConnection is the window granted to all streams
@@ -73,20 +94,43 @@ type Options struct {
 	MaxReceiveBufferPerConnection int32
 
 	// MaxControlFrames is how many control frames (PING, SETTINGS,
-	// RST_STREAM, PRIORITY, frames of unknown type, empty DATA without
+	// RST_STREAM, PRIORITY, GOAWAY, WINDOW_UPDATE frames that no request
+	// body being sent can use, frames of unknown type, empty DATA without
 	// END_STREAM, empty CONTINUATION) the peer may send in one second
 	// before the Conn closes with ENHANCE_YOUR_CALM and errors matching
 	// ErrFlood. If zero, DefaultMaxControlFrames; if negative, no limit.
 	MaxControlFrames int
 
-	// DisableCompression stops the Conn from asking for gzip and
-	// decompressing responses itself. If false, a request without its own
-	// Accept-Encoding asks for gzip and gets the body decompressed, as
-	// with net/http.
+	// UserAgent is sent when a request has no User-Agent field. If empty,
+	// DefaultUserAgent. A request whose User-Agent field is present but
+	// empty is sent without one.
+	UserAgent string
+
+	// DisableCompression, if true, stops the Conn from asking for gzip.
+	// If false (compression on, as with net/http), a request with no
+	// Accept-Encoding and no Range field, other than HEAD, is sent with
+	// "accept-encoding: gzip" (req.Header is not changed), and a gzip
+	// response to it is decompressed as it is read: its Content-Encoding
+	// and Content-Length fields are removed, ContentLength is -1 and
+	// Uncompressed is true. A corrupt gzip stream is a Read error.
 	DisableCompression bool
 
+	// ResponseHeaderTimeout is how long to wait for the response head
+	// once the request (head and body) has been written. When it passes,
+	// the stream is reset and RoundTrip fails with
+	// ErrResponseHeaderTimeout. If zero, only the request's context
+	// bounds the wait.
+	ResponseHeaderTimeout time.Duration
+
+	// ExpectContinueTimeout is how long a request with a body and
+	// "Expect: 100-continue" waits for the 100 Continue before its body
+	// is sent; a final response that comes instead means the body is not
+	// sent. If zero, the body is sent at once, without waiting.
+	ExpectContinueTimeout time.Duration
+
 	// Logger receives the connection's events: start, GOAWAY, close at
-	// Debug level, a peer flood at Warn. If nil, nothing is logged.
+	// Debug level, a peer flood at Warn. If nil, nothing is logged. The
+	// Conn never writes to the standard library's logger.
 	Logger hclog.Logger
 
 	// OnIdle, if not nil, is called each time the Conn becomes idle:
@@ -97,74 +141,6 @@ type Options struct {
 	// Conn's methods. A pool uses it to retire a connection that is going
 	// away, or to time its idleness. If nil, nothing is called.
 	OnIdle func()
-}
-
-func (o *Options) headerListSize() uint32 {
-	if o.MaxHeaderListSize == 0 {
-		return DefaultMaxHeaderListSize
-	}
-	return o.MaxHeaderListSize
-}
-
-// engineConfig is the part of Options the engine's Transport holds.
-// Conns with the same engineConfig share one Transport.
-type engineConfig struct {
-	maxHeaderListSize  uint32
-	maxReadFrameSize   uint32
-	readIdleTimeout    time.Duration
-	pingTimeout        time.Duration
-	writeByteTimeout   time.Duration
-	streamWindow       int32
-	connWindow         int32
-	disableCompression bool
-}
-
-var engines sync.Map // engineConfig -> *http2.Transport
-
-// engineFor returns the engine Transport for opts.
-func engineFor(opts *Options) *http2.Transport {
-	cfg := engineConfig{
-		maxHeaderListSize:  opts.headerListSize(),
-		maxReadFrameSize:   opts.MaxReadFrameSize,
-		readIdleTimeout:    opts.ReadIdleTimeout,
-		pingTimeout:        opts.PingTimeout,
-		writeByteTimeout:   opts.WriteByteTimeout,
-		streamWindow:       opts.MaxReceiveBufferPerStream,
-		connWindow:         opts.MaxReceiveBufferPerConnection,
-		disableCompression: opts.DisableCompression,
-	}
-	if t, ok := engines.Load(cfg); ok {
-		return t.(*http2.Transport)
-	}
-	// The receive windows are only configurable through a linked
-	// net/http Transport; it is never used to dial.
-	t1 := &http.Transport{
-		DisableCompression: cfg.disableCompression,
-		HTTP2: &http.HTTP2Config{
-			MaxReceiveBufferPerStream:     int(cfg.streamWindow),
-			MaxReceiveBufferPerConnection: int(cfg.connWindow),
-		},
-	}
-	t, err := http2.ConfigureTransports(t1)
-	if err != nil { // only when t1 was configured before, and it is new
-		panic("h2: " + err.Error())
-	}
-	t.AllowHTTP = true
-	// Strict: a request beyond the peer's limit waits inside the engine
-	// for a stream, as RoundTrip promises. Without it the engine fails
-	// such a request as "unusable", which would retire a healthy but
-	// full connection, and the engine frees a stream slightly after its
-	// body has ended, so a slot freed by Conn's own count can still be
-	// taken in the engine for a moment.
-	t.StrictMaxConcurrentStreams = true
-	t.DisableCompression = cfg.disableCompression
-	t.MaxHeaderListSize = cfg.maxHeaderListSize
-	t.MaxReadFrameSize = cfg.maxReadFrameSize
-	t.ReadIdleTimeout = cfg.readIdleTimeout
-	t.PingTimeout = cfg.pingTimeout
-	t.WriteByteTimeout = cfg.writeByteTimeout
-	got, _ := engines.LoadOrStore(cfg, t)
-	return got.(*http2.Transport)
 }
 
 // State is a snapshot of a Conn, for the pool.
@@ -178,11 +154,12 @@ type State struct {
 	Reserved int
 	// MaxConcurrent is the peer's SETTINGS_MAX_CONCURRENT_STREAMS. Until
 	// the peer's first SETTINGS frame arrives it is 100, and it is 1000
-	// when the peer sets no limit: the engine's own assumptions.
+	// when the peer sets no limit.
 	MaxConcurrent int
 	// GoingAway reports that the Conn takes no new requests: the peer sent
-	// GOAWAY, Shutdown or Close was called, or the connection broke.
-	// Requests in flight may still complete.
+	// GOAWAY, Shutdown or Close was called, the connection broke, or a
+	// request asked for the connection to close. Requests in flight may
+	// still complete.
 	GoingAway bool
 	// Closed reports that the connection is closed: Close was called, the
 	// peer or a failed health check ended it, or it went away and became
@@ -196,27 +173,90 @@ type State struct {
 // Conn is an HTTP/2 client connection over a transport.Stream, with
 // multiplexed streams. Its methods may be called from any goroutine.
 type Conn struct {
-	cc    *http2.ClientConn
-	guard *guard
-	log   hclog.Logger
+	s        transport.Stream
+	log      hclog.Logger
+	tlsState *tls.ConnectionState
+	onIdle   func()
 
 	// Identity of the stream, for errors.
 	backend, network, address string
 
-	mu            sync.Mutex
-	active        int
-	reserved      int
-	maxConcurrent int
-	goingAway     bool
-	closed        bool
-	lastIdle      time.Time
+	// This side's settings; fixed.
+	maxHeaderList     uint32
+	maxReadFrame      uint32
+	streamWindow      int64
+	connWindow        int64
+	maxControl        int
+	maxConts          int
+	userAgent         string
+	compress          bool
+	respHeaderTimeout time.Duration
+	continueTimeout   time.Duration
+	writeByteTimeout  time.Duration
+	readIdleTimeout   time.Duration
+	pingTimeout       time.Duration
 
-	shutdowns sync.WaitGroup // Shutdown calls waiting for the engine
+	// Owned by the read loop.
+	br           connReader
+	fr           *http2.Framer
+	hdec         *hpack.Decoder
+	hb           headerBlock
+	frameStream  uint32 // the stream of the frame being read, 0 between frames
+	seenSettings bool
+	controlStart time.Time
+	controlCount int
+	readDone     chan struct{}
+	lastRead     atomic.Int64 // since processStart, for health checks
+	// cutHead is the stream whose response head the connection's end cut
+	// short (its HEADERS or CONTINUATION frame, or its header block, was
+	// not complete): that stream's error is io.ErrUnexpectedEOF, not
+	// "closed before responding".
+	cutHead atomic.Uint32
+	health  *time.Timer
 
-	onIdle    func()
+	mu                sync.Mutex
+	streams           map[uint32]*stream // open on the wire
+	peakStreams       int                // most streams open at once since the map was made
+	nextID            uint32
+	peerMaxStreams    uint32
+	peerInitialWindow uint32
+	peerMaxFrame      uint32
+	peerMaxHeaderList uint32
+	outflow           int64         // connection send window
+	inflow            int64         // what the peer may still send on the connection
+	unackedConn       int64         // bytes read (or dropped) not yet granted back
+	bodies            int           // request bodies being sent
+	windowc           chan struct{} // closed on a connection WINDOW_UPDATE
+	slotc             chan struct{} // closed when a stream slot may be free
+	pings             map[[8]byte]chan struct{}
+	pingSeq           uint64
+	maxConcurrent     int // for Reserve and State
+	active            int
+	reserved          int
+	lastIdle          time.Time
+	goingAway         bool
+	closed            bool
+	closeErr          error         // why the connection closed
+	goAway            *GoAwayError  // the peer's GOAWAY
+	closeWhenIdle     bool          // a request asked for the connection to close
+	idlec             chan struct{} // closed when nothing is active (Shutdown)
+	sentGoAway        bool
+
 	ready     chan struct{} // closed by the peer's first SETTINGS or the close
 	readyOnce sync.Once
+
+	wmu      sync.Mutex
+	wbuf     *[]byte // frames to write; nil when none
+	wspare   *[]byte
+	flushing bool          // a goroutine is writing
+	flushed  chan struct{} // closed when a write round ends
+	werr     error
+	henc     *hpack.Encoder
+	hbuf     []byte // header block being encoded
 }
+
+// processStart is the origin of Conn.lastRead.
+var processStart = time.Now()
 
 // NewConn starts an HTTP/2 client connection over s and takes ownership
 // of s: it is closed by Close, or when NewConn fails. For a TLS stream the
@@ -228,14 +268,69 @@ func NewConn(s transport.Stream, opts Options) (*Conn, error) {
 		return nil, &transport.OpError{Op: "handshake", Err: errNilStream}
 	}
 	c := &Conn{
-		log:           opts.Logger,
-		maxConcurrent: engineMaxStreamsBeforeSettings,
-		lastIdle:      time.Now(),
-		onIdle:        opts.OnIdle,
-		ready:         make(chan struct{}),
+		s:                 s,
+		log:               opts.Logger,
+		onIdle:            opts.OnIdle,
+		maxHeaderList:     opts.MaxHeaderListSize,
+		maxReadFrame:      opts.MaxReadFrameSize,
+		streamWindow:      int64(opts.MaxReceiveBufferPerStream),
+		connWindow:        int64(opts.MaxReceiveBufferPerConnection),
+		maxControl:        opts.MaxControlFrames,
+		userAgent:         opts.UserAgent,
+		compress:          !opts.DisableCompression,
+		respHeaderTimeout: opts.ResponseHeaderTimeout,
+		continueTimeout:   opts.ExpectContinueTimeout,
+		writeByteTimeout:  opts.WriteByteTimeout,
+		readIdleTimeout:   opts.ReadIdleTimeout,
+		pingTimeout:       opts.PingTimeout,
+		controlStart:      time.Now(),
+		readDone:          make(chan struct{}),
+		streams:           make(map[uint32]*stream),
+		nextID:            1,
+		peerMaxStreams:    defaultMaxStreamsBeforeSettings,
+		peerInitialWindow: initialWindow,
+		peerMaxFrame:      minFrameSize,
+		peerMaxHeaderList: 1<<32 - 1,
+		outflow:           initialWindow,
+		pings:             make(map[[8]byte]chan struct{}),
+		maxConcurrent:     defaultMaxStreamsBeforeSettings,
+		lastIdle:          time.Now(),
+		ready:             make(chan struct{}),
 	}
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
+	}
+	if c.maxHeaderList == 0 {
+		c.maxHeaderList = DefaultMaxHeaderListSize
+	}
+	switch {
+	case c.maxReadFrame == 0:
+		c.maxReadFrame = defaultMaxReadFrame
+	case c.maxReadFrame < minFrameSize:
+		c.maxReadFrame = minFrameSize
+	case c.maxReadFrame > maxFrameSize:
+		c.maxReadFrame = maxFrameSize
+	}
+	if c.streamWindow == 0 {
+		c.streamWindow = defaultStreamWindow
+	}
+	c.streamWindow = max(c.streamWindow, minWindow)
+	if c.connWindow == 0 {
+		c.connWindow = defaultConnWindow
+	}
+	c.connWindow = max(c.connWindow, minWindow)
+	c.inflow = c.connWindow
+	if c.maxControl == 0 {
+		c.maxControl = DefaultMaxControlFrames
+	}
+	// A legitimate peer splits a header block at its frame size (16 KiB
+	// at least); allow twice the list limit in 1 KiB pieces, plus slack.
+	c.maxConts = 16 + int(2*uint64(c.maxHeaderList)/1024)
+	if c.userAgent == "" {
+		c.userAgent = DefaultUserAgent
+	}
+	if c.pingTimeout <= 0 {
+		c.pingTimeout = defaultPingTimeout
 	}
 	if v, ok := s.Info(transport.InfoBackend); ok {
 		c.backend, _ = v.(string)
@@ -243,61 +338,64 @@ func NewConn(s transport.Stream, opts Options) (*Conn, error) {
 	if a := s.RemoteAddr(); a != nil {
 		c.network, c.address = a.Network(), a.String()
 	}
-	c.log = c.log.With("backend", c.backend, "remote", c.address)
-	c.guard = newGuard(c, &opts)
-	ec := &engineConn{Stream: s, g: c.guard}
-	var nc transport.Stream = ec
 	if v, ok := s.Info(transport.InfoTLS); ok {
 		if st, ok := v.(tls.ConnectionState); ok {
-			nc = &tlsEngineConn{engineConn: ec, state: st}
+			c.tlsState = &st
 		}
 	}
-	cc, err := engineFor(&opts).NewClientConn(nc)
+	c.log = c.log.With("backend", c.backend, "remote", c.address)
+	c.br.c = c
+	c.fr = c.newReadFramer()
+	c.hdec = hpack.NewDecoder(defaultHeaderTableSz, c.emit)
+	c.hdec.SetMaxStringLength(int(c.maxHeaderList))
+	c.henc = hpack.NewEncoder(&hpackSink{c})
+
+	// The preface, SETTINGS and the connection window, in one write.
+	c.wmu.Lock()
+	*c.wbuf0() = append(*c.wbuf0(), http2.ClientPreface...)
+	settings := []http2.Setting{
+		{ID: http2.SettingEnablePush, Val: 0},
+		{ID: http2.SettingInitialWindowSize, Val: uint32(c.streamWindow)},
+		{ID: http2.SettingMaxHeaderListSize, Val: c.maxHeaderList},
+	}
+	if c.maxReadFrame != minFrameSize {
+		settings = append(settings, http2.Setting{ID: http2.SettingMaxFrameSize, Val: c.maxReadFrame})
+	}
+	c.appendSettingsLocked(settings...)
+	if c.connWindow > initialWindow {
+		c.appendWindowUpdateLocked(0, uint32(c.connWindow-initialWindow))
+	}
+	buf := c.wbuf
+	c.wbuf = nil
+	c.wmu.Unlock()
+	_, err := s.Write(*buf)
+	*buf = (*buf)[:0]
+	writeBufPool.Put(buf)
 	if err != nil {
+		c.closed, c.goingAway = true, true
 		c.settled()
+		close(c.readDone)
 		s.Close()
 		return nil, c.opError("handshake", err)
 	}
-	c.cc = cc
+	if c.readIdleTimeout > 0 {
+		c.mu.Lock()
+		c.health = time.AfterFunc(c.readIdleTimeout, c.healthCheck)
+		c.mu.Unlock()
+	}
+	go c.readLoop()
 	c.log.Debug("connection started")
 	return c, nil
 }
 
-// RoundTrip sends req on a new stream of the connection and returns the
-// response once its headers arrive. It uses a slot claimed by Reserve if
-// there is one; without one, it waits for a free stream when the peer's
-// concurrency limit is reached. Cancelling req's context resets only its
-// stream. The response body must be read to its end or closed, which
-// frees the stream.
-//
-// Errors are *transport.OpError values with Op "roundtrip". Their cause
-// matches ErrRetryable when the server did not process the request, and
-// otherwise is what the engine said: http2.StreamError,
-// http2.ConnectionError and http2.GoAwayError (use errors.As), an error
-// matching ErrFlood, a context's error (a deadline as transport.ErrTimeout,
-// which still matches context.DeadlineExceeded), or the stream's error.
-func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := c.begin(req); err != nil {
-		return nil, c.opError("roundtrip", err)
-	}
-	resp, err := c.cc.RoundTrip(req)
-	if err != nil {
-		c.finish()
-		return nil, c.roundTripError(err)
-	}
-	if req.Close || hasToken(req.Header["Connection"], "close") {
-		c.setGoingAway() // the engine takes no new request after this one
-	}
-	if resp.Body == nil || resp.Body == http.NoBody {
-		c.finish()
-		return resp, nil
-	}
-	resp.Body = &body{ReadCloser: resp.Body, c: c}
-	return resp, nil
+// wbuf0 returns the write buffer, taking one from the pool; wmu is held.
+func (c *Conn) wbuf0() *[]byte {
+	c.bufLocked()
+	return c.wbuf
 }
 
 // begin accounts for a request about to start.
-func (c *Conn) begin(req *http.Request) error {
+func (c *Conn) begin() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.reserved > 0 {
@@ -305,25 +403,30 @@ func (c *Conn) begin(req *http.Request) error {
 	}
 	switch {
 	case c.closed:
-		return fmt.Errorf("%w: %w", ErrRetryable, transport.ErrClosed)
+		return notSent(c.closedError())
 	case c.goingAway:
-		return fmt.Errorf("%w: %w", ErrRetryable, errGoingAway)
+		return notSent(c.goingAwayError())
 	}
 	c.active++
 	c.lastIdle = time.Time{}
 	return nil
 }
 
-// hasToken reports whether a comma-separated header has token in it.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
+// closedError is why RoundTrip finds the connection closed; mu is held.
+func (c *Conn) closedError() error {
+	if c.closeErr == nil || errors.Is(c.closeErr, transport.ErrClosed) {
+		return errConnClosed
 	}
-	return false
+	return fmt.Errorf("%w: %w", errConnClosed, c.closeErr)
+}
+
+// goingAwayError is why RoundTrip finds the connection going away; mu is
+// held.
+func (c *Conn) goingAwayError() error {
+	if c.goAway != nil {
+		return fmt.Errorf("%w: %w", errGoingAway, c.goAway)
+	}
+	return errGoingAway
 }
 
 // finish accounts for a request that is over.
@@ -331,6 +434,10 @@ func (c *Conn) finish() {
 	c.mu.Lock()
 	c.active--
 	idle := c.markIdleLocked()
+	if c.active == 0 && c.idlec != nil {
+		close(c.idlec)
+		c.idlec = nil
+	}
 	c.mu.Unlock()
 	if idle && c.onIdle != nil {
 		c.onIdle()
@@ -345,38 +452,6 @@ func (c *Conn) markIdleLocked() bool {
 		return true
 	}
 	return false
-}
-
-// body is a response body that frees its slot when it ends or is closed.
-type body struct {
-	io.ReadCloser
-	c    *Conn
-	done atomic.Bool
-}
-
-// Read reads the body; its end (or failure) frees the stream's slot. A
-// failure caused by a peer flood also matches ErrFlood.
-func (b *body) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil {
-		if b.done.CompareAndSwap(false, true) {
-			b.c.finish()
-		}
-		if gerr := b.c.guard.err(); gerr != nil && err != io.EOF {
-			err = fmt.Errorf("%w: %w", gerr, err)
-		}
-	}
-	return n, err
-}
-
-// Close closes the body (resetting the stream if it had not ended) and
-// frees its slot.
-func (b *body) Close() error {
-	err := b.ReadCloser.Close()
-	if b.done.CompareAndSwap(false, true) {
-		b.c.finish()
-	}
-	return err
 }
 
 // Reserve claims a stream slot within the peer's concurrency limit, for
@@ -411,9 +486,9 @@ func (c *Conn) Release() {
 
 // Ready returns a channel that is closed once the peer's first SETTINGS
 // frame has been read, so that State's MaxConcurrent is the peer's own
-// limit rather than the engine's assumption, or once the connection is
-// closed. A pool waits for it before it shares a new connection among
-// more callers than the peer may allow.
+// limit rather than the assumed one, or once the connection is closed. A
+// pool waits for it before it shares a new connection among more callers
+// than the peer may allow.
 func (c *Conn) Ready() <-chan struct{} { return c.ready }
 
 // settled closes the channel of Ready.
@@ -433,15 +508,222 @@ func (c *Conn) State() State {
 	}
 }
 
+// openStreams returns the number of streams open on the wire.
+func (c *Conn) openStreams() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.streams)
+}
+
+// removeLocked forgets s as an open stream and frees its slot; mu is held.
+func (c *Conn) removeLocked(s *stream) {
+	if c.streams[s.id] != s {
+		return
+	}
+	delete(c.streams, s.id)
+	if s.sendingBody {
+		s.sendingBody = false
+		c.bodies--
+	}
+	c.wakeSlotsLocked()
+	if len(c.streams) == 0 && c.peakStreams > 8 {
+		// A map does not shrink: let a large one go with the load.
+		c.streams = make(map[uint32]*stream)
+		c.peakStreams = 0
+	}
+}
+
+// wakeSlotsLocked wakes the requests waiting for a stream slot; mu is
+// held.
+func (c *Conn) wakeSlotsLocked() {
+	if c.slotc != nil {
+		close(c.slotc)
+		c.slotc = nil
+	}
+}
+
+// peerEnded notes that the peer ended its side of s; the stream closes
+// if this side ended too, or had given up sending its body.
+func (c *Conn) peerEnded(s *stream) {
+	c.mu.Lock()
+	if c.streams[s.id] != s {
+		c.mu.Unlock()
+		return
+	}
+	rst := !s.sentEnd && s.bodyStopped
+	if !s.sentEnd && !rst {
+		c.mu.Unlock()
+		return // the body is still being sent: half-closed
+	}
+	c.removeLocked(s)
+	c.mu.Unlock()
+	if rst {
+		// The body will never be sent: close this side (RFC 9113
+		// section 8.1).
+		c.send(context.Background(), func() { c.appendRSTLocked(s.id, http2.ErrCodeNo) })
+	}
+	c.idleAfterGoAway()
+}
+
+// idleAfterGoAway closes a connection that got GOAWAY, or carried a
+// request that asked for it to close, once no stream is left on it.
+func (c *Conn) idleAfterGoAway() {
+	c.mu.Lock()
+	var cause error
+	switch {
+	case c.closed || len(c.streams) > 0:
+	case c.goAway != nil:
+		cause = c.goAway
+	case c.closeWhenIdle:
+		cause = errCloseRequested
+	}
+	c.mu.Unlock()
+	if cause != nil {
+		c.shut(cause)
+	}
+}
+
+// resetStream resets stream id on this side's initiative: RST_STREAM
+// with code goes to the peer and the request fails with err.
+func (c *Conn) resetStream(id uint32, code http2.ErrCode, err error) {
+	c.mu.Lock()
+	s := c.streams[id]
+	if s != nil {
+		c.removeLocked(s)
+	}
+	closed := c.closed
+	c.mu.Unlock()
+	if !closed {
+		c.send(context.Background(), func() { c.appendRSTLocked(id, code) })
+	}
+	if s != nil {
+		s.fail(err, true)
+	}
+	c.idleAfterGoAway()
+}
+
+// grantConn gives the peer back connection-level credit for what was
+// read or dropped, once half the window is owed.
+func (c *Conn) grantConn() {
+	c.mu.Lock()
+	n := c.unackedConn
+	if n < c.connWindow/2 || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.unackedConn = 0
+	c.inflow += n
+	c.mu.Unlock()
+	c.send(context.Background(), func() { c.appendWindowUpdateLocked(0, uint32(n)) })
+}
+
+// shut closes the connection with cause: every open stream fails, and
+// later requests are refused as not sent. It is idempotent.
+func (c *Conn) shut(cause error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed, c.goingAway = true, true
+	c.closeErr = cause
+	streams := c.streams
+	c.streams = map[uint32]*stream{}
+	c.wakeSlotsLocked()
+	if c.windowc != nil {
+		close(c.windowc)
+		c.windowc = nil
+	}
+	for k, ch := range c.pings {
+		close(ch)
+		delete(c.pings, k)
+	}
+	if c.health != nil {
+		c.health.Stop()
+	}
+	c.mu.Unlock()
+	c.settled()
+	c.s.Close()
+	for _, s := range streams {
+		s.fail(s.connError(cause), false)
+	}
+	if cause == errConnClosed {
+		c.log.Debug("connection closed")
+	} else {
+		c.log.Debug("connection closed", "cause", cause)
+	}
+}
+
 // Ping sends a PING frame and waits for the peer's reply, or for ctx.
 func (c *Conn) Ping(ctx context.Context) error {
-	if c.State().Closed {
-		return c.opError("ping", transport.ErrClosed)
-	}
-	if err := c.cc.Ping(ctx); err != nil {
+	if err := c.ping(ctx); err != nil {
 		return c.opError("ping", err)
 	}
 	return nil
+}
+
+func (c *Conn) ping(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		err := c.closedError()
+		c.mu.Unlock()
+		return err
+	}
+	c.pingSeq++
+	var data [8]byte
+	for i := range data {
+		data[i] = byte(c.pingSeq >> (8 * i))
+	}
+	ch := make(chan struct{})
+	c.pings[data] = ch
+	c.mu.Unlock()
+	if err := c.send(ctx, func() { c.appendPingLocked(false, data) }); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed {
+			return c.closedError()
+		}
+		return nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.pings, data)
+		c.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// healthCheck runs ReadIdleTimeout after the last frame arrived (or
+// after its last run): it pings the peer if nothing came since, and
+// closes the connection if the PING gets no reply in time.
+func (c *Conn) healthCheck() {
+	idle := time.Since(processStart) - time.Duration(c.lastRead.Load())
+	if idle < c.readIdleTimeout {
+		c.rearmHealth(c.readIdleTimeout - idle)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.pingTimeout)
+	err := c.ping(ctx)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.log.Debug("health check failed: closing connection", "timeout", c.pingTimeout)
+			c.shut(errPingTimeout)
+		}
+		return
+	}
+	c.rearmHealth(c.readIdleTimeout)
+}
+
+func (c *Conn) rearmHealth(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.health.Reset(d)
+	}
 }
 
 // Shutdown closes the connection gracefully: it stops taking new
@@ -457,79 +739,39 @@ func (c *Conn) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	c.goingAway = true
-	c.shutdowns.Add(1) // before Close can wait: it sets closed first
-	c.mu.Unlock()
-	done := make(chan error, 1)
-	go func() {
-		defer c.shutdowns.Done()
-		done <- c.cc.Shutdown(ctx)
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			return c.opError("shutdown", err)
+	var idle chan struct{}
+	if c.active > 0 {
+		if c.idlec == nil {
+			c.idlec = make(chan struct{})
 		}
-		return nil
-	case <-ctx.Done():
-		return c.opError("shutdown", ctx.Err())
+		idle = c.idlec
 	}
+	first := !c.sentGoAway
+	c.sentGoAway = true
+	c.mu.Unlock()
+	if first {
+		// This side accepts no streams of the peer's: last stream 0.
+		c.send(ctx, func() { c.appendGoAwayLocked(0, http2.ErrCodeNo, "") })
+	}
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return c.opError("shutdown", ctx.Err())
+		}
+	}
+	if err := c.drainWrites(ctx); err != nil {
+		return c.opError("shutdown", err)
+	}
+	c.shut(errShutdown)
+	<-c.readDone
+	return nil
 }
 
 // Close closes the connection at once: requests in flight fail and the
 // stream is closed. It may be called more than once.
 func (c *Conn) Close() error {
-	c.mu.Lock()
-	already := c.closed
-	c.goingAway, c.closed = true, true
-	c.mu.Unlock()
-	c.settled()
-	err := c.cc.Close()
-	c.shutdowns.Wait()
-	if !already {
-		c.log.Debug("connection closed")
-	}
-	return err
+	c.shut(errConnClosed)
+	<-c.readDone
+	return nil
 }
-
-// setGoingAway stops the Conn from taking new requests.
-func (c *Conn) setGoingAway() {
-	c.mu.Lock()
-	c.goingAway = true
-	c.mu.Unlock()
-}
-
-// engineClosed is called when the engine closes the stream.
-func (c *Conn) engineClosed() {
-	c.mu.Lock()
-	already := c.closed
-	c.goingAway, c.closed = true, true
-	c.mu.Unlock()
-	c.settled()
-	if !already {
-		c.log.Debug("connection closed by the engine", "error", c.guard.err())
-	}
-}
-
-// peerMaxStreams records the peer's SETTINGS_MAX_CONCURRENT_STREAMS.
-func (c *Conn) peerMaxStreams(n int64) {
-	c.mu.Lock()
-	c.maxConcurrent = int(min(n, 1<<31-1))
-	c.mu.Unlock()
-}
-
-// peerGoAway records the peer's GOAWAY.
-func (c *Conn) peerGoAway(lastStream uint32, code http2.ErrCode) {
-	c.setGoingAway()
-	c.log.Debug("peer sent GOAWAY", "last_stream", lastStream, "code", code)
-}
-
-// peerReset notes a RST_STREAM from the peer: after one with
-// PROTOCOL_ERROR the engine takes no new requests on the connection.
-func (c *Conn) peerReset(stream uint32, code http2.ErrCode) {
-	if code == http2.ErrCodeProtocol {
-		c.setGoingAway()
-		c.log.Debug("peer reset a stream with PROTOCOL_ERROR", "stream", stream)
-	}
-}
-
-var errNilStream = errors.New("h2: nil stream")

@@ -48,7 +48,7 @@ func TestBackends(t *testing.T) {
 			return s
 		}, true},
 		{"mock/split-reads", func(t *testing.T) transport.Stream {
-			// Every read returns 1 byte, so the guard sees each frame
+			// Every read returns 1 byte, so the read loop gets each frame
 			// header and payload in pieces.
 			b := newMock(t)
 			b.Handle("h2c.test:80", mock.HandlerPeer(hello, mock.H2C), mock.SplitReads(1))

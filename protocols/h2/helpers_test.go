@@ -1,5 +1,3 @@
-//lint:file-ignore SA1019 x/net/http2 is the HTTP/2 engine we chose (see doc.go); its deprecation points at net/http APIs that cannot run over a Stream we dialed.
-
 package h2
 
 import (
@@ -50,20 +48,62 @@ func startConn(t testing.TB, s transport.Stream, opts Options) *Conn {
 	return c
 }
 
-// h2cServerPeer serves h over h2c with x/net's server, so that the test
-// chooses the server's SETTINGS.
-func h2cServerPeer(srv *http2.Server, h http.Handler) mock.Peer {
+// h2cServerPeer serves h over h2c with net/http's server, configured by
+// cfg (so that the test chooses the server's SETTINGS), one connection
+// per server; the peer returns when the server let the connection go.
+func h2cServerPeer(cfg *http.HTTP2Config, h http.Handler) mock.Peer {
 	return mock.FuncPeer(func(nc net.Conn) {
-		srv.ServeConn(nc, &http2.ServeConnOpts{Handler: h})
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		gone := make(chan struct{})
+		srv := &http.Server{Handler: h, Protocols: &p, HTTP2: cfg,
+			ConnState: func(_ net.Conn, st http.ConnState) {
+				if st == http.StateClosed || st == http.StateHijacked {
+					close(gone)
+				}
+			}}
+		ln := &oneConnListener{c: nc, done: make(chan struct{})}
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			srv.Serve(ln)
+		}()
+		<-gone
+		srv.Close()
+		<-served
 	})
 }
 
+// oneConnListener accepts one connection, then blocks until closed.
+type oneConnListener struct {
+	mu   sync.Mutex
+	c    net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	c := l.c
+	l.c = nil
+	l.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error { l.once.Do(func() { close(l.done) }); return nil }
+
+func (l *oneConnListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
 // mockH2C returns a Conn to h served over h2c by a mock peer whose server
-// allows maxStreams concurrent streams (0: x/net's default).
-func mockH2C(t testing.TB, h http.Handler, maxStreams uint32, opts Options) *Conn {
+// allows maxStreams concurrent streams (0: net/http's default, 250).
+func mockH2C(t testing.TB, h http.Handler, maxStreams int, opts Options) *Conn {
 	t.Helper()
 	b := newMock(t)
-	b.Handle("h2c.test:80", h2cServerPeer(&http2.Server{MaxConcurrentStreams: maxStreams}, h))
+	b.Handle("h2c.test:80", h2cServerPeer(&http.HTTP2Config{MaxConcurrentStreams: maxStreams}, h))
 	s, err := b.Dial(testContext(t), "tcp", "h2c.test:80")
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
@@ -315,4 +355,92 @@ func mustGetError(t *testing.T, c *Conn) error {
 // and offers h2.
 func tlsConfig() *tls.Config {
 	return &tls.Config{RootCAs: mock.RootCAs(), ServerName: "localhost", NextProtos: []string{NextProtoTLS}}
+}
+
+// readRequest reads client frames until a request has ended (END_STREAM),
+// and returns its head and body; nil when the connection ended first.
+// With grant, it gives back every DATA frame's bytes to both windows.
+func (p *rawPeer) readRequest(grant bool) (*http2.MetaHeadersFrame, []byte) {
+	var head *http2.MetaHeadersFrame
+	var body []byte
+	for {
+		f, err := p.fr.ReadFrame()
+		if err != nil {
+			return nil, nil
+		}
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			if head == nil {
+				head = f
+			}
+			if f.StreamEnded() {
+				return head, body
+			}
+		case *http2.DataFrame:
+			body = append(body, f.Data()...)
+			if n := uint32(len(f.Data())); grant && n > 0 {
+				p.write(func() error {
+					if err := p.fr.WriteWindowUpdate(0, n); err != nil {
+						return err
+					}
+					return p.fr.WriteWindowUpdate(f.StreamID, n)
+				})
+			}
+			if f.StreamEnded() {
+				return head, body
+			}
+		}
+	}
+}
+
+// field returns the values of name in a header block.
+func field(h *http2.MetaHeadersFrame, name string) []string {
+	var vv []string
+	for _, f := range h.Fields {
+		if f.Name == name {
+			vv = append(vv, f.Value)
+		}
+	}
+	return vv
+}
+
+// respondFields sends a response head made of fields (name, value
+// pairs), then body if not empty, ending the stream.
+func (p *rawPeer) respondFields(stream uint32, body string, fields ...string) error {
+	return p.write(func() error {
+		block := p.encode(fields...)
+		if err := p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block, EndHeaders: true, EndStream: body == ""}); err != nil {
+			return err
+		}
+		if body == "" {
+			return nil
+		}
+		return p.fr.WriteData(stream, true, []byte(body))
+	})
+}
+
+// closeTracker is a request body that records its Close.
+type closeTracker struct {
+	io.Reader
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newCloseTracker(r io.Reader) *closeTracker {
+	return &closeTracker{Reader: r, closed: make(chan struct{})}
+}
+
+func (c *closeTracker) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+// wasClosed reports whether Close was called, waiting up to testTimeout.
+func (c *closeTracker) wasClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	case <-time.After(testTimeout):
+		return false
+	}
 }

@@ -100,7 +100,7 @@ func TestInterop(t *testing.T) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func must(t *testing.T, err error) {
 
 // writeCert writes the mock backend's test certificate and key as PEM
 // files in dir.
-func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+func writeCert(t testing.TB, dir string) (certFile, keyFile string) {
 	c := mock.ServerTLSConfig().Certificates[0]
 	der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
 	must(t, err)
@@ -121,7 +121,7 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 
 // nginxArgs writes a one-server nginx configuration under dir and returns
 // the arguments that run it in the foreground.
-func nginxArgs(t *testing.T, dir, root, listen string) []string {
+func nginxArgs(t testing.TB, dir, root, listen string) []string {
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
 worker_processes 1;
@@ -144,7 +144,7 @@ http {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	defer ln.Close()
@@ -154,7 +154,7 @@ func freePort(t *testing.T) string {
 
 // startServer runs bin with args until the end of the test, once addr
 // accepts connections.
-func startServer(t *testing.T, bin string, args []string, addr string) {
+func startServer(t testing.TB, bin string, args []string, addr string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard

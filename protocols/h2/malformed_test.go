@@ -42,7 +42,7 @@ func asConnError(t *testing.T, err error) http2.ErrCode {
 }
 
 // TestInvalidSettings sends SETTINGS values HTTP/2 forbids after the
-// request is out: the request fails with the engine's ConnectionError and
+// request is out: the request fails with a ConnectionError and
 // the connection is closed.
 func TestInvalidSettings(t *testing.T) {
 	cases := []struct {
@@ -168,7 +168,7 @@ func TestHeaderListOverLimit(t *testing.T) {
 
 // TestEndlessContinuation sends a HEADERS frame followed by CONTINUATION
 // frames that never end the block, empty or carrying a header each time.
-// The guard stops the connection after a bounded number of frames.
+// The Conn stops the connection after a bounded number of frames.
 func TestEndlessContinuation(t *testing.T) {
 	for _, frag := range []struct {
 		name string
@@ -218,7 +218,7 @@ func TestEndlessContinuation(t *testing.T) {
 }
 
 // TestFlood sends control frames without end while a request waits: the
-// guard closes the connection with ENHANCE_YOUR_CALM and ErrFlood.
+// Conn closes the connection with ENHANCE_YOUR_CALM and ErrFlood.
 func TestFlood(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -241,6 +241,15 @@ func TestFlood(t *testing.T) {
 		}},
 		{"UnknownType", func(p *rawPeer, _ uint32, _ int) error {
 			return p.fr.WriteRawFrame(0xfa, 0, 0, []byte("x"))
+		}},
+		{"WINDOW_UPDATE", func(p *rawPeer, stream uint32, _ int) error {
+			return p.fr.WriteWindowUpdate(stream, 1) // a GET has no body to send
+		}},
+		{"ConnWINDOW_UPDATE", func(p *rawPeer, _ uint32, _ int) error {
+			return p.fr.WriteWindowUpdate(0, 1)
+		}},
+		{"GOAWAY", func(p *rawPeer, stream uint32, _ int) error {
+			return p.fr.WriteGoAway(stream, http2.ErrCodeNo, nil)
 		}},
 	}
 	for _, tc := range cases {
@@ -290,8 +299,8 @@ func TestFlood(t *testing.T) {
 	}
 }
 
-// TestFloodUnlimited turns the guard off: the engine answers a burst of
-// PINGs one by one, without buffering, and the request completes.
+// TestFloodUnlimited turns the limit off: the Conn answers a burst of
+// PINGs, without buffering without bound, and the request completes.
 func TestFloodUnlimited(t *testing.T) {
 	before := heapInUse()
 	c := rawH2C(t, Options{MaxControlFrames: -1}, func(p *rawPeer) {
@@ -322,7 +331,7 @@ func TestFloodUnlimited(t *testing.T) {
 }
 
 // TestDataBeyondWindow sends more DATA than the stream's window while the
-// client reads nothing: the engine fails the connection with
+// client reads nothing: the Conn fails the connection with
 // FLOW_CONTROL_ERROR, having buffered no more than the window.
 func TestDataBeyondWindow(t *testing.T) {
 	const window = 64 << 10

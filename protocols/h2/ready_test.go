@@ -88,7 +88,7 @@ func TestOnIdle(t *testing.T) {
 }
 
 // TestRoundTripWaitsAtLimit shows that a RoundTrip without a reservation
-// on a full Conn waits for a stream (the engine runs in strict mode), and
+// on a full Conn waits for a stream, and
 // that the full Conn is not retired as unusable.
 func TestRoundTripWaitsAtLimit(t *testing.T) {
 	hold := make(chan struct{})
@@ -121,7 +121,7 @@ func TestRoundTripWaitsAtLimit(t *testing.T) {
 		}
 		second <- err
 	}()
-	// The second request is waiting inside the engine, not failed.
+	// The second request is waiting for a stream, not failed.
 	select {
 	case err := <-second:
 		t.Fatalf("second request returned while the only stream was busy: %v", err)

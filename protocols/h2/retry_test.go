@@ -1,5 +1,3 @@
-//lint:file-ignore SA1019 x/net/http2 is the HTTP/2 engine we chose (see doc.go); its deprecation points at net/http APIs that cannot run over a Stream we dialed.
-
 package h2
 
 import (
@@ -7,18 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/transportkit/transportkit/protocols/internal/httperr"
 	"github.com/transportkit/transportkit/transport"
 	"golang.org/x/net/http2"
 )
 
 // TestRefusedStream checks that a stream the server refuses is
-// retryable, keeps the engine's StreamError, and leaves the connection
+// retryable, keeps the peer's StreamError, and leaves the connection
 // usable.
 func TestRefusedStream(t *testing.T) {
 	c := rawH2C(t, Options{}, func(p *rawPeer) {
@@ -44,8 +41,8 @@ func TestRefusedStream(t *testing.T) {
 }
 
 // TestResetProtocolError checks that a stream reset with PROTOCOL_ERROR
-// fails without retry and stops the Conn taking new requests, as the
-// engine does.
+// fails without retry and stops the Conn taking new requests, as
+// net/http does.
 func TestResetProtocolError(t *testing.T) {
 	c := rawH2C(t, Options{}, func(p *rawPeer) {
 		if !p.handshake() {
@@ -67,9 +64,8 @@ func TestResetProtocolError(t *testing.T) {
 }
 
 // TestGoAway sends GOAWAY naming the first of two streams: the second is
-// retryable, the first completes, and the Conn takes no new requests.
-// Then the server closes: a stream it had accepted fails with the
-// engine's GoAwayError, which is not retryable.
+// retryable and names the GOAWAY, the first completes, the Conn takes no
+// new requests, and it closes once idle.
 func TestGoAway(t *testing.T) {
 	first := make(chan struct{})
 	c := rawH2C(t, Options{}, func(p *rawPeer) {
@@ -100,8 +96,9 @@ func TestGoAway(t *testing.T) {
 	}()
 	<-first
 	_, _, err := get(testContext(t), c, "http://raw.test/3")
-	if !IsRetryable(err) || !errors.Is(err, errEngineGotGoAway) {
-		t.Fatalf("stream above GOAWAY's last: %v, want retryable", err)
+	var ge *GoAwayError
+	if !IsRetryable(err) || !errors.As(err, &ge) || ge.LastStreamID != 1 || ge.DebugData != "bye" {
+		t.Fatalf("stream above GOAWAY's last: %v, want retryable with the GOAWAY", err)
 	}
 	if err := <-got1; err != nil {
 		t.Fatalf("stream GOAWAY accepted: %v", err)
@@ -113,12 +110,13 @@ func TestGoAway(t *testing.T) {
 	if _, _, err := get(testContext(t), c, "http://raw.test/"); !IsRetryable(err) || !errors.Is(err, errGoingAway) && !errors.Is(err, transport.ErrClosed) {
 		t.Fatalf("request after GOAWAY: %v, want retryable", err)
 	}
-	// The engine closes a connection that went away once it is idle.
+	// A connection that went away closes once it is idle.
 	waitFor(t, func() bool { return c.State().Closed })
 }
 
 // TestGoAwayThenClose: the server accepts the stream in its GOAWAY and
-// then closes without answering.
+// then closes without answering: the request fails with the GOAWAY and
+// as closed by the server (which matches io.EOF), not as retryable.
 func TestGoAwayThenClose(t *testing.T) {
 	c := rawH2C(t, Options{}, func(p *rawPeer) {
 		if !p.handshake() {
@@ -129,14 +127,17 @@ func TestGoAwayThenClose(t *testing.T) {
 		}
 	})
 	err := mustGetError(t, c)
-	var ge http2.GoAwayError
+	var ge *GoAwayError
 	if IsRetryable(err) || !errors.As(err, &ge) || ge.ErrCode != http2.ErrCodeInternal || ge.LastStreamID != 1 {
 		t.Fatalf("error %v: want GoAwayError for stream 1, not retryable", err)
+	}
+	if !errors.Is(err, httperr.ErrServerClosed) || !errors.Is(err, io.EOF) {
+		t.Fatalf("error %v: want ErrServerClosed", err)
 	}
 }
 
 // TestUnusableRace starts a request while another one that closes the
-// connection is in flight: the engine refuses it before sending it, and
+// connection is in flight: the Conn refuses it before sending it, and
 // the error is retryable.
 func TestUnusableRace(t *testing.T) {
 	started := make(chan struct{})
@@ -158,7 +159,7 @@ func TestUnusableRace(t *testing.T) {
 	}()
 	<-started
 	_, _, err := get(testContext(t), c, "http://h2c.test/")
-	if !IsRetryable(err) || !errors.Is(err, errEngineUnusable) {
+	if !IsRetryable(err) || !errors.Is(err, errGoingAway) {
 		t.Fatalf("request on a closing connection: %v, want retryable", err)
 	}
 	if !c.State().GoingAway {
@@ -170,39 +171,42 @@ func TestUnusableRace(t *testing.T) {
 	}
 }
 
-// TestEngineSentinels pins the engine's unexported errors that errors.go
-// reads, on the engine alone.
-func TestEngineSentinels(t *testing.T) {
-	for _, err := range []error{errEngineGotGoAway, errEngineUnusable, errEngineNotEstablished} {
-		if err == nil || !notProcessed(err) {
-			t.Fatalf("engine sentinel %v not linked", err)
+// TestClosedBeforeResponse: the peer reads a request and closes the
+// connection without a byte of response. The request was written, so it
+// is not retryable; its error matches ErrServerClosed and io.EOF, as
+// net/http's does.
+func TestClosedBeforeResponse(t *testing.T) {
+	c := rawH2C(t, Options{}, func(p *rawPeer) {
+		if p.handshake() {
+			p.readHeaders()
 		}
+	})
+	err := mustGetError(t, c)
+	if IsRetryable(err) || !errors.Is(err, httperr.ErrServerClosed) || !errors.Is(err, io.EOF) {
+		t.Fatalf("error %v: want ErrServerClosed, not retryable", err)
 	}
-	// A connection closed before its first request.
-	client, server := net.Pipe()
-	go io.Copy(io.Discard, server)
-	cc, err := (&http2.Transport{AllowHTTP: true}).NewClientConn(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server.Close()
-	deadline := time.Now().Add(testTimeout)
-	for !cc.State().Closed && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	req, _ := http.NewRequestWithContext(testContext(t), "GET", "http://pipe/", nil)
-	if _, err := cc.RoundTrip(req); err != errEngineNotEstablished {
-		t.Fatalf("RoundTrip on a connection closed before use: %v", err)
-	}
-	cc.Close()
-	if IsRetryable(errEngineNotEstablished) || !notProcessed(errEngineNotEstablished) {
-		t.Fatal("classification of the engine's error")
+	var oe *transport.OpError
+	if !errors.As(err, &oe) || oe.Op != "roundtrip" {
+		t.Fatalf("error %v is not an OpError", err)
 	}
 }
 
-// TestRoundTripAfterEngineClose: the peer closes an unused connection; the
+// TestClosedBeforeFirstRequest: the peer closes the connection after its
+// SETTINGS, before any request: a request then is never written, so it
+// is retryable, and says the connection is closed.
+func TestClosedBeforeFirstRequest(t *testing.T) {
+	c := rawH2C(t, Options{}, func(p *rawPeer) { p.handshake() })
+	<-c.Ready()
+	waitFor(t, func() bool { return c.State().Closed })
+	err := mustGetError(t, c)
+	if !IsRetryable(err) || !errors.Is(err, transport.ErrClosed) || errors.Is(err, httperr.ErrServerClosed) {
+		t.Fatalf("error %v: want retryable ErrClosed", err)
+	}
+}
+
+// TestRoundTripAfterPeerClose: the peer closes an unused connection; the
 // Conn learns it and refuses requests as retryable.
-func TestRoundTripAfterEngineClose(t *testing.T) {
+func TestRoundTripAfterPeerClose(t *testing.T) {
 	c := rawH2C(t, Options{}, func(p *rawPeer) { p.handshake() })
 	waitFor(t, func() bool { return c.State().Closed })
 	err := mustGetError(t, c)
@@ -288,9 +292,48 @@ func TestPeerSettingsHonoured(t *testing.T) {
 
 	req, _ = http.NewRequestWithContext(testContext(t), "GET", "http://raw.test/", nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 2000))
-	if _, err := c.RoundTrip(req); err == nil || IsRetryable(err) {
-		t.Fatalf("request over the peer's header list limit: %v, want a non-retryable error", err)
-	} else {
-		t.Logf("over the limit: %v", err)
+	if _, err := c.RoundTrip(req); !errors.Is(err, ErrHeaderListSize) || IsRetryable(err) {
+		t.Fatalf("request over the peer's header list limit: %v, want ErrHeaderListSize, not retryable", err)
+	}
+}
+
+// TestHeadCutShort: the peer starts a response's HEADERS frame and closes
+// the connection before the frame ends. A response had begun, so the
+// request's error is io.ErrUnexpectedEOF (as a cut HTTP/1.1 head is), not
+// "closed before responding"; and the same for a header block whose
+// CONTINUATION never comes.
+func TestHeadCutShort(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cut  func(p *rawPeer, stream uint32)
+	}{
+		{"mid-frame", func(p *rawPeer, stream uint32) {
+			block := p.encode(":status", "200", "content-type", "text/plain")
+			// A frame header announcing the whole block, then half of it.
+			hdr := []byte{0, 0, byte(len(block)), byte(http2.FrameHeaders), byte(http2.FlagHeadersEndHeaders),
+				byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}
+			p.c.Write(append(hdr, block[:len(block)/2]...))
+		}},
+		{"no continuation", func(p *rawPeer, stream uint32) {
+			block := p.encode(":status", "200")
+			p.write(func() error {
+				return p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block})
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rawH2C(t, Options{}, func(p *rawPeer) {
+				if !p.handshake() {
+					return
+				}
+				if h := p.readHeaders(); h != nil {
+					tc.cut(p, h.StreamID)
+				}
+			})
+			err := mustGetError(t, c)
+			if !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, httperr.ErrServerClosed) || IsRetryable(err) {
+				t.Fatalf("error %v: want io.ErrUnexpectedEOF, not closed-before-responding", err)
+			}
+		})
 	}
 }

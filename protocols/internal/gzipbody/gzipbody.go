@@ -19,9 +19,11 @@ import (
 // method is not HEAD (some servers answer HEAD with the length of the
 // compressed form, which the caller cannot use).
 func Wanted(req *http.Request) bool {
+	// Get, not a presence test: an empty value states no preference, as
+	// net/http reads it.
 	return req.Method != http.MethodHead &&
-		len(req.Header["Accept-Encoding"]) == 0 &&
-		len(req.Header["Range"]) == 0
+		req.Header.Get("Accept-Encoding") == "" &&
+		req.Header.Get("Range") == ""
 }
 
 // HeaderValue is the Accept-Encoding value sent when Wanted.

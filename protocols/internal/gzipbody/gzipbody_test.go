@@ -36,7 +36,7 @@ func TestWanted(t *testing.T) {
 		{"POST", http.Header{}, true},
 		{"HEAD", http.Header{}, false},
 		{"GET", http.Header{"Accept-Encoding": {"br"}}, false},
-		{"GET", http.Header{"Accept-Encoding": {""}}, false},
+		{"GET", http.Header{"Accept-Encoding": {""}}, true}, // empty: no preference, as net/http reads it
 		{"GET", http.Header{"Range": {"bytes=0-1"}}, false},
 	} {
 		req := &http.Request{Method: tc.method, Header: tc.header}
