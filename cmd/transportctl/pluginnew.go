@@ -122,8 +122,12 @@ func (a *app) newPlugin(ctx context.Context, nf newFlags, name, dir string) erro
 	if err := emptyDir(dir); err != nil {
 		return err
 	}
-	var err error
-	if d.Version, d.Replace, err = transportkitDependency(nf.replace); err != nil {
+	wd, err := os.Getwd()
+	if err != nil {
+		return &failure{err}
+	}
+	bi, _ := debug.ReadBuildInfo()
+	if d.Version, d.Replace, err = transportkitDependency(releaseOf(bi), nf.replace, wd); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -171,16 +175,17 @@ func emptyDir(dir string) error {
 
 // transportkitDependency returns the transportkit version the new module
 // requires and the clone that replaces it, if any: replace when given,
-// else the clone the working directory is in. Without a clone, the
-// version must be a release known from the build info.
-func transportkitDependency(replace string) (version, dir string, err error) {
-	version = builtVersion()
+// else the clone that holds wd, the working directory. release is the
+// release this transportctl was built from ("" for a development build);
+// without a clone, there must be one.
+func transportkitDependency(release, replace, wd string) (version, dir string, err error) {
+	version = release
 	if replace != "" {
 		dir, err = filepath.Abs(replace)
 		if err == nil && !isTransportkitRoot(dir) {
 			err = fmt.Errorf("--replace %s: no go.mod of module %s there", replace, modulePath)
 		}
-	} else if wd, werr := os.Getwd(); werr == nil {
+	} else {
 		dir = findTransportkitRoot(wd)
 	}
 	switch {
@@ -194,11 +199,12 @@ func transportkitDependency(replace string) (version, dir string, err error) {
 	return version, dir, nil
 }
 
-// builtVersion is the transportkit release this binary was built from,
-// or "" for a development build.
-func builtVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+// releaseOf is the transportkit release a binary with build info bi was
+// built from: its main module's version, or the version it depends on;
+// "" for a development build ("(devel)", a tree with uncommitted changes)
+// or a replaced dependency.
+func releaseOf(bi *debug.BuildInfo) string {
+	if bi == nil {
 		return ""
 	}
 	v := ""

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -81,5 +82,60 @@ func TestPluginNewFiles(t *testing.T) {
 	// Outside a clone, a development build knows no release to require.
 	if code, _, errOut := cli(t, "plugin", "new", "--no-tidy", "relay", "other"); code != exitUsage || !strings.Contains(errOut, "--replace") {
 		t.Errorf("outside a clone: exit %d, %s; want 2 and a hint to use --replace", code, errOut)
+	}
+}
+
+func TestReleaseOf(t *testing.T) {
+	main := func(v string) *debug.BuildInfo {
+		return &debug.BuildInfo{Main: debug.Module{Path: modulePath, Version: v}}
+	}
+	dep := func(v string, replaced bool) *debug.BuildInfo {
+		d := &debug.Module{Path: modulePath, Version: v}
+		if replaced {
+			d.Replace = &debug.Module{Path: "../transportkit"}
+		}
+		return &debug.BuildInfo{Main: debug.Module{Path: "example.com/tool", Version: "v9.0.0"}, Deps: []*debug.Module{d}}
+	}
+	for _, tc := range []struct {
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{nil, ""},
+		{main("v1.2.3"), "v1.2.3"},
+		{main("(devel)"), ""},
+		{main("v0.0.0-20261203180000-9cb53e2abcde+dirty"), ""},
+		{main("v0.0.0-20261203180000-9cb53e2abcde"), "v0.0.0-20261203180000-9cb53e2abcde"},
+		{dep("v1.4.0", false), "v1.4.0"},
+		{dep("v1.4.0", true), ""},
+	} {
+		if got := releaseOf(tc.bi); got != tc.want {
+			t.Errorf("releaseOf(%+v) = %q, want %q", tc.bi, got, tc.want)
+		}
+	}
+}
+
+func TestTransportkitDependency(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	for _, tc := range []struct {
+		release, replace, wd string
+		version, dir         string
+		fails                bool
+	}{
+		{"v1.2.3", "", outside, "v1.2.3", "", false},
+		{"", "", outside, "", "", true},
+		{"", "", filepath.Join(root, "plugins"), placeholderVersion, root, false},
+		{"v1.2.3", "", root, "v1.2.3", root, false},
+		{"", root, outside, placeholderVersion, root, false},
+		{"v1.2.3", outside, outside, "", "", true},
+	} {
+		v, d, err := transportkitDependency(tc.release, tc.replace, tc.wd)
+		if v != tc.version || d != tc.dir || (err != nil) != tc.fails {
+			t.Errorf("transportkitDependency(%q, %q, %q) = %q, %q, %v; want %q, %q, failing %v",
+				tc.release, tc.replace, tc.wd, v, d, err, tc.version, tc.dir, tc.fails)
+		}
 	}
 }
