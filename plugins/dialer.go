@@ -28,6 +28,11 @@ type DialFunc func(ctx context.Context, network, address string) (net.Conn, erro
 // that open makes, and exits the process when the host is done with it
 // (status 0; status 1, with the error on stderr, if it cannot serve).
 //
+// The plugin describes itself (transportctl plugin verify) with its
+// name, the main module version of its binary and DialerCapabilities; a
+// plugin that says more (a description, capabilities of its own) sets
+// ServeConfig itself, with OpenDialer as its Open.
+//
 // open is called once each time the host opens the backend, with the
 // backend's section of the host's config file decoded into a C by
 // DecodeConfig (unknown keys are refused; use struct{} for a plugin
@@ -45,13 +50,18 @@ type DialFunc func(ctx context.Context, network, address string) (net.Conn, erro
 //		}, nil
 //	}
 func ServeDialer[C any](name string, open func(cfg C, direct DialFunc) (DialFunc, error)) {
-	err := Serve(ServeConfig{Name: name, Open: OpenDialer(name, open)})
+	err := Serve(ServeConfig{Name: name, Capabilities: DialerCapabilities, Open: OpenDialer(name, open)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
+
+// DialerCapabilities are the capabilities ServeDialer's plugins report:
+// the networks a DialerBackend takes, tcp (tcp4, tcp6) and unix, which it
+// passes to the dial function.
+var DialerCapabilities = []string{registry.CapTCP, registry.CapUnix}
 
 // OpenDialer returns a ServeConfig.Open that decodes the host's
 // Options.Config into a C with DecodeConfig, calls open with it and

@@ -242,7 +242,7 @@ func TestPluginVerify(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
-	for _, w := range []string{"plugin:socks5", "socks5", "tcp,fd", "handoff", path, sum + " (unpinned)", "verified"} {
+	for _, w := range []string{"plugin:socks5", "socks5", "tcp,unix", "handoff", path, sum + " (unpinned)", "verified"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("verify output lacks %q:\n%s", w, out)
 		}

@@ -42,7 +42,7 @@ var replies = map[byte]error{1: errors.New("general SOCKS server failure"), 2: s
 // open makes the dial function; direct connects with the host's options.
 func open(cfg config, direct plugins.DialFunc) (plugins.DialFunc, error) {
 	if cfg.Proxy == "" {
-		return nil, errors.New(`socks5: "proxy" is required`)
+		return nil, errors.New(`socks5 config: "proxy" is required`)
 	}
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		if network == "unix" {
