@@ -94,7 +94,7 @@ type startOp struct {
 // that cannot reach another process (Control, Resolver) are refused with
 // an error matching transport.ErrUnsupported; opts.Config goes to the
 // plugin, which checks it when it is launched. Plugin logs and stderr go
-// to opts.Logger under the binary's name.
+// to opts.Logger under the backend's name, plugin:NAME.
 func Open(p Plugin, opts transport.Options) (*Backend, error) {
 	name := registry.PluginPrefix + p.Name
 	if errPlatform != nil {
