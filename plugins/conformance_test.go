@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -13,7 +14,7 @@ import (
 func inProcess(t testing.TB, cfg testConfig) *plugins.Backend {
 	t.Helper()
 	sc := testServeConfig()
-	return plugins.TestBackend(t, sc, transport.Options{Config: configJSON(t, cfg)})
+	return pluginstest.TestBackend(t, sc, transport.Options{Config: configJSON(t, cfg)})
 }
 
 func TestConformanceInProcess(t *testing.T) {

@@ -117,6 +117,14 @@ func Discover(cfg registry.PluginConfig) ([]Plugin, error) {
 	return found, errors.Join(errs...)
 }
 
+// ValidName reports whether name can name a plugin: NAME in
+// transportkit-backend-NAME and plugin:NAME, made of letters, digits, '.',
+// '_' and '-'.
+func ValidName(name string) bool {
+	_, ok := pluginName(registry.PluginBinaryPrefix + name)
+	return ok
+}
+
 // pluginName returns NAME for a file named transportkit-backend-NAME.
 // NAME is letters, digits, '.', '_' and '-'.
 func pluginName(file string) (string, bool) {

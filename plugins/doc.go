@@ -5,8 +5,44 @@
 //
 // # Writing a plugin
 //
-// A plugin author writes an ordinary transport.Backend and a main that
-// calls Serve:
+// Most plugins reach their peers through something (a relay, a proxy, a
+// tunnel) and are a dial function: ServeDialer is then the whole of main.
+//
+//	func main() { plugins.ServeDialer("relay", open) }
+//
+//	// config is the backend's section of the host's config file.
+//	type config struct{ Relay string }
+//
+//	func open(cfg config, direct plugins.DialFunc) (plugins.DialFunc, error) {
+//		return func(ctx context.Context, network, address string) (net.Conn, error) {
+//			c, err := direct(ctx, "tcp", cfg.Relay)
+//			if err == nil {
+//				err = askRelay(c, address) // the relay's own handshake
+//			}
+//			return c, err
+//		}, nil
+//	}
+//
+// Build it as transportkit-backend-relay. open gets the backend's config
+// section decoded strictly into its config type (DecodeConfig: unknown
+// keys are errors that name the dotted key) and direct, which connects
+// with the host's options. The SDK (DialerBackend) makes the rest of a
+// transport.Backend: it checks networks and addresses, bounds each Dial by
+// its context and Options.ConnectTimeout and closes what direct opened when
+// the context ends, wraps errors as *transport.OpError values that still
+// match what the dial function's matched (map a refusal to
+// syscall.ECONNREFUSED, as a direct connect would), reports the connect
+// to the caller's httptrace.ClientTrace, and makes each connection a
+// transport.Stream (NewStream) whose remote address is the one asked
+// for. A connection that is a kernel socket carrying the stream's bytes
+// as they are (the socket to a proxy, once the proxy has connected) is
+// handed to the host; any other (*tls.Conn, a tunnel's own type) takes
+// the byte path. examples/plugins/socks5 is a complete SOCKS5 plugin in
+// 58 lines of code; "transportctl plugin new NAME" writes a plugin module
+// on this SDK, with its tests, ready to build.
+//
+// A backend that needs more (its own TLS, say, as examples/plugins/tlskeys
+// does) is an ordinary transport.Backend served by Serve:
 //
 //	func main() {
 //		err := plugins.Serve(plugins.ServeConfig{
@@ -18,11 +54,17 @@
 //		}
 //	}
 //
-// and builds it as transportkit-backend-mine. TestBackend serves the same
-// ServeConfig in the test process through go-plugin's gRPC test
-// connection, so the transporttest suites run against the plugin without
-// building it; Build and TestBuild build the binary for tests that run it
-// for real. examples/plugins holds two complete plugins.
+// ServeConfig.Open may still use the SDK's parts: OpenDialer builds an
+// Open from a dial function, DialerBackend and Direct a backend, and
+// NewStream makes a Stream of any net.Conn (in any program, not only in
+// plugins).
+//
+// Package pluginstest has the test helpers: TestBackend serves a
+// ServeConfig in the test process (with ServeInProcess: the same protocol
+// and stream paths as a plugin process, without building it), TestBuild
+// builds the binary and OpenBinary launches it, so a plugin runs
+// transport/transporttest's suites both ways. They are kept out of this
+// package so that hosts do not link package testing through it.
 //
 // # How streams travel
 //
@@ -68,10 +110,21 @@
 // discovery, and only if it passes the trust rules below; go-plugin then
 // runs it with gRPC only, versioned protocol negotiation
 // (ProtocolVersion), automatic mutual TLS on its control connection and
-// an explicit start timeout (ErrStartTimeout). The plugin's logs and
-// stderr are forwarded to the Backend's logger under the binary's name;
-// the end of its stderr (a panic, say) also goes into the *ExitError of a
-// plugin that died.
+// an explicit start timeout (ErrStartTimeout). Launch (or
+// Backend.Launch) starts it earlier and says how long that took, so that
+// a tool timing its first Dial (transportctl probe) reports the connect
+// apart from the launch. The plugin logs at the host's level, and its
+// logs and stderr reach the Backend's logger under the backend's name
+// (plugin:NAME); go-plugin's own messages, on both sides, are logged at
+// Trace. The end of the plugin's stderr (a panic, say) also goes into the
+// *ExitError of a plugin that died.
+//
+// A Dial reports its connect to the httptrace.ClientTrace of its context
+// (ConnectStart, ConnectDone) for the network and address asked for, and
+// a handshake done in the plugin (TLSHandshakeStart, TLSHandshakeDone)
+// once the plugin answers; the host's own socket and calls to the plugin
+// run under a context without the caller's values, so they are never
+// reported as the caller's connects.
 //
 // # Trust
 //

@@ -1,10 +1,17 @@
 package plugins_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/plugins"
@@ -49,4 +56,46 @@ func ExampleDiscover() {
 	// Output:
 	// plugin:socks5 plugin transportkit-backend-socks5 unpinned
 	// plugin:tlskeys plugin transportkit-backend-tlskeys unpinned
+}
+
+// A plugin whose backend is a dial function: ServeDialer is all of main.
+// This one dials through a relay named in its config section, which
+// answers "OK\n" once it has connected.
+func ExampleServeDialer() {
+	type config struct {
+		Relay string `json:"relay"`
+	}
+	open := func(cfg config, direct plugins.DialFunc) (plugins.DialFunc, error) {
+		if cfg.Relay == "" {
+			return nil, errors.New(`"relay" is required`)
+		}
+		return func(ctx context.Context, network, address string) (net.Conn, error) {
+			c, err := direct(ctx, "tcp", cfg.Relay)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(c, "CONNECT %s\n", address)
+			ok := make([]byte, 3)
+			if _, err := io.ReadFull(c, ok); err != nil || string(ok) != "OK\n" {
+				return c, fmt.Errorf("relay refused %s: %w", address, syscall.ECONNREFUSED)
+			}
+			return c, nil
+		}, nil
+	}
+	plugins.ServeDialer("relay", open) // serves, then exits the process
+}
+
+func ExampleDecodeConfig() {
+	type config struct {
+		Relay   string        `json:"relay"`
+		Timeout time.Duration `json:"timeout"`
+	}
+	cfg, err := plugins.DecodeConfig[config](json.RawMessage(`{"relay": "10.0.0.1:8080", "timeout": "5s"}`))
+	fmt.Println(cfg.Relay, cfg.Timeout, err)
+	_, err = plugins.DecodeConfig[config](json.RawMessage(`{"relay": "10.0.0.1:8080", "retries": 3}`))
+	var ce *registry.ConfigError
+	fmt.Println(errors.As(err, &ce), ce.Field, errors.Is(err, registry.ErrUnknownField))
+	// Output:
+	// 10.0.0.1:8080 5s <nil>
+	// true retries true
 }

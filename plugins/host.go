@@ -94,7 +94,7 @@ type startOp struct {
 // that cannot reach another process (Control, Resolver) are refused with
 // an error matching transport.ErrUnsupported; opts.Config goes to the
 // plugin, which checks it when it is launched. Plugin logs and stderr go
-// to opts.Logger under the binary's name.
+// to opts.Logger under the backend's name, plugin:NAME.
 func Open(p Plugin, opts transport.Options) (*Backend, error) {
 	name := registry.PluginPrefix + p.Name
 	if errPlatform != nil {
@@ -146,6 +146,42 @@ func (b *Backend) Describe(ctx context.Context) (Description, error) {
 		return Description{}, &transport.OpError{Op: "describe", Backend: b.name, Err: err}
 	}
 	return inst.desc, nil
+}
+
+// Launch starts b's plugin process now, before the first Dial needs it,
+// and returns how long the launch took (checks, process start,
+// go-plugin's handshake, the plugin's Open): the time a first Dial would
+// otherwise spend before connecting. It returns 0 and nil when the plugin
+// already runs. A launch in progress (started by a Dial) is waited for,
+// and the wait is returned. It is bounded by ctx and the plugin's start
+// timeout; Options.ConnectTimeout does not apply. Errors are those of a
+// launch, as *transport.OpError values with Op "launch".
+func (b *Backend) Launch(ctx context.Context) (time.Duration, error) {
+	b.mu.Lock()
+	running := b.inst != nil && b.inst.alive()
+	b.mu.Unlock()
+	if running {
+		return 0, nil
+	}
+	start := time.Now()
+	if _, err := b.instance(ctx); err != nil {
+		return time.Since(start), &transport.OpError{Op: "launch", Backend: b.name, Err: err}
+	}
+	return time.Since(start), nil
+}
+
+// Launch starts b's plugin process if b is a plugin Backend (of this
+// package) that is not running yet, and returns how long that took; see
+// Backend.Launch. For any other backend, it does nothing and returns 0 and
+// nil. A tool that times its first Dial (transportctl probe) calls it
+// first, so that the connect time it reports is the connect's own and the
+// launch is reported apart.
+func Launch(ctx context.Context, b transport.Backend) (time.Duration, error) {
+	pb, ok := b.(*Backend)
+	if !ok || pb == nil {
+		return 0, nil
+	}
+	return pb.Launch(ctx)
 }
 
 // Dial connects to address through the plugin. The connect, the launch
@@ -206,10 +242,27 @@ func (b *Backend) dial(ctx context.Context, network, address string, w *wireTLSC
 }
 
 // dialOn asks inst to dial and takes the stream by the path the plugin
-// chose.
+// chose. It reports the connect (and the plugin's TLS handshake, with w)
+// to the caller's httptrace.ClientTrace, for the network and address
+// asked for; the host's own socket and calls to the plugin run under a
+// context without the caller's values, so they are not reported.
 func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address string, w *wireTLSConfig) (transport.Stream, error) {
-	fail := func(err error) (transport.Stream, error) {
+	tr := traceDial(ctx, network, address, w != nil)
+	s, resp, err := b.dialRemote(detached{ctx}, inst, network, address, w)
+	tr.done(resp, err)
+	if err != nil {
 		return nil, b.opError("dial", network, address, err)
+	}
+	return s, nil
+}
+
+// dialRemote is dialOn's work: the Dial call, then the handoff or the
+// byte stream's connection. resp is the plugin's answer, nil if there was
+// none.
+func (b *Backend) dialRemote(ctx context.Context, inst *instance, network, address string, w *wireTLSConfig) (transport.Stream, *dialResponse, error) {
+	var resp *dialResponse
+	fail := func(err error) (transport.Stream, *dialResponse, error) {
+		return nil, resp, err
 	}
 	req := &dialRequest{Network: network, Address: address, TLS: w}
 	var sockets <-chan handoff
@@ -218,8 +271,9 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 		sockets = inst.handoff.expect(req.HandoffID)
 		defer inst.handoff.forget(req.HandoffID)
 	}
-	resp := new(dialResponse)
+	resp = new(dialResponse)
 	if err := inst.call(ctx, methodDial, req, resp); err != nil {
+		resp = nil
 		return fail(inst.callError(ctx, err))
 	}
 	if resp.Err != nil {
@@ -238,7 +292,7 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 			if err != nil {
 				return fail(err)
 			}
-			return s, nil
+			return s, resp, nil
 		case <-ctx.Done():
 			return fail(transport.ContextError(ctx.Err()))
 		case <-inst.ctx.Done():
@@ -259,7 +313,7 @@ func (b *Backend) dialOn(ctx context.Context, inst *instance, network, address s
 		inst.release(resp.StreamID, false)
 		return fail(err)
 	}
-	return s, nil
+	return s, resp, nil
 }
 
 func (b *Backend) opError(op, network, address string, err error) error {
@@ -415,7 +469,9 @@ func (b *Backend) openInstance(ctx context.Context, inst *instance) error {
 		err = fmt.Errorf("plugins: opening the plugin's backend: %w", resp.Err.decode())
 	default:
 		inst.tls, inst.streamAddr = resp.TLS, resp.StreamAddr
-		err = drainBroker(inst.broker, resp.BrokerID)
+		if inst.broker != nil {
+			err = drainBroker(inst.broker, resp.BrokerID)
+		}
 	}
 	if err != nil {
 		inst.stop()

@@ -36,8 +36,9 @@ import (
 //     listeners included;
 //   - the host's log level (envLogLevel).
 //
-// Its stderr is forwarded to log under the binary's name by go-plugin,
-// and its tail kept for *ExitError. Ending ctx aborts the launch at once
+// What it logs, and its stderr, are forwarded by go-plugin to log under
+// the backend's name (name), go-plugin's own messages at Trace (see
+// chatter), and the tail of its stderr is kept for *ExitError. Ending ctx aborts the launch at once
 // (the process, if started, is killed); the error is then ctx's.
 func launchProcess(ctx context.Context, p Plugin, name string, log hclog.Logger) (*instance, error) {
 	if errPlatform != nil {
@@ -70,7 +71,7 @@ func launchProcess(ctx context.Context, p Plugin, name string, log hclog.Logger)
 	if timeout <= 0 {
 		timeout = DefaultStartTimeout
 	}
-	stdio := log.Named(filepath.Base(p.Path)).StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})
+	stdio := log.Named(name).StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {pluginKey: &grpcPlugin{}}},
@@ -78,7 +79,7 @@ func launchProcess(ctx context.Context, p Plugin, name string, log hclog.Logger)
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     timeout,
-		Logger:           log,
+		Logger:           quiet(log, filepath.Base(p.Path), name),
 		Stderr:           inst.stderr,
 		SyncStdout:       stdio,
 		SyncStderr:       stdio,

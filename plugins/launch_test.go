@@ -349,18 +349,37 @@ func TestOpenRefusesOptions(t *testing.T) {
 }
 
 func TestPluginLogs(t *testing.T) {
-	logs := &syncBuffer{}
-	log := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Info, Name: "host"})
-	b := openSubprocess(t, testConfig{Log: "hello from the plugin"}, transport.Options{Logger: log})
-	if _, err := b.Describe(dialCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the plugin's log line in the host's log", func() bool {
-		return strings.Contains(logs.String(), "hello from the plugin")
-	})
-	for _, line := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(line, "hello from the plugin") && !strings.Contains(line, "host.transportkit-backend-test") {
-			t.Errorf("plugin log line %q is not under the plugin's name", line)
-		}
+	// go-plugin's own messages, on the host's side and the plugin's.
+	chatter := []string{"waiting for RPC address", "using plugin", "plugin address", "plugin process exited"}
+	for _, level := range []hclog.Level{hclog.Debug, hclog.Trace} {
+		t.Run(level.String(), func(t *testing.T) {
+			logs := &syncBuffer{}
+			log := hclog.New(&hclog.LoggerOptions{Output: logs, Level: level, Name: "host"})
+			b := openSubprocess(t, testConfig{Log: "hello from the plugin"}, transport.Options{Logger: log})
+			if _, err := b.Describe(dialCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the plugin's log line in the host's log", func() bool {
+				return strings.Contains(logs.String(), "hello from the plugin")
+			})
+			b.Close()
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(line, "hello from the plugin") && !strings.Contains(line, "[INFO]  host.plugin:test:") {
+					t.Errorf("plugin log line %q is not at Info under the plugin's name", line)
+				}
+			}
+			for _, msg := range chatter {
+				if got := strings.Contains(logs.String(), msg); got != (level == hclog.Trace) {
+					t.Errorf("at level %v, go-plugin's %q logged: %v\n%s", level, msg, got, logs)
+				}
+			}
+			for _, line := range strings.Split(logs.String(), "\n") {
+				for _, msg := range chatter {
+					if strings.Contains(line, msg) && !strings.Contains(line, "[TRACE]") {
+						t.Errorf("go-plugin's message not at Trace: %q", line)
+					}
+				}
+			}
+		})
 	}
 }

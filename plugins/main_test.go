@@ -41,6 +41,9 @@ const (
 	// file envPIDFile names.
 	envStall   = "TRANSPORTKIT_TEST_STALL"
 	envPIDFile = "TRANSPORTKIT_TEST_PID_FILE"
+	// envDialer makes the test plugin serve a dial function with
+	// ServeDialer, under the name it holds.
+	envDialer = "TRANSPORTKIT_TEST_DIALER"
 )
 
 // testPluginPath is the test plugin binary, set by TestMain.
@@ -55,6 +58,8 @@ func TestMain(m *testing.M) {
 		os.Exit(runHost(os.Getenv(envHost)))
 	case os.Getenv(envServer) != "":
 		os.Exit(runServer(os.Getenv(envServer)))
+	case os.Getenv(envDialer) != "":
+		plugins.ServeDialer(os.Getenv(envDialer), openDialer)
 	case os.Getenv(envSleeper) != "":
 		time.Sleep(time.Hour)
 		os.Exit(0)
@@ -261,6 +266,20 @@ func (s noFD) Info(key transport.InfoKey) (any, bool) {
 	return s.Stream.Info(key)
 }
 
+// dialerConfig is the config of the ServeDialer plugin.
+type dialerConfig struct {
+	// Refuse makes open fail with it.
+	Refuse string
+}
+
+// openDialer is the ServeDialer plugin's open: it dials directly.
+func openDialer(cfg dialerConfig, direct plugins.DialFunc) (plugins.DialFunc, error) {
+	if cfg.Refuse != "" {
+		return nil, errors.New(cfg.Refuse)
+	}
+	return direct, nil
+}
+
 // configJSON encodes a test plugin config.
 func configJSON(t testing.TB, cfg testConfig) json.RawMessage {
 	t.Helper()
@@ -291,7 +310,4 @@ func dialCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-var (
-	_ = errors.Is
-	_ = strings.Contains
-)
+var _ = strings.Contains

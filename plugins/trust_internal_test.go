@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/transportkit/transportkit/transport"
 )
 
 // TestResolveTrusted follows paths the way the kernel does: ".", "..",
@@ -90,5 +92,25 @@ func TestProcRunnerAddresses(t *testing.T) {
 	}
 	if r.ID() != "" {
 		t.Errorf("ID of a runner that never started = %q", r.ID())
+	}
+}
+
+func TestCheckErrors(t *testing.T) {
+	dir := t.TempDir()
+	if err := (Plugin{Name: "d", Path: dir}).Check(); err == nil {
+		t.Error("a directory passed the check")
+	}
+	missing := Plugin{Name: "m", Path: dir + "/missing", Checksum: "00"}
+	if status, _ := missing.ChecksumStatus(); status != ChecksumUnreadable {
+		t.Errorf("status of a missing binary = %q", status)
+	}
+	if _, err := cachedSHA256(dir + "/missing"); err == nil {
+		t.Error("hashing a missing file succeeded")
+	}
+	if _, err := FileSHA256(dir); err == nil {
+		t.Error("hashing a directory succeeded")
+	}
+	if err := checkOptions(transport.Options{Control: func(string, string, syscall.RawConn) error { return nil }}); !errors.Is(err, transport.ErrUnsupported) {
+		t.Errorf("Control: %v", err)
 	}
 }

@@ -143,6 +143,10 @@ type (
 		Remote   wireAddr      `json:"remote"`
 		TLS      *wireTLSState `json:"tls,omitempty"`
 		Err      *wireError    `json:"err,omitempty"`
+		// TLSStarted reports that the plugin connected and began a TLS
+		// handshake (so a failed Dial failed in the handshake): the host
+		// reports the handshake to its caller's httptrace.ClientTrace.
+		TLSStarted bool `json:"tls_started,omitempty"`
 	}
 
 	streamRequest struct {

@@ -19,17 +19,19 @@ import (
 func newPluginCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plugin",
-		Short: "Check plugin backends (out-of-process binaries)",
+		Short: "Check plugin backends (out-of-process binaries), or start writing one",
 		Long: `plugin groups the commands about plugin backends: binaries named
 transportkit-backend-NAME, found in the config file's plugins.dirs and in
 TRANSPORTKIT_PLUGIN_PATH, listed by "transportctl list" as plugin:NAME and
-run out of process.`,
+run out of process. "plugin verify" checks and starts a built plugin;
+"plugin new" writes the module of a new one.`,
 		Example: `  transportctl plugin verify ./transportkit-backend-socks5
-  transportctl plugin verify --sha256 <hex> --json /opt/transportkit/plugins/transportkit-backend-socks5`,
+  transportctl plugin verify --sha256 <hex> --json /opt/transportkit/plugins/transportkit-backend-socks5
+  transportctl plugin new relay`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newVerifyCmd(a))
+	cmd.AddCommand(newVerifyCmd(a), newNewCmd(a))
 	return cmd
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -46,7 +47,7 @@ func testPlugin(t *testing.T) (dir, path string) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		b.path, b.err = plugins.Build(ctx, socks5Pkg, "socks5", b.dir)
+		b.path, b.err = pluginstest.Build(ctx, socks5Pkg, "socks5", b.dir)
 		if b.err == nil {
 			b.err = os.Chmod(b.path, 0o755)
 		}
@@ -241,7 +242,7 @@ func TestPluginVerify(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
-	for _, w := range []string{"plugin:socks5", "socks5", "tcp,fd", "handoff", path, sum + " (unpinned)", "verified"} {
+	for _, w := range []string{"plugin:socks5", "socks5", "tcp,unix", "handoff", path, sum + " (unpinned)", "verified"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("verify output lacks %q:\n%s", w, out)
 		}

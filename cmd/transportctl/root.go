@@ -32,7 +32,8 @@ Plugin backends are binaries named transportkit-backend-NAME in the
 directories of TRANSPORTKIT_PLUGIN_PATH (a list like PATH) and of the
 config file's plugins.dirs; they appear as backends plugin:NAME, are
 launched only when used and ended before transportctl exits.
-"transportctl plugin verify PATH" checks and starts one.
+"transportctl plugin verify PATH" checks and starts one; "transportctl
+plugin new NAME" writes the module of a new one.
 
 Backend selection, strongest first:
   1. --backend NAME

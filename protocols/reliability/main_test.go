@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 )
 
 // The test binary doubles as the server that runs out of descriptors: a
@@ -74,10 +75,10 @@ func buildPlugins(dir string) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		socks5Plugin, socksErr = plugins.Build(ctx, "../../examples/plugins/socks5/transportkit-backend-socks5", "socks5", dir)
+		socks5Plugin, socksErr = pluginstest.Build(ctx, "../../examples/plugins/socks5/transportkit-backend-socks5", "socks5", dir)
 	}()
 	var err error
-	bytesPlugin, err = plugins.Build(ctx, "./testdata/bytesplugin", "relbytes", dir)
+	bytesPlugin, err = pluginstest.Build(ctx, "./testdata/bytesplugin", "relbytes", dir)
 	<-done
 	return errors.Join(socksErr, err)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http/httptrace"
 	"slices"
 	"sync"
 	"syscall"
@@ -25,6 +26,13 @@ import (
 //   - Refused: a closed port fails fast with an *transport.OpError (Op
 //     "dial", Backend equal to Name, Network and Address as dialed)
 //     matching syscall.ECONNREFUSED and not a timeout.
+//   - ConnectTrace: a dial reports its connect to the
+//     httptrace.ClientTrace in its context, as net/http's dialer does:
+//     dialing a live loopback listener reports at least one ConnectStart
+//     and a ConnectDone with a nil error, and dialing a refused port a
+//     ConnectDone with an error (and none without); every event names the
+//     address dialed (and its network, or the TCP family it resolved to),
+//     never a socket of the backend's own.
 //   - Deadline: a dial that cannot complete returns soon after the
 //     context's deadline with an *transport.OpError that is a timeout
 //     (net.Error with Timeout() true, matching os.ErrDeadlineExceeded).
@@ -101,6 +109,7 @@ var backendChecks = []struct {
 	{"DialUnix", checkDialUnix},
 	{"Concurrent", checkConcurrent},
 	{"Refused", checkRefused},
+	{"ConnectTrace", checkConnectTrace},
 	{"Deadline", checkDeadline},
 	{"Cancel", checkCancel},
 	{"CanceledBefore", checkCanceledBefore},
@@ -389,4 +398,97 @@ func checkClosedBackend(b transport.Backend) error {
 		return fmt.Errorf("Dial after Close: error %v does not match net.ErrClosed", oe)
 	}
 	return nil
+}
+
+// connectEvent is a ConnectStart (done false) or ConnectDone reported to
+// a ClientTrace.
+type connectEvent struct {
+	done             bool
+	network, address string
+	err              error
+}
+
+// connectTrace records the connect events of a dial.
+type connectTrace struct {
+	mu     sync.Mutex
+	events []connectEvent
+}
+
+func (c *connectTrace) context(ctx context.Context) context.Context {
+	add := func(e connectEvent) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.events = append(c.events, e)
+	}
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		ConnectStart: func(network, address string) { add(connectEvent{network: network, address: address}) },
+		ConnectDone: func(network, address string, err error) {
+			add(connectEvent{done: true, network: network, address: address, err: err})
+		},
+	})
+}
+
+// check checks the events of a dial of address on network: they all name
+// it, there is a ConnectStart, and a ConnectDone with a nil error if ok,
+// else one with an error and none without.
+func (c *connectTrace) check(network, address string, ok bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var starts, good, bad int
+	for _, e := range c.events {
+		if !sameNetwork(e.network, network) || e.address != address {
+			return fmt.Errorf("dial of %s %s reported a connect to %s %s: report the address dialed, not the backend's own sockets", network, address, e.network, e.address)
+		}
+		switch {
+		case !e.done:
+			starts++
+		case e.err == nil:
+			good++
+		default:
+			bad++
+		}
+	}
+	switch {
+	case starts == 0:
+		return fmt.Errorf("dial of %s %s reported no ConnectStart to the context's httptrace.ClientTrace (events %+v)", network, address, c.events)
+	case ok && good == 0:
+		return fmt.Errorf("dial of %s %s succeeded but reported no ConnectDone with a nil error (events %+v)", network, address, c.events)
+	case !ok && (bad == 0 || good > 0):
+		return fmt.Errorf("refused dial of %s %s reported %d ConnectDone with an error and %d without; want at least one with, none without", network, address, bad, good)
+	}
+	return nil
+}
+
+func checkConnectTrace(b transport.Backend) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	var live connectTrace
+	_, _, stop, err := dialPairContext(live.context(context.Background()), b, ln, "tcp", addr, func() {})
+	if err != nil {
+		return fmt.Errorf("dial tcp: %w", err)
+	}
+	stop()
+	if err := live.check("tcp", addr, true); err != nil {
+		return err
+	}
+	refused, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	var dead connectTrace
+	if err := dial(dead.context(context.Background()), b, "tcp", refused); err == nil {
+		return fmt.Errorf("dial of the closed port %s succeeded", refused)
+	}
+	return dead.check("tcp", refused, false)
+}
+
+// sameNetwork reports whether a and b are the same network, counting tcp,
+// tcp4 and tcp6 as one: a backend may name the family it resolved to.
+func sameNetwork(a, b string) bool {
+	tcp := func(n string) bool { return n == "tcp" || n == "tcp4" || n == "tcp6" }
+	return a == b || (tcp(a) && tcp(b))
 }

@@ -78,6 +78,31 @@ func TestBackendChecksCatchBrokenBackends(t *testing.T) {
 		{"Refused/Timeout", checkRefused, func(f *fakeBackend) {
 			f.dial = failWith(errors.Join(syscall.ECONNREFUSED, transport.ErrTimeout))
 		}},
+		{"ConnectTrace/Silent", checkConnectTrace, func(f *fakeBackend) {
+			f.dial = func(ctx context.Context, network, address string) (transport.Stream, error) {
+				return f.Backend.Dial(withoutTrace(ctx), network, address)
+			}
+		}},
+		{"ConnectTrace/OwnSocket", checkConnectTrace, func(f *fakeBackend) {
+			f.dial = func(ctx context.Context, network, address string) (transport.Stream, error) {
+				transport.TraceConnect(ctx, "unix", "/run/backend-control.sock")(nil)
+				return f.Backend.Dial(ctx, network, address)
+			}
+		}},
+		{"ConnectTrace/RefusedAsConnected", checkConnectTrace, func(f *fakeBackend) {
+			f.dial = func(ctx context.Context, network, address string) (transport.Stream, error) {
+				done := transport.TraceConnect(ctx, network, address)
+				s, err := f.Backend.Dial(withoutTrace(ctx), network, address)
+				done(nil)
+				return s, err
+			}
+		}},
+		{"ConnectTrace/NoDone", checkConnectTrace, func(f *fakeBackend) {
+			f.dial = func(ctx context.Context, network, address string) (transport.Stream, error) {
+				transport.TraceConnect(ctx, network, address)
+				return f.Backend.Dial(withoutTrace(ctx), network, address)
+			}
+		}},
 		{"Deadline/IgnoresContext", checkDeadline, func(f *fakeBackend) { f.dial = slow }},
 		{"Deadline/NotTimeout", checkDeadline, func(f *fakeBackend) { f.dial = failWith(errFake) }},
 		{"Deadline/Connects", checkDeadline, func(f *fakeBackend) {
@@ -126,6 +151,17 @@ func TestBackendChecksCatchBrokenBackends(t *testing.T) {
 			t.Logf("check failed as it should: %+v", err)
 		})
 	}
+}
+
+// withoutTrace returns a context with ctx's deadline and cancellation but
+// none of its values, so no httptrace.ClientTrace.
+func withoutTrace(ctx context.Context) context.Context {
+	c, cancel := context.WithCancel(context.Background())
+	if d, ok := ctx.Deadline(); ok {
+		c, cancel = context.WithDeadline(context.Background(), d)
+	}
+	context.AfterFunc(ctx, cancel)
+	return c
 }
 
 func TestDialErrFields(t *testing.T) {

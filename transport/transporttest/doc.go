@@ -32,8 +32,9 @@
 //     then CloseWrite, IsReadable, IsReadableDuringRead,
 //     IsReadableAfterReset, Close, Info, Deadlines, StopReleases.
 //   - TestBackend (and TestBackendChecks): Name, DialTCP, DialUnix,
-//     Concurrent, Refused, Deadline, Cancel, CanceledBefore, Unsupported,
-//     BadAddress, Closed ([BackendCheckNames] returns them in order).
+//     Concurrent, Refused, ConnectTrace, Deadline, Cancel, CanceledBefore,
+//     Unsupported, BadAddress, Closed ([BackendCheckNames] returns them in
+//     order).
 //   - TestOptions: ConnectTimeout, Control, ControlError, LocalAddr,
 //     NoDelay, KeepAlive, Resolver.
 //
@@ -47,6 +48,10 @@
 //     a CONNECT answered 502 for a refused port, ...), Dial fails with an
 //     *transport.OpError whose cause matches syscall.ECONNREFUSED, at
 //     once and not as a timeout. Map the tunnel's answer to that errno.
+//   - ConnectTrace: report the connect to the address the caller dialed
+//     (transport.TraceConnect), not the sockets to the tunnel: the caller's
+//     httptrace.ClientTrace must not see the backend's own connections,
+//     so dial those under a context that hides it.
 //   - IsReadableAfterReset and Close: a reset by the peer reaches the
 //     caller as a reset (a Read error matching syscall.ECONNRESET, and
 //     IsReadable true), not as a clean EOF: pass resets through, for

@@ -68,13 +68,18 @@ type acceptResult struct {
 // dialPair dials address through b while accepting on ln, then closes ln.
 // cleanup runs after everything else is closed, on failure too.
 func dialPair(b transport.Backend, ln net.Listener, network, address string, cleanup func()) (transport.Stream, net.Conn, func(), error) {
+	return dialPairContext(context.Background(), b, ln, network, address, cleanup)
+}
+
+// dialPairContext is dialPair with the dial's context made from parent.
+func dialPairContext(parent context.Context, b transport.Backend, ln net.Listener, network, address string, cleanup func()) (transport.Stream, net.Conn, func(), error) {
 	accepted := make(chan acceptResult, 1)
 	go func() {
 		c, err := ln.Accept()
 		accepted <- acceptResult{c, err}
 	}()
 
-	ctx, cancel := context.WithTimeout(context.Background(), pipeTimeout)
+	ctx, cancel := context.WithTimeout(parent, pipeTimeout)
 	defer cancel()
 	c1, dialErr := b.Dial(ctx, network, address)
 	if dialErr != nil {

@@ -15,7 +15,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/transportkit/transportkit/examples/plugins/internal/socks5test"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -34,7 +36,7 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		pluginPath, err = plugins.Build(ctx, "./transportkit-backend-socks5", "socks5", dir)
+		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-socks5", "socks5", dir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -85,16 +87,22 @@ func TestGet(t *testing.T) {
 }
 
 // TestConformanceSubprocess runs the stream suite through the plugin
-// process.
+// process, over a proxy that passes resets on.
 func TestConformanceSubprocess(t *testing.T) {
 	proxy := startProxy(t)
 	cfg := []byte(fmt.Sprintf(`{"proxy": %q}`, proxy.Addr()))
-	b, err := plugins.Open(plugins.Plugin{Name: "socks5", Path: pluginPath}, transport.Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := pluginstest.OpenBinary(t, pluginPath, transport.Options{Config: cfg})
 	transporttest.TestStream(t, transporttest.TCPPipe(b))
+}
+
+// TestBackendSubprocess runs the backend suite through the plugin process
+// and microsocks, a SOCKS5 proxy of its own process.
+func TestBackendSubprocess(t *testing.T) {
+	proxy := testenv.StartMicrosocks(t, testenv.MicrosocksOptions{})
+	cfg := []byte(fmt.Sprintf(`{"proxy": %q}`, proxy.Addr))
+	transporttest.TestBackend(t, func(t *testing.T) transport.Backend {
+		return pluginstest.OpenBinary(t, pluginPath, transport.Options{Config: cfg})
+	})
 }
 
 // TestListed checks the registry finds the plugin with its details.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/transportkit/transportkit/examples/plugins/internal/tlstest"
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		pluginPath, err = plugins.Build(ctx, "./transportkit-backend-tlskeys", "tlskeys", dir)
+		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-tlskeys", "tlskeys", dir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -86,6 +87,19 @@ func TestConnect(t *testing.T) {
 	if got := srv.Clients(); len(got) != 1 || got[0] != p.ClientName {
 		t.Errorf("server saw client certificates %v, want [%s]", got, p.ClientName)
 	}
+}
+
+// TestBackendSubprocess runs the backend suite through the plugin
+// process.
+func TestBackendSubprocess(t *testing.T) {
+	p := newPKI(t)
+	cfg, err := json.Marshal(config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	transporttest.TestBackend(t, func(t *testing.T) transport.Backend {
+		return pluginstest.OpenBinary(t, pluginPath, transport.Options{Config: cfg})
+	})
 }
 
 // TestConformanceSubprocess runs the stream suite over TLS done in the

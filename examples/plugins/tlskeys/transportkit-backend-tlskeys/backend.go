@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -53,11 +51,9 @@ var (
 )
 
 func open(opts transport.Options) (transport.Backend, error) {
-	var c config
-	dec := json.NewDecoder(bytes.NewReader(opts.Config))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("tlskeys config: %w", err)
+	c, err := plugins.DecodeConfig[config](opts.Config)
+	if err != nil {
+		return nil, err
 	}
 	if c.CertFile == "" || c.KeyFile == "" {
 		return nil, errors.New(`tlskeys config: "cert_file" and "key_file" are required`)

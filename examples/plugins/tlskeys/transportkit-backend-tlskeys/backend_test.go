@@ -15,6 +15,7 @@ import (
 
 	"github.com/transportkit/transportkit/examples/plugins/internal/tlstest"
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -54,7 +55,7 @@ func TestHandshakeInPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	b := plugins.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
+	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
 	s, err := transport.DialTLS(ctx(t), b, "tcp", srv.Addr(), &tls.Config{NextProtos: []string{"h2"}})
 	if err != nil {
 		t.Fatal(err)
@@ -82,9 +83,18 @@ func TestHandshakeInPlugin(t *testing.T) {
 	}
 }
 
+// TestBackend runs the backend suite: plain dials, whose sockets are
+// handed to the host.
+func TestBackend(t *testing.T) {
+	p := newPKI(t)
+	transporttest.TestBackend(t, func(t *testing.T) transport.Backend {
+		return pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
+	})
+}
+
 func TestConformance(t *testing.T) {
 	p := newPKI(t)
-	b := plugins.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
+	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
 	transporttest.TestStream(t, tlsPipe(t, b, p))
 }
 
@@ -144,7 +154,7 @@ func TestUntrustedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	b := plugins.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
+	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
 	_, err = transport.DialTLS(ctx(t), b, "tcp", srv.Addr(), nil)
 	var re *plugins.RemoteError
 	if !errors.As(err, &re) {
@@ -159,7 +169,7 @@ func TestPlainDialHandsOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	b := plugins.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
+	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
 	s, err := b.Dial(ctx(t), "tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
 // Command bytesplugin is the plugin backend of the reliability tests' byte
 // path column: stdnet in a plugin process, with every stream's descriptor
 // hidden, so that its bytes are copied through the plugin instead of its
-// socket being handed to the host. The tests build it with plugins.Build.
+// socket being handed to the host. The tests build it with pluginstest.Build.
 package main
 
 import (

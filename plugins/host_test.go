@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -199,27 +198,4 @@ func TestCleanup(t *testing.T) {
 		t.Errorf("Dial after Cleanup: %v, want net.ErrClosed", err)
 	}
 	eventually(t, "no descendant left", func() bool { return len(descendants(t)) == before })
-}
-
-// TestBuildExample builds the socks5 example plugin with go build, as a
-// third party would ship it, and verifies it.
-func TestBuildExample(t *testing.T) {
-	path := plugins.TestBuild(t, "../examples/plugins/socks5/transportkit-backend-socks5", "socks5")
-	desc, err := plugins.Verify(dialCtx(t), path, plugins.VerifyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if desc.Name != "socks5" || desc.Protocol != plugins.ProtocolVersion || !desc.Handoff || desc.Path != path {
-		t.Errorf("Verify = %+v", desc)
-	}
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o755 || filepath.Base(path) != "transportkit-backend-socks5" {
-		t.Errorf("built %s: %v, %v", path, fi.Mode(), err)
-	}
-	if _, err := plugins.Build(context.Background(), "./nonexistent", "x", t.TempDir()); err == nil {
-		t.Error("building a package that does not exist succeeded")
-	}
-	if _, err := plugins.Build(context.Background(), ".", "bad name", t.TempDir()); err == nil {
-		t.Error("building under a bad name succeeded")
-	}
 }
