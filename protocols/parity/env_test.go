@@ -15,6 +15,7 @@ import (
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -198,7 +199,7 @@ func buildPlugin() (string, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		b.path, b.err = plugins.Build(ctx, "./testdata/netplugin", "paritynet", b.dir)
+		b.path, b.err = pluginstest.Build(ctx, "./testdata/netplugin", "paritynet", b.dir)
 	})
 	return b.path, b.err
 }
