@@ -192,9 +192,9 @@ var intendedDifferences = []*difference{
 		},
 	},
 	{
-		name:     "the mock backend resolves no names",
-		reason:   "the in-memory mock backend answers the address exactly as dialed (Backend.Handle): it looks no name up, so its trace has no DNSStart and DNSDone, and ConnectStart carries the name, not an address",
-		backends: []string{"mock"},
+		name:     "the mock and plugin backends resolve no names in the host",
+		reason:   "the in-memory mock backend answers the address exactly as dialed (Backend.Handle), and a plugin backend dials the address as given in its own process: neither looks a name up in the caller's process, so the trace has no DNSStart and DNSDone, and ConnectStart carries the name, not an address",
+		backends: []string{"mock", "plugin"},
 		variants: []string{"h1-localhost"},
 		normalize: func(ref, cand *observation) bool {
 			lookup := regexp.MustCompile(`DNSStart [^|\]]* \| DNSDone err=(true|false) \| `)
@@ -211,20 +211,22 @@ var intendedDifferences = []*difference{
 		},
 	},
 	{
-		name:      "WroteRequest when a refused 100-continue body is not sent, over HTTP/2",
-		reason:    "when the server answers a request with \"Expect: 100-continue\" with a final status instead of 100, net/http's HTTP/2 client reports WroteRequest with an error (the body it did not send); transportkit reports no WroteRequest there, as net/http's HTTP/1.1 client reports none with an error: the request was not written in full, and nothing failed",
+		name:      "WroteRequest when a refused 100-continue body is not sent",
+		reason:    "when the server answers a request with \"Expect: 100-continue\" with a final status instead of 100, net/http reports WroteRequest when its write goroutine gives up the body: with an error over HTTP/2, and over HTTP/1.1 only if that goroutine gets there before the exchange ends (it varies from run to run); transportkit reports it over HTTP/1.1, without an error (nothing failed), before the response, and not over HTTP/2, where the body is dropped when the response comes. The event is not compared in this scenario",
 		scenarios: []string{"expect-100-refused"},
-		variants:  []string{"h2", "h2c"},
 		normalize: func(ref, cand *observation) bool {
-			wrote := regexp.MustCompile(` \| WroteRequest err=true`)
-			found := false
-			for _, f := range cand.fields {
-				if rv, _ := ref.get(f.key); strings.HasSuffix(f.key, ".trace") && wrote.MatchString(rv) && !wrote.MatchString(f.value) {
-					found = true
+			wrote := regexp.MustCompile(` \| WroteRequest err=(true|false)`)
+			present := false
+			for _, o := range []*observation{ref, cand} {
+				for _, f := range o.fields {
+					if strings.HasSuffix(f.key, ".trace") && wrote.MatchString(f.value) {
+						present = true
+					}
 				}
 			}
 			ref.edit(".trace", func(v string) string { return wrote.ReplaceAllString(v, "") })
-			return found
+			cand.edit(".trace", func(v string) string { return wrote.ReplaceAllString(v, "") })
+			return present
 		},
 	},
 	{
@@ -241,8 +243,18 @@ var intendedDifferences = []*difference{
 		reason:   "over HTTP/2 transportkit reports WasIdle true when no request is active on the connection at GotConn (a finished response's stream is gone once its body is closed); net/http counts a stream until its own cleanup runs, so a request right after another often sees WasIdle false",
 		variants: []string{"h2", "h2c", "nginx-h2"},
 		normalize: func(ref, cand *observation) bool {
+			// net/http's value depends on when its cleanup ran, so it is
+			// never compared for a reused HTTP/2 connection (the entry
+			// counts as seen wherever there is one to set aside).
 			idle := regexp.MustCompile(`(GotConn reused=true) wasIdle=(true|false)`)
-			return replaceIn(ref, cand, ".trace", idle, "$1 wasIdle=<not compared>")
+			present := false
+			for _, f := range cand.fields {
+				if strings.HasSuffix(f.key, ".trace") && idle.MatchString(f.value) {
+					present = true
+				}
+			}
+			replaceIn(ref, cand, ".trace", idle, "$1 wasIdle=<not compared>")
+			return present
 		},
 	},
 	{

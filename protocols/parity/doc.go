@@ -72,14 +72,12 @@
 // in the trace, the gzip asked for, two connections...), so a scenario
 // that stopped testing anything fails.
 //
-// # Fields not yet in protocols.Transport
+// # Fields set by name
 //
-// Scenarios that need a field or method protocols.Transport does not have
-// yet (Proxy, ProxyConnectHeader, DisableCompression, MaxIdleConns,
-// Clone) set it through fields_test.go, which skips the run with the
-// reason while it is missing; those are the only skips besides the
-// unreachable servers. When the field lands, the runs take part without
-// a change to the suite.
+// fields_test.go sets Proxy, ProxyConnectHeader, DisableCompression,
+// MaxIdleConns and Clone by name (they were added while the suite was
+// written); a field that went missing would skip its runs with the reason,
+// and a field of the wrong type fails the run.
 //
 // # Intended differences
 //
@@ -102,9 +100,10 @@
 //   - Timeouts match os.ErrDeadlineExceeded too. Every timeout of
 //     transportkit is a net.Error with Timeout() true that matches both
 //     context.DeadlineExceeded and os.ErrDeadlineExceeded, whichever
-//     clock ran out first; net/http's Client.Timeout errors match
-//     context.DeadlineExceeded only. A caller testing either sentinel,
-//     or Timeout(), sees a timeout.
+//     clock ran out first, over HTTP/1.1 and HTTP/2; net/http's
+//     Client.Timeout errors match context.DeadlineExceeded only, and its
+//     HTTP/2 ResponseHeaderTimeout error neither. A caller testing either
+//     sentinel, or Timeout(), sees a timeout.
 //   - Idle connections kept per host. MaxIdleConnsPerHost zero keeps
 //     DefaultMaxIdleConnsPerHost (64) idle connections per origin, where
 //     net/http keeps 2: a client that sends bursts to one host reuses its
@@ -128,6 +127,24 @@
 //   - An https proxy's TLS name is the proxy's host, always; net/http
 //     takes TLSClientConfig.ServerName when it is set, a name meant for
 //     the origin. (The scenarios set no ServerName: none shows it.)
+//   - GetConn once per request on HTTP/2. net/http reports GetConn twice
+//     for a request to an HTTP/2 connection it already has (once from its
+//     HTTP/1 pool, once from its HTTP/2 pool); transportkit has one pool.
+//   - GotConn with MaxConnsPerHost over HTTP/2. net/http dials through its
+//     HTTP/1 pool and then takes the connection from its HTTP/2 pool, so
+//     the dialing request reports reused=true and the next reused=false;
+//     transportkit reports the dial as new and the next as reused.
+//   - GotConn.WasIdle on HTTP/2 is true when no request is active on the
+//     connection; net/http counts a finished stream until its cleanup
+//     runs.
+//   - The mock and plugin backends resolve no names in the host: no
+//     DNSStart/DNSDone, and ConnectStart carries the name (the mock
+//     answers the address as dialed; a plugin dials it in its process).
+//   - WroteRequest when a refused 100-continue body is not sent: net/http
+//     reports it when its write goroutine gives up the body (with an
+//     error over HTTP/2, over HTTP/1.1 only if it gets there in time);
+//     transportkit reports it over HTTP/1.1 before the response, without
+//     an error, and not over HTTP/2.
 //   - IdleConnTimeout's zero value. Zero means DefaultIdleConnTimeout
 //     (90 s), as in http.DefaultTransport, not "no limit" as in a zero
 //     http.Transport: a pooled connection is never kept forever by
