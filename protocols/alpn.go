@@ -103,11 +103,11 @@ func (p *hostPool) newConn(ctx context.Context, s transport.Stream) (conn, error
 	}
 	switch proto {
 	case ProtoHTTP11:
-		pc := &pconn{pool: p}
+		pc := &pconn{pool: p, s: s}
 		pc.h1 = h1.NewConn(s, p.t.h1Options(pc.done, p.h1Error))
 		return pc, nil
 	case ProtoH2, ProtoH2C:
-		hc := &h2conn{pool: p}
+		hc := &h2conn{pool: p, s: s}
 		opts := p.t.h2Options(hc.idle)
 		c, err := h2.NewConn(s, opts)
 		if err != nil {

@@ -38,6 +38,18 @@
 // connection without a slot. A connection that got GOAWAY or failed takes
 // no new requests and is closed when its last one ends.
 //
+// # Proxies, tracing and limits
+//
+// As net/http's DefaultTransport, the zero Transport takes its proxy from
+// the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY); Transport.Proxy
+// chooses otherwise, and NoProxy turns proxies off. http, https, socks5
+// and socks5h proxies are spoken, with credentials from the proxy URL.
+// httptrace's GetConn, GotConn and PutIdleConn come from the pool, and
+// the dial's DNS, connect and TLS events from the backend, in net/http's
+// order. MaxIdleConns bounds idle connections over all origins, pools of
+// origins with nothing open are dropped, and Clone copies a Transport's
+// configuration without its state.
+//
 // # Errors and retries
 //
 // RoundTrip and response bodies fail with *Error, one shape over

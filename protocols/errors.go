@@ -60,6 +60,8 @@ type Error struct {
 	//	"request"    the request cannot be sent by this Transport (no URL
 	//	             or host, a scheme other than http and https, a closed
 	//	             Transport, a bad NextProtos)
+	//	"proxy"      choosing the proxy (an error of Transport.Proxy), or
+	//	             dialing through it (the cause is a *ProxyError)
 	//	"dial"       getting a connection: opening the backend, dialing,
 	//	             or waiting for a connection or a stream slot
 	//	"tls"        the TLS handshake, or an unknown protocol chosen by ALPN

@@ -253,7 +253,7 @@ func TestH2SharedDialerCanceled(t *testing.T) {
 	// The first caller is waiting for the peer's SETTINGS; a second one
 	// waits for its dial.
 	deadline := time.Now().Add(10 * time.Second)
-	for !dialPending(tr, key{"http", "slow.test"}) {
+	for !dialPending(tr, key{scheme: "http", host: "slow.test"}) {
 		if time.Now().After(deadline) {
 			t.Fatal("dial never started")
 		}
@@ -576,7 +576,7 @@ func TestH2WaiterCanceled(t *testing.T) {
 		first <- err
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for !dialPending(tr, key{"http", "slow.test"}) {
+	for !dialPending(tr, key{scheme: "http", host: "slow.test"}) {
 		if time.Now().After(deadline) {
 			t.Fatal("dial never started")
 		}
@@ -588,7 +588,7 @@ func TestH2WaiterCanceled(t *testing.T) {
 	if _, err := tr.RoundTrip(req); !errors.Is(err, context.Canceled) {
 		t.Errorf("waiter: %v", err)
 	}
-	if !dialPending(tr, key{"http", "slow.test"}) {
+	if !dialPending(tr, key{scheme: "http", host: "slow.test"}) {
 		t.Error("the dial ended with its waiter")
 	}
 	close(stall) // the peer closes: the dial fails

@@ -131,4 +131,11 @@ func BenchmarkClientOverhead(b *testing.B) {
 		defer tr.Close()
 		run(b, tr)
 	})
+	// The zero Proxy asks the environment on every request (as net/http's
+	// DefaultTransport); the http.Transport above has no Proxy at all.
+	b.Run("transportkit-NoProxy", func(b *testing.B) {
+		tr := &Transport{Backend: responderBackend{}, MaxIdleConnsPerHost: 128, Proxy: NoProxy}
+		defer tr.Close()
+		run(b, tr)
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -47,12 +49,20 @@ type conn interface {
 type pconn struct {
 	pool   *hostPool
 	h1     *h1.Conn
-	idleAt time.Time // when it went idle
+	s      transport.Stream       // for GotConnInfo.Conn
+	idleAt time.Time              // when it went idle
+	trace  *httptrace.ClientTrace // of the exchange in progress, for PutIdleConn
+
+	// The transport-wide list of idle connections, oldest first, kept
+	// only while Transport.MaxIdleConns is set; guarded by Transport.imu.
+	older, newer *pconn
+	listed       bool
 }
 
 var _ conn = (*pconn)(nil)
 
 func (pc *pconn) roundTrip(req *http.Request) (*http.Response, error) {
+	pc.trace = httptrace.ContextClientTrace(req.Context())
 	return pc.h1.RoundTrip(req)
 }
 
@@ -81,7 +91,9 @@ func (pc *pconn) done(reusable bool) { pc.pool.release(pc, reusable) }
 type h2conn struct {
 	pool   *hostPool
 	c      *h2.Conn
-	served atomic.Int64 // responses received
+	s      transport.Stream // for GotConnInfo.Conn
+	served atomic.Int64     // responses received
+	used   atomic.Bool      // given to a request: GotConnInfo.Reused after
 }
 
 var _ conn = (*h2conn)(nil)
@@ -163,10 +175,14 @@ func (hc *h2conn) servedBefore(bool) bool { return hc.served.Load() > 0 }
 func (hc *h2conn) idle() { hc.pool.h2Idle(hc) }
 
 // key identifies an origin: scheme and authority, without the scheme's
-// default port, so that "example.com" and "example.com:80" share a pool.
-// The transport's TLS settings are the same for every origin.
+// default port, so that "example.com" and "example.com:80" share a pool;
+// and the proxy it is reached through (proxyKey, "" for none). Connections
+// that forward http requests to a proxy serve every http origin: their
+// key has no host. The transport's TLS settings are the same for every
+// origin.
 type key struct {
 	scheme, host string
+	proxy        string
 }
 
 // dialCall is a dial in flight that callers arriving meanwhile may wait
@@ -192,7 +208,10 @@ type grant struct {
 type hostPool struct {
 	t    *Transport
 	key  key
-	addr string // host:port to dial
+	addr string // host:port to dial: the origin, or a forwarding proxy
+
+	proxy   *url.URL // the proxy the connections go through, or nil
+	forward bool     // requests go in absolute form to the proxy
 
 	mu       sync.Mutex
 	idle     []*pconn
@@ -203,9 +222,31 @@ type hostPool struct {
 	pending  *dialCall     // a dial that may give a shared HTTP/2 connection
 	news     chan struct{} // closed when a dial ends; nil until someone waits
 	h1only   bool          // the origin answered HTTP/1.1: dials are not shared
+	gone     atomic.Bool   // taken off the transport's map: get fails with errPoolGone
 
 	tlsOnce sync.Once
 	tlsCfg  *tls.Config // the transport's TLS config with ServerName set
+
+	proxyOnce sync.Once
+	proxyOpts proxyOptions // for dials through proxy
+}
+
+// proxyOptions returns the options of dials through the pool's proxy, made
+// once per pool.
+func (p *hostPool) proxyOptions() proxyOptions {
+	p.proxyOnce.Do(func() {
+		t := p.t
+		p.proxyOpts = proxyOptions{
+			TLSConfig:         proxyTLSConfig(t.TLSClientConfig, p.proxy),
+			ConnectHeader:     t.ProxyConnectHeader,
+			GetConnectHeader:  t.GetProxyConnectHeader,
+			OnConnectResponse: t.OnProxyConnectResponse,
+			MaxHeaderBytes:    t.MaxResponseHeaderBytes,
+			UserAgent:         t.UserAgent,
+			Tunnel:            t.H2C,
+		}
+	})
+	return p.proxyOpts
 }
 
 // tlsConfig returns the transport's TLS config with ServerName set for this
@@ -254,7 +295,10 @@ func shareWait(ctx context.Context) time.Duration {
 // A caller waits for a dial in flight that may give a shared HTTP/2
 // connection (for shareWait at most, then it dials its own), and, while
 // the origin is at MaxConnsPerHost, for a connection or a stream slot.
-func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, err error) {
+//
+// When idle is not nil (the request is traced), it is set to when the
+// connection taken went idle, if it was idle: for GotConnInfo.
+func (p *hostPool) get(ctx context.Context, idle *time.Time) (c conn, reused bool, d *dialCall, err error) {
 	ownDial := false // waited long enough for another caller's dial
 	var timer *time.Timer
 	defer func() {
@@ -264,8 +308,12 @@ func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, e
 	}()
 	for {
 		p.mu.Lock()
+		if p.gone.Load() {
+			p.mu.Unlock()
+			return nil, false, nil, errPoolGone
+		}
 		if len(p.h2) > 0 || len(p.draining) > 0 {
-			hc, dead := p.pickH2Locked()
+			hc, dead := p.pickH2Locked(idle)
 			if hc != nil || dead != nil {
 				p.mu.Unlock()
 				closeAll(dead)
@@ -284,6 +332,9 @@ func (p *hostPool) get(ctx context.Context) (c conn, reused bool, d *dialCall, e
 		if pc != nil {
 			p.mu.Unlock()
 			if pc.usable() {
+				if idle != nil {
+					*idle = pc.idleAt
+				}
 				return pc, true, nil, nil
 			}
 			p.discard(pc) // the server closed it while idle
@@ -398,10 +449,20 @@ func (p *hostPool) newsLocked() chan struct{} {
 // (returned as dead, for the caller to close once p.mu is released; their
 // connection slots are freed), and picks the first connection that grants
 // a stream slot, so that connections fill up in turn.
-func (p *hostPool) pickH2Locked() (pick *h2conn, dead []*h2conn) {
+//
+// When idle is not nil, it is set to when the connection picked went
+// idle, if it had nothing in flight.
+func (p *hostPool) pickH2Locked(idle *time.Time) (pick *h2conn, dead []*h2conn) {
 	dead = p.sweepH2Locked()
 	for _, hc := range p.h2 {
+		var since time.Time
+		if idle != nil {
+			since = hc.c.State().LastIdle
+		}
 		if hc.c.Reserve() {
+			if idle != nil {
+				*idle = since
+			}
 			return hc, dead
 		}
 	}
@@ -489,6 +550,9 @@ func (p *hostPool) popIdle() (pc *pconn, expired []*pconn) {
 	if timeout := p.t.idleTimeout(); timeout > 0 && time.Since(pc.idleAt) > timeout {
 		expired = make([]*pconn, n)
 		copy(expired, p.idle)
+		for _, pc := range expired {
+			p.t.unlistIdle(pc)
+		}
 		clear(p.idle)
 		p.idle = p.idle[:0]
 		p.slotsFreedLocked(n)
@@ -496,7 +560,20 @@ func (p *hostPool) popIdle() (pc *pconn, expired []*pconn) {
 	}
 	p.idle[n-1] = nil
 	p.idle = p.idle[:n-1]
+	p.t.unlistIdle(pc)
 	return pc, nil
+}
+
+// errPoolGone is the error of get on a pool the janitor took off the
+// transport's map (it had no connection left): the caller looks the pool
+// up again.
+var errPoolGone = errors.New("protocols: pool removed")
+
+// emptyLocked reports whether the pool holds nothing: no connection open
+// or being dialed, no caller waiting.
+func (p *hostPool) emptyLocked() bool {
+	return p.conns == 0 && len(p.waiters) == 0 && p.pending == nil &&
+		len(p.idle) == 0 && len(p.h2) == 0 && len(p.draining) == 0
 }
 
 // discard closes a dead connection taken from the idle stack.
@@ -522,6 +599,9 @@ func (p *hostPool) slotsFreedLocked(n int) {
 			continue
 		}
 		p.conns--
+	}
+	if p.conns == 0 {
+		p.t.armPoolSweep() // to take the pool off the map
 	}
 }
 
@@ -561,19 +641,79 @@ func (p *hostPool) release(pc *pconn, reusable bool) {
 	p.mu.Lock()
 	if w, ok := p.popWaiterLocked(); ok {
 		p.mu.Unlock()
+		tracePutIdle(pc, nil) // handed on, as net/http counts it
 		w <- grant{pc: pc}
 		return
 	}
-	if t.closed.Load() || t.DisableKeepAlives || len(p.idle) >= t.maxIdle() {
-		p.conns--
+	if err := p.idleRefusedLocked(); err != nil {
+		p.slotsFreedLocked(1) // no waiter: checked above
 		p.mu.Unlock()
 		pc.close()
+		tracePutIdle(pc, err)
 		return
 	}
+	tracePutIdle(pc, nil)
 	pc.idleAt = time.Now()
 	p.idle = append(p.idle, pc)
+	evict := t.listIdle(pc)
 	p.mu.Unlock()
 	t.armJanitor()
+	if evict {
+		t.evictIdle()
+	}
+}
+
+// Errors given to httptrace's PutIdleConn for an HTTP/1.1 connection
+// that could be reused but is not kept.
+var (
+	errIdleClosed   = errors.New("protocols: transport closed, connection not kept idle")
+	errIdleDisabled = errors.New("protocols: keep-alives disabled, connection not kept idle")
+	errIdleTooMany  = errors.New("protocols: MaxIdleConnsPerHost reached, connection not kept idle")
+)
+
+// idleRefusedLocked returns why a reusable connection cannot go on the
+// idle stack, or nil.
+func (p *hostPool) idleRefusedLocked() error {
+	t := p.t
+	switch {
+	case t.closed.Load():
+		return errIdleClosed
+	case t.DisableKeepAlives || t.MaxIdleConnsPerHost < 0:
+		return errIdleDisabled
+	case len(p.idle) >= t.maxIdle():
+		return errIdleTooMany
+	}
+	return nil
+}
+
+// tracePutIdle reports to the exchange's trace, if it has PutIdleConn,
+// whether pc was kept for reuse (nil) or not; as net/http, not when
+// keep-alives are off.
+func tracePutIdle(pc *pconn, err error) {
+	if tr := pc.trace; tr != nil {
+		pc.trace = nil
+		if tr.PutIdleConn != nil && err != errIdleDisabled {
+			tr.PutIdleConn(err)
+		}
+	}
+}
+
+// gotConnInfo is what httptrace's GotConn is told of c, taken by a
+// request: reused (from the idle stack or a waiter hand-off; for HTTP/2,
+// another request had the connection before, as net/http tells it), and
+// when it went idle if it was.
+func gotConnInfo(c conn, reused bool, idleSince time.Time) httptrace.GotConnInfo {
+	var info httptrace.GotConnInfo
+	switch c := c.(type) {
+	case *pconn:
+		info.Conn, info.Reused = c.s, reused
+	case *h2conn:
+		info.Conn, info.Reused = c.s, reused
+	}
+	if info.Reused && !idleSince.IsZero() {
+		info.WasIdle, info.IdleTime = true, time.Since(idleSince)
+	}
+	return info
 }
 
 // closeIdle closes the idle connections, or only those idle since before
@@ -591,6 +731,9 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 	}
 	closing := make([]*pconn, n)
 	copy(closing, p.idle[:n])
+	for _, pc := range closing {
+		p.t.unlistIdle(pc)
+	}
 	rest := copy(p.idle, p.idle[n:])
 	clear(p.idle[rest:])
 	p.idle = p.idle[:rest]
@@ -689,9 +832,18 @@ func (p *hostPool) dialConn(ctx context.Context) (conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	if p.key.scheme == "https" {
+	switch {
+	case p.proxy != nil:
+		s, err = dialProxy(ctx, b, p.proxy, p.key.scheme, p.addr, p.proxyOptions())
+		if err != nil {
+			return nil, &Error{Op: "proxy", Proto: p.proto(), Addr: p.addr, Err: err}
+		}
+		if p.key.scheme == "https" {
+			s, err = transport.StartTLS(ctx, s, p.tlsConfig())
+		}
+	case p.key.scheme == "https":
 		s, err = transport.DialTLS(ctx, b, "tcp", p.addr, p.tlsConfig())
-	} else {
+	default:
 		s, err = b.Dial(ctx, "tcp", p.addr)
 	}
 	if err != nil {
@@ -710,4 +862,15 @@ func isTimeout(err error) bool {
 // isContextErr reports whether err is a context's end.
 func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// traceAddr is the host:port httptrace's GetConn is given, as net/http
+// gives it: the proxy's when there is one, else the origin's.
+func (p *hostPool) traceAddr() string {
+	if p.proxy != nil {
+		if addr, err := proxyAddr(p.proxy); err == nil {
+			return addr
+		}
+	}
+	return p.addr
 }

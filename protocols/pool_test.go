@@ -210,7 +210,7 @@ func TestSharedDialNeverEnds(t *testing.T) {
 				stuck <- err
 			}()
 			deadline := time.Now().Add(10 * time.Second)
-			for len(b.Conns()) == 0 || !dialPending(tr, key{tc.scheme, "a.test"}) {
+			for len(b.Conns()) == 0 || !dialPending(tr, key{scheme: tc.scheme, host: "a.test"}) {
 				if time.Now().After(deadline) {
 					t.Fatal("the first dial never connected")
 				}

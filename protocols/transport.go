@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -91,6 +93,44 @@ type Transport struct {
 	// then the default chain.
 	Selection registry.Selection
 
+	// Proxy returns the proxy for a request, as http.Transport.Proxy
+	// does: an http://, https://, socks5:// or socks5h:// URL, whose user
+	// and password, if any, are sent to the proxy (Proxy-Authorization
+	// Basic, or SOCKS5 user name and password); nil for a direct
+	// connection. An error fails the request (an *Error with Op "proxy").
+	//
+	// If nil, http.ProxyFromEnvironment is used, as by net/http's
+	// DefaultTransport: HTTP_PROXY, HTTPS_PROXY and NO_PROXY (or their
+	// lower-case forms) choose the proxy, and requests to localhost and
+	// loopback addresses go direct. Set Proxy to NoProxy to turn proxies
+	// off whatever the environment says.
+	//
+	// http origins through an http or https proxy are sent as requests in
+	// absolute form on connections to the proxy, shared by all http
+	// origins through it (unless H2C, which tunnels); https origins go
+	// through a CONNECT tunnel, then TLS to the origin with ALPN (HTTP/2
+	// when the origin picks h2); socks5 proxies get the target's address,
+	// looked up here, and socks5h proxies its name. Connections are
+	// pooled by proxy (and its credentials) and origin. A failed proxy
+	// dial is an *Error with Op "proxy" whose cause is a *ProxyError.
+	Proxy func(*http.Request) (*url.URL, error)
+
+	// ProxyConnectHeader is sent with each CONNECT request to a proxy,
+	// as http.Transport.ProxyConnectHeader. If nil, none (besides
+	// Proxy-Authorization from the proxy URL's user, and User-Agent).
+	ProxyConnectHeader http.Header
+
+	// GetProxyConnectHeader, if not nil, is called for each CONNECT
+	// request, with the proxy and the target host:port, and what it
+	// returns is sent instead of ProxyConnectHeader, as
+	// http.Transport.GetProxyConnectHeader. An error fails the dial.
+	GetProxyConnectHeader func(ctx context.Context, proxyURL *url.URL, target string) (http.Header, error)
+
+	// OnProxyConnectResponse, if not nil, is called with every answer to
+	// a CONNECT request, 2xx or not, before it is checked, as
+	// http.Transport.OnProxyConnectResponse. An error fails the dial.
+	OnProxyConnectResponse func(ctx context.Context, proxyURL *url.URL, connectReq *http.Request, connectRes *http.Response) error
+
 	// TLSClientConfig configures TLS for https. If nil, the default
 	// configuration is used. Its NextProtos is replaced by what the
 	// transport offers (the NextProtos field); ServerName, if empty, is
@@ -147,6 +187,14 @@ type Transport struct {
 	// zero, there is no limit.
 	MaxConnsPerHost int
 
+	// MaxIdleConns limits the idle HTTP/1.1 connections kept over all
+	// origins: when one more goes idle, the one idle the longest,
+	// whatever its origin, is closed. If zero, there is no limit, as in
+	// http.Transport (whose DefaultTransport sets 100); then each origin
+	// keeps up to MaxIdleConnsPerHost. HTTP/2 connections are not counted:
+	// IdleConnTimeout closes them.
+	MaxIdleConns int
+
 	// MaxIdleConnsPerHost is the number of idle connections kept per
 	// origin. If zero, DefaultMaxIdleConnsPerHost; if negative, none are
 	// kept.
@@ -195,9 +243,54 @@ type Transport struct {
 	jmu       sync.Mutex
 	janitor   *time.Timer
 	janitorOn bool
+
+	// The idle HTTP/1.1 connections of every origin, oldest first, while
+	// MaxIdleConns is set (see pconn.older). imu is taken under a pool's
+	// mu, never the other way.
+	imu                sync.Mutex
+	oldestIdle, newest *pconn
+	idleCount          int
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
+
+// Clone returns a new Transport with t's configuration and none of its
+// state: no connection, pool or backend opened from the registry is
+// shared (a Backend set by the caller is, as net/http's Clone shares
+// DialContext). TLSClientConfig, HTTP2, NextProtos and
+// ProxyConnectHeader are copied, so changing them on one does not change
+// the other.
+func (t *Transport) Clone() *Transport {
+	c := &Transport{
+		Backend:                t.Backend,
+		Selection:              t.Selection,
+		Proxy:                  t.Proxy,
+		ProxyConnectHeader:     t.ProxyConnectHeader.Clone(),
+		GetProxyConnectHeader:  t.GetProxyConnectHeader,
+		OnProxyConnectResponse: t.OnProxyConnectResponse,
+		TLSClientConfig:        t.TLSClientConfig.Clone(),
+		NextProtos:             slices.Clone(t.NextProtos),
+		H2C:                    t.H2C,
+		HTTP2:                  t.HTTP2,
+		TLSHandshakeTimeout:    t.TLSHandshakeTimeout,
+		DisableKeepAlives:      t.DisableKeepAlives,
+		MaxConnsPerHost:        t.MaxConnsPerHost,
+		MaxIdleConns:           t.MaxIdleConns,
+		MaxIdleConnsPerHost:    t.MaxIdleConnsPerHost,
+		IdleConnTimeout:        t.IdleConnTimeout,
+		ResponseHeaderTimeout:  t.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  t.ExpectContinueTimeout,
+		MaxResponseHeaderBytes: t.MaxResponseHeaderBytes,
+		UserAgent:              t.UserAgent,
+		DisableCompression:     t.DisableCompression,
+		Logger:                 t.Logger,
+	}
+	return c
+}
+
+// NoProxy is a Transport.Proxy that sends every request directly, whatever
+// the environment says.
+var NoProxy = func(*http.Request) (*url.URL, error) { return nil, nil }
 
 // ErrClosed is matched (errors.Is) by the error of RoundTrip after Close,
 // an *Error with Op "request".
@@ -243,6 +336,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
+		if e, ok := err.(*Error); ok {
+			return nil, e
+		}
 		e := &Error{Op: "request", Err: err}
 		if req.URL != nil {
 			e.Addr = req.URL.Host
@@ -253,9 +349,36 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req
 	backoff := retryBackoff
 	attempts := 0
+	trace := httptrace.ContextClientTrace(ctx)
+	if trace != nil && trace.GetConn == nil && trace.GotConn == nil {
+		trace = nil // nothing at the pool's level
+	}
+	poolGone := false
 	for sends := 1; ; sends++ {
 		attempts++
-		c, reused, d, err := p.get(ctx)
+		var idle *time.Time
+		var idleSince time.Time
+		if trace != nil {
+			idle = &idleSince
+			if trace.GetConn != nil && !poolGone {
+				trace.GetConn(p.traceAddr())
+			}
+		}
+		c, reused, d, err := p.get(ctx, idle)
+		if err == errPoolGone {
+			// The janitor took the pool off the map as this caller
+			// arrived: look it up anew.
+			attempts--
+			sends--
+			poolGone = true // the same getting of a connection goes on
+			if p, err = t.poolFor(req); err != nil {
+				if r.Body != nil {
+					r.Body.Close()
+				}
+				return nil, &Error{Op: "request", Addr: req.URL.Host, Err: err}
+			}
+			continue
+		}
 		if err == nil && c == nil {
 			c, err = p.dial(ctx, d)
 		}
@@ -271,7 +394,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		resp, err := c.roundTrip(r)
+		connReused := reused
+		if hc, ok := c.(*h2conn); ok {
+			// As net/http: reused once any request had it before.
+			connReused = hc.used.Swap(true)
+		}
+		poolGone = false
+		if trace != nil && trace.GotConn != nil {
+			trace.GotConn(gotConnInfo(c, connReused, idleSince))
+		}
+		sent := r
+		if p.forward {
+			sent = forwardRequest(r, p.proxy)
+		}
+		resp, err := c.roundTrip(sent)
 		if err == nil {
 			resp.Request = req
 			return resp, nil
@@ -367,7 +503,7 @@ func rewind(req *http.Request, failed error) (*http.Request, error) {
 	return &r, nil
 }
 
-// poolFor returns the pool of req's origin, creating it.
+// poolFor returns the pool of req's origin (and proxy), creating it.
 func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 	if t.closed.Load() {
 		return nil, ErrClosed
@@ -391,8 +527,19 @@ func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("%w: no Host in URL", h1.ErrInvalidRequest)
 	}
+	proxy, err := t.proxyFor(req)
+	if err != nil {
+		return nil, err
+	}
 	k := key{scheme: u.Scheme, host: strings.TrimSuffix(u.Host, ":"+port)}
-	if p := t.last.Load(); p != nil && p.key == k {
+	forward := proxyForwards(proxy, u.Scheme, t.H2C)
+	if proxy != nil {
+		k.proxy = proxyKey(proxy)
+		if forward {
+			k.host = "" // one pool for every http origin through the proxy
+		}
+	}
+	if p := t.last.Load(); p != nil && p.key == k && !p.gone.Load() {
 		return p, nil
 	}
 	t.mu.RLock()
@@ -402,10 +549,12 @@ func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 		t.mu.Lock()
 		if p = t.pools[k]; p == nil {
 			addr := k.host
-			if _, _, err := net.SplitHostPort(addr); err != nil {
+			if forward {
+				addr, _ = proxyAddr(proxy) // checked when dialing
+			} else if _, _, err := net.SplitHostPort(addr); err != nil {
 				addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
 			}
-			p = &hostPool{t: t, key: k, addr: addr}
+			p = &hostPool{t: t, key: k, addr: addr, proxy: proxy, forward: forward}
 			if t.pools == nil {
 				t.pools = map[key]*hostPool{}
 			}
@@ -415,6 +564,20 @@ func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 	}
 	t.last.Store(p)
 	return p, nil
+}
+
+// proxyFor returns the proxy for req: Transport.Proxy's answer, or the
+// environment's when Proxy is nil.
+func (t *Transport) proxyFor(req *http.Request) (*url.URL, error) {
+	f := t.Proxy
+	if f == nil {
+		f = http.ProxyFromEnvironment
+	}
+	proxy, err := f(req)
+	if err != nil {
+		return nil, &Error{Op: "proxy", Addr: req.URL.Host, Err: err}
+	}
+	return proxy, nil
 }
 
 // backend returns the backend to dial with, opening it on first use.
@@ -524,13 +687,27 @@ func (t *Transport) idleTimeout() time.Duration {
 	return t.IdleConnTimeout
 }
 
-// armJanitor makes sure a timer will close expired idle connections. One
-// timer serves the whole transport; no goroutine waits while idle.
+// armJanitor makes sure a timer will close expired idle connections.
+// One timer serves the whole transport; no goroutine waits while idle.
 func (t *Transport) armJanitor() {
+	if d := t.idleTimeout(); d > 0 {
+		t.armSweep(d)
+	}
+}
+
+// armPoolSweep makes sure a timer will take the pools left with no
+// connection off the map: the janitor's, or with no idle limit
+// (IdleConnTimeout negative) one in DefaultIdleConnTimeout.
+func (t *Transport) armPoolSweep() {
 	d := t.idleTimeout()
 	if d < 0 {
-		return
+		d = DefaultIdleConnTimeout
 	}
+	t.armSweep(d)
+}
+
+// armSweep makes sure sweep runs within d.
+func (t *Transport) armSweep(d time.Duration) {
 	t.jmu.Lock()
 	defer t.jmu.Unlock()
 	if t.janitorOn || t.closed.Load() {
@@ -544,8 +721,8 @@ func (t *Transport) armJanitor() {
 	}
 }
 
-// sweep closes the expired idle connections and sets the timer for the
-// next expiry.
+// sweep closes the expired idle connections, takes the pools left with
+// nothing off the map, and sets the timer for the next expiry.
 func (t *Transport) sweep() {
 	t.jmu.Lock()
 	t.janitorOn = false
@@ -554,9 +731,12 @@ func (t *Transport) sweep() {
 	now := time.Now()
 	var oldest time.Time
 	for _, p := range t.poolList() {
-		if o := p.closeIdle(now.Add(-d)); !o.IsZero() && (oldest.IsZero() || o.Before(oldest)) {
-			oldest = o
+		if d > 0 {
+			if o := p.closeIdle(now.Add(-d)); !o.IsZero() && (oldest.IsZero() || o.Before(oldest)) {
+				oldest = o
+			}
 		}
+		t.removeIfEmpty(p)
 	}
 	if oldest.IsZero() {
 		return
@@ -566,6 +746,98 @@ func (t *Transport) sweep() {
 	if !t.janitorOn && !t.closed.Load() {
 		t.janitorOn = true
 		t.janitor.Reset(time.Until(oldest.Add(d)) + time.Millisecond)
+	}
+}
+
+// removeIfEmpty takes p off the map when it holds nothing, so that a
+// transport that contacted many origins keeps nothing for those it no
+// longer talks to. A caller that got p just before sees errPoolGone in
+// get and looks again.
+func (t *Transport) removeIfEmpty(p *hostPool) {
+	t.mu.Lock()
+	p.mu.Lock()
+	empty := p.emptyLocked()
+	if empty {
+		p.gone.Store(true)
+		if t.pools[p.key] == p {
+			delete(t.pools, p.key)
+		}
+	}
+	p.mu.Unlock()
+	t.mu.Unlock()
+	if empty {
+		t.last.CompareAndSwap(p, nil)
+	}
+}
+
+// listIdle puts pc, which just went idle, at the new end of the
+// transport's idle list when MaxIdleConns is set, and reports whether the
+// list is over the limit. The caller holds pc's pool's mu.
+func (t *Transport) listIdle(pc *pconn) (over bool) {
+	if t.MaxIdleConns <= 0 {
+		return false
+	}
+	t.imu.Lock()
+	defer t.imu.Unlock()
+	pc.older, pc.newer, pc.listed = t.newest, nil, true
+	if t.newest != nil {
+		t.newest.newer = pc
+	} else {
+		t.oldestIdle = pc
+	}
+	t.newest = pc
+	t.idleCount++
+	return t.idleCount > t.MaxIdleConns
+}
+
+// unlistIdle takes pc, leaving its pool's idle stack, off the transport's
+// idle list. The caller holds pc's pool's mu.
+func (t *Transport) unlistIdle(pc *pconn) {
+	if t.MaxIdleConns <= 0 {
+		return
+	}
+	t.imu.Lock()
+	defer t.imu.Unlock()
+	if !pc.listed {
+		return
+	}
+	if pc.older != nil {
+		pc.older.newer = pc.newer
+	} else {
+		t.oldestIdle = pc.newer
+	}
+	if pc.newer != nil {
+		pc.newer.older = pc.older
+	} else {
+		t.newest = pc.older
+	}
+	pc.older, pc.newer, pc.listed = nil, nil, false
+	t.idleCount--
+}
+
+// evictIdle closes the connections idle the longest, whatever their
+// origin, until MaxIdleConns are left.
+func (t *Transport) evictIdle() {
+	for {
+		t.imu.Lock()
+		pc := t.oldestIdle
+		if t.idleCount <= t.MaxIdleConns || pc == nil {
+			t.imu.Unlock()
+			return
+		}
+		t.imu.Unlock()
+		p := pc.pool
+		p.mu.Lock()
+		i := slices.Index(p.idle, pc)
+		if i >= 0 {
+			p.idle = slices.Delete(p.idle, i, i+1)
+			t.unlistIdle(pc)
+			p.slotsFreedLocked(1)
+		}
+		p.mu.Unlock()
+		if i >= 0 {
+			pc.close()
+		}
 	}
 }
 

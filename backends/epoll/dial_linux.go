@@ -29,7 +29,7 @@ func (b *Backend) dialUnix(ctx context.Context, path string) (*stream, error) {
 	if path == "" {
 		return nil, errors.New("missing socket path")
 	}
-	return b.connect(ctx, "unix", path, unix.AF_UNIX, &unix.SockaddrUnix{Name: path})
+	return b.connect(ctx, "unix", "unix", path, unix.AF_UNIX, &unix.SockaddrUnix{Name: path})
 }
 
 // dialTCP resolves address and connects to one of its addresses.
@@ -210,11 +210,12 @@ func (b *Backend) dialSerial(ctx context.Context, network string, ips []netip.Ad
 
 // connectIP connects to ip:port.
 func (b *Backend) connectIP(ctx context.Context, network string, ip netip.Addr, port int) (*stream, error) {
+	dialed := network // as the caller named it, for the trace
 	if ip.Is4() {
 		if network == "tcp" {
 			network = "tcp4"
 		}
-		return b.connect(ctx, network, "", unix.AF_INET, &unix.SockaddrInet4{Port: port, Addr: ip.As4()})
+		return b.connect(ctx, dialed, network, "", unix.AF_INET, &unix.SockaddrInet4{Port: port, Addr: ip.As4()})
 	}
 	if network == "tcp" {
 		network = "tcp6"
@@ -227,19 +228,21 @@ func (b *Backend) connectIP(ctx context.Context, network string, ip netip.Addr, 
 			sa.ZoneId = uint32(ifi.Index)
 		}
 	}
-	return b.connect(ctx, network, "", unix.AF_INET6, sa)
+	return b.connect(ctx, dialed, network, "", unix.AF_INET6, sa)
 }
 
 // connect is connectSocket reported to the httptrace.ClientTrace in ctx,
-// if any, as ConnectStart and ConnectDone (see transport.TraceConnect).
-func (b *Backend) connect(ctx context.Context, network, address string, family int, sa unix.Sockaddr) (*stream, error) {
+// if any, as ConnectStart and ConnectDone (see transport.TraceConnect)
+// with the network the caller dialed ("tcp" stays "tcp", as net.Dialer
+// reports it).
+func (b *Backend) connect(ctx context.Context, dialed, network, address string, family int, sa unix.Sockaddr) (*stream, error) {
 	if httptrace.ContextClientTrace(ctx) == nil {
 		return b.connectSocket(ctx, network, address, family, sa)
 	}
 	if address == "" {
 		address = sockaddrToAddr(network, sa).String()
 	}
-	done := transport.TraceConnect(ctx, network, address)
+	done := transport.TraceConnect(ctx, dialed, address)
 	s, err := b.connectSocket(ctx, network, address, family, sa)
 	done(err)
 	return s, err
