@@ -33,8 +33,11 @@ type decodeTarget struct {
 	Ignored  string            `json:"-"`
 	Plain    string            // no tag: its own name
 	Extra    map[string]string `json:"extra,omitempty"`
-	internal string
+	internal string            // not decoded: unexported
 }
+
+// touch keeps internal used; DecodeConfig must not set it.
+func (d decodeTarget) touch() string { return d.internal }
 
 func TestDecodeConfig(t *testing.T) {
 	raw := `{"region": "eu", "relay": {"HOST": "a", "port": 1}, "backup": {"host": "b"},
@@ -51,7 +54,7 @@ func TestDecodeConfig(t *testing.T) {
 		Timeout: 1500 * time.Millisecond, Addr: netip.MustParseAddr("127.0.0.1"), Tags: []string{"t"},
 		Plain: "p", Extra: map[string]string{"k": "v"},
 	}
-	if !reflect.DeepEqual(got, want) {
+	if !reflect.DeepEqual(got, want) || got.touch() != "" {
 		t.Errorf("DecodeConfig =\n%+v, want\n%+v", got, want)
 	}
 	for _, empty := range []string{``, `null`, ` `} {
