@@ -16,7 +16,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -150,33 +149,11 @@ func (a *app) bench(ctx context.Context, bf benchFlags, args []string) error {
 	if err := bf.check(); err != nil {
 		return err
 	}
-	roots, err := loadCACert(bf.cacert)
+	tg, roots, stop, err := a.openTarget(args, bf.proto, bf.cacert, bf.insecure)
 	if err != nil {
 		return err
 	}
-	var tg target
-	if len(args) == 1 {
-		if tg.url, err = parseTarget(args[0], bf.proto); err != nil {
-			return err
-		}
-	} else {
-		srv, err := startEmbeddedServer(a.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}), bf.proto == "h2c")
-		if err != nil {
-			return &failure{err}
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := srv.Close(sctx); err != nil {
-				a.log.Warn("embedded server shutdown", "error", err)
-			}
-		}()
-		tg.url, tg.server = srv.URL, srv
-		roots = srv.Roots
-	}
-	if bf.insecure {
-		fmt.Fprintln(a.stderr, "transportctl: warning: --insecure: the server's certificate is not verified")
-	}
+	defer stop()
 
 	picks, err := a.chooseBackends()
 	if err != nil {

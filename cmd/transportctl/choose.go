@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
+	"crypto/x509"
 	"fmt"
+	"time"
+
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
@@ -93,4 +99,37 @@ func (a *app) pickFor(in registry.Info, reason string) pick {
 		}
 		return b, nil
 	}}
+}
+
+// openTarget returns what probe and bench run against: the URL in args,
+// or the embedded loopback server (started here, stopped by stop), with
+// the CA certificates to trust (--cacert's, the embedded server's, or nil
+// for the system's). It warns on stderr when --insecure is set.
+func (a *app) openTarget(args []string, proto, cacert string, insecure bool) (tg target, roots *x509.CertPool, stop func(), err error) {
+	stop = func() {}
+	if roots, err = loadCACert(cacert); err != nil {
+		return tg, nil, stop, err
+	}
+	if len(args) == 1 {
+		if tg.url, err = parseTarget(args[0], proto); err != nil {
+			return tg, nil, stop, err
+		}
+	} else {
+		srv, err := startEmbeddedServer(a.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}), proto == "h2c")
+		if err != nil {
+			return tg, nil, stop, &failure{err}
+		}
+		stop = func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Close(sctx); err != nil {
+				a.log.Warn("embedded server shutdown", "error", err)
+			}
+		}
+		tg.url, tg.server, roots = srv.URL, srv, srv.Roots
+	}
+	if insecure {
+		fmt.Fprintln(a.stderr, "transportctl: warning: --insecure: the server's certificate is not verified")
+	}
+	return tg, roots, stop, nil
 }

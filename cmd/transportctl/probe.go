@@ -15,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
 	"github.com/transportkit/transportkit/backends/mock"
@@ -155,33 +154,11 @@ func (a *app) probe(ctx context.Context, pf probeFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	roots, err := loadCACert(pf.cacert)
+	tg, roots, stop, err := a.openTarget(args, pf.proto, pf.cacert, pf.insecure)
 	if err != nil {
 		return err
 	}
-	var tg target
-	if len(args) == 1 {
-		if tg.url, err = parseTarget(args[0], pf.proto); err != nil {
-			return err
-		}
-	} else {
-		srv, err := startEmbeddedServer(a.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}), pf.proto == "h2c")
-		if err != nil {
-			return &failure{err}
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := srv.Close(sctx); err != nil {
-				a.log.Warn("embedded server shutdown", "error", err)
-			}
-		}()
-		tg.url, tg.server = srv.URL, srv
-		roots = srv.Roots
-	}
-	if pf.insecure {
-		fmt.Fprintln(a.stderr, "transportctl: warning: --insecure: the server's certificate is not verified")
-	}
+	defer stop()
 	picks, err := a.chooseBackends()
 	if err != nil {
 		return err
