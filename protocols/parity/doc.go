@@ -145,6 +145,10 @@
 //     error over HTTP/2, over HTTP/1.1 only if it gets there in time);
 //     transportkit reports it over HTTP/1.1 before the response, without
 //     an error, and not over HTTP/2.
+//   - The order of net/http's writer and reader events around
+//     100-continue varies from run to run (two goroutines report them);
+//     transportkit reports them from one goroutine in the order they
+//     happen. They are compared in a canonical order.
 //   - IdleConnTimeout's zero value. Zero means DefaultIdleConnTimeout
 //     (90 s), as in http.DefaultTransport, not "no limit" as in a zero
 //     http.Transport: a pooled connection is never kept forever by
