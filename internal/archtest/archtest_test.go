@@ -213,7 +213,7 @@ func TestCheckLinks(t *testing.T) {
 			"[web](https://example.com/x.md) [mail](mailto:a@b.c) [abs](/docs/ARCH.md)\n" +
 			"Files: `pkg/a.go`, pkg/missing.go, `pkg/sub/` and `pkg/nothere`, `backends/NAME`, `pkg/*.go`, `pkg/*.none`.\n" +
 			"```\nignored [x](nowhere.md) pkg/nowhere.go\n```\n" +
-			"Bare: a.go (below), zz.go (nowhere), theirs.go (outside), *_linux.go (a pattern), https://h/x.go.\n",
+			"Bare: a.go (below), zz.go (nowhere), _test.go (a suffix), theirs.go (outside), *_linux.go (a pattern), https://h/x.go.\n",
 		"docs/ARCH.md": "# Arch\n\n## The layers\n\n## Notes\n\n## Notes\n\n" +
 			"~~~\n# not a heading\n~~~\n#nospace\n####### seven\n" +
 			"Back: [top](../README.md#top) and `pkg/a.go` from the root, [link heading](#arch).\n",

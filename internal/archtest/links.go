@@ -33,7 +33,7 @@ var (
 	// URLs, removed before looking for file references
 	url = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s)>\]"'` + "`" + `]*`)
 	// a file named by its path or name, with an extension that names a
-	// document, source or data file of the module
+	// document, source or data file of the module; not a suffix (_test.go)
 	fileRef = regexp.MustCompile(`(?:^|[^A-Za-z0-9_./-])((?:\.{1,2}/)?(?:[A-Za-z0-9_*-][A-Za-z0-9_.*-]*/)*[A-Za-z0-9_*-][A-Za-z0-9_.*-]*\.(?:md|go|mod|tmpl|sh))(?:$|[^A-Za-z0-9_/-])`)
 	// a path in backquotes
 	codeSpan = regexp.MustCompile("`([^`\n]+)`")
@@ -296,7 +296,9 @@ func (c *linkChecker) references(from string, line int, text string) {
 	seen := map[string]bool{}
 	var refs []string
 	for _, m := range fileRef.FindAllStringSubmatch(text, -1) {
-		refs = append(refs, m[1])
+		if !strings.HasPrefix(m[1], "_") { // a suffix: _test.go, _linux.go
+			refs = append(refs, m[1])
+		}
 	}
 	for _, m := range codeSpan.FindAllStringSubmatch(text, -1) {
 		s := strings.TrimSpace(m[1])
