@@ -1,5 +1,5 @@
 // Package archtest keeps the module's documents true to its code. Its
-// tests, run by go test ./... and first of all by .ci/run, check two
+// tests, run by go test ./... and first of all by .ci/run, check three
 // things:
 //
 //   - The import rules: docs/ARCHITECTURE.md holds, between the markers
@@ -14,6 +14,11 @@
 //     a Markdown text or a Go comment names by its path (docs/ARCHITECTURE.md,
 //     protocols/alpn.go, or a bare file name in the comment's own
 //     package), and reports those that lead nowhere.
+//   - The names: [LoadNames] collects the exported names of the module's
+//     packages, and [CheckNames] reports every pkg.Name or pkg.Type.Member
+//     of a module package that a Markdown file or a Go comment mentions,
+//     and every doc link of a comment to its own package, that does not
+//     exist: what a rename or a removal left behind.
 //
 // Run them alone with
 //

@@ -88,3 +88,20 @@ func TestLinks(t *testing.T) {
 		t.Error(p)
 	}
 }
+
+// TestNames checks that every pkg.Name of a module package that the
+// Markdown files and Go comments mention exists.
+func TestNames(t *testing.T) {
+	root, _ := repoRoot(t)
+	names, err := LoadNames(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := CheckNames(root, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
