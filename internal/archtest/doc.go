@@ -18,7 +18,9 @@
 //     packages, and [CheckNames] reports every pkg.Name or pkg.Type.Member
 //     of a module package that a Markdown file or a Go comment mentions,
 //     and every doc link of a comment to its own package, that does not
-//     exist: what a rename or a removal left behind.
+//     exist: what a rename or a removal left behind. A record of removed
+//     names goes between <!-- archtest:history --> and
+//     <!-- /archtest:history -->, which this check skips.
 //
 // Run them alone with
 //

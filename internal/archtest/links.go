@@ -37,8 +37,8 @@ var (
 	fileRef = regexp.MustCompile(`(?:^|[^A-Za-z0-9_./-])((?:\.{1,2}/)?(?:[A-Za-z0-9_*-][A-Za-z0-9_.*-]*/)*[A-Za-z0-9_*-][A-Za-z0-9_.*-]*\.(?:md|go|mod|tmpl|sh))(?:$|[^A-Za-z0-9_/-])`)
 	// a path in backquotes
 	codeSpan = regexp.MustCompile("`([^`\n]+)`")
-	// a placeholder in a path: backends/NAME, *_GOOS.go
-	placeholder = regexp.MustCompile(`(?:^|[/_.-])(?:NAME|GOOS|GOARCH|VERSION)(?:$|[/_.-])`)
+	// a placeholder in a path: backends/NAME, *_GOOS.go, PROGRAM.conf.tmpl
+	placeholder = regexp.MustCompile(`(?:^|[/_.-])(?:NAME|GOOS|GOARCH|VERSION|PROGRAM|PKG)(?:$|[/_.-])`)
 )
 
 // CheckLinks checks the Markdown files and Go comments under root (every

@@ -14,6 +14,13 @@ import (
 	"strings"
 )
 
+// The markers around a part of a Markdown file whose names CheckNames
+// does not check: a record of names removed or renamed.
+const (
+	HistoryBegin = "<!-- archtest:history -->"
+	HistoryEnd   = "<!-- /archtest:history -->"
+)
+
 // Names are the exported names of the module's packages, by package name:
 // "Type", "Func", "Var", "Const", and "Type.Method", "Type.Field" for
 // the methods and fields of types (interface methods included).
@@ -153,7 +160,9 @@ var docLink = regexp.MustCompile(`(?:^|[^A-Za-z0-9_\]])(\[\*?([A-Z][A-Za-z0-9_]*
 // files (outside fenced code blocks) and Go comments under root mention
 // but the package does not declare, and every Go doc link (a name or
 // Type.Member in square brackets) of a comment to a name its own package
-// does not declare: names a rename or a removal left behind. Only packages named by names
+// does not declare: names a rename or a removal left behind. Lines
+// between HistoryBegin and HistoryEnd (a list of removed names, say) are
+// not checked. Only packages named by names
 // are checked (net/http's http.Transport is not); pkg.Type.Member is
 // accepted when Type declares Member, or when Type embeds another type
 // (promoted members are not followed).
@@ -209,9 +218,18 @@ func CheckNames(root string, names Names) ([]Problem, error) {
 			if err != nil {
 				return err
 			}
-			fence := ""
+			fence, history := "", false
 			for i, line := range strings.Split(string(data), "\n") {
 				trimmed := strings.TrimSpace(line)
+				switch trimmed {
+				case HistoryBegin:
+					history = true
+				case HistoryEnd:
+					history = false
+				}
+				if history {
+					continue
+				}
 				if fence != "" {
 					if strings.HasPrefix(trimmed, fence) {
 						fence = ""

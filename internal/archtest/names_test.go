@@ -55,7 +55,7 @@ type alias = int
 		"a/a_test.go":      "package a\n\nfunc TestOnly() {}\n",
 		"a/testdata/x.go":  "// Not loaded, but read: a.FromTestdata.\npackage a\n\nfunc FromTestdata() {}\n",
 		"main/main.go":     "// Package main: main.Hidden is not checked.\npackage main\n\nfunc Hidden() {}\n",
-		"doc.md":           "# a\n\n`a.T.F`, `a.G.X`, `a.H.Y`, `a.Gone`, a.TestOnly, `a.U.Z`.\n```\na.Fenced\n```\n",
+		"doc.md":           "# a\n\n`a.T.F`, `a.G.X`, `a.H.Y`, `a.Gone`, a.TestOnly, `a.U.Z`.\n```\na.Fenced\n```\n" + HistoryBegin + "\nRemoved: `a.Old`.\n" + HistoryEnd + "\nStill checked: a.Old.\n",
 		".hidden/gone.md":  "a.Gone",
 		"a/testdata/ok.md": "`a.T`",
 	})
@@ -93,6 +93,7 @@ type alias = int
 		"a/testdata/x.go:1: a.FromTestdata: package a declares no FromTestdata",
 		"doc.md:3: a.Gone: package a declares no Gone",
 		"doc.md:3: a.TestOnly: package a declares no TestOnly",
+		"doc.md:10: a.Old: package a declares no Old",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
