@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/protocols/h2"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -252,13 +253,7 @@ func TestH2SharedDialerCanceled(t *testing.T) {
 	}()
 	// The first caller is waiting for the peer's SETTINGS; a second one
 	// waits for its dial.
-	deadline := time.Now().Add(10 * time.Second)
-	for !dialPending(tr, key{scheme: "http", host: "slow.test"}) {
-		if time.Now().After(deadline) {
-			t.Fatal("dial never started")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return dialPending(tr, key{scheme: "http", host: "slow.test"}) })
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	second := make(chan error, 1)
 	go func() {
@@ -335,13 +330,7 @@ func TestH2FullConnectionDialsAnother(t *testing.T) {
 		_, _, err := do(t, tr, req)
 		first <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("first request never arrived")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return n.Load() > 0 }) // the first request arrives
 	// The connection is full: a second request gets a second connection.
 	req, _ := http.NewRequest("POST", "http://a.test/", strings.NewReader("body"))
 	if _, body, err := do(t, tr, req); err != nil || body != "ok" {
@@ -465,13 +454,7 @@ func TestH2AtMaxConnsPerHost(t *testing.T) {
 		_, _, err := do(t, tr, req)
 		first <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("first request never arrived")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return n.Load() > 0 }) // the first request arrives
 	second := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest("GET", "http://a.test/", nil)
@@ -510,21 +493,12 @@ func TestH2IdleConnTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for tr.Stats().HTTP2 != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("idle HTTP/2 connection never expired: %+v", tr.Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// The idle connection expires.
+	testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().HTTP2 == 1 })
 	io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for tr.Stats().HTTP2 != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("second connection never expired: %+v", tr.Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// So does the second, once idle.
+	testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().HTTP2 == 0 })
 	if s := tr.Stats(); s.Open != 0 || s.Dials != 2 {
 		t.Errorf("stats %+v", s)
 	}
@@ -575,13 +549,7 @@ func TestH2WaiterCanceled(t *testing.T) {
 		_, err := tr.RoundTrip(req)
 		first <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !dialPending(tr, key{scheme: "http", host: "slow.test"}) {
-		if time.Now().After(deadline) {
-			t.Fatal("dial never started")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return dialPending(tr, key{scheme: "http", host: "slow.test"}) })
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
 	req, _ := http.NewRequestWithContext(ctx2, "GET", "http://slow.test/", nil)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/protocols/h1"
 	"github.com/transportkit/transportkit/transport"
 )
@@ -136,13 +137,7 @@ func TestSweepRearms(t *testing.T) {
 	time.Sleep(40 * time.Millisecond)
 	req, _ = http.NewRequest("GET", "http://b.test/", nil)
 	do(t, tr, req)
-	deadline := time.Now().Add(10 * time.Second)
-	for tr.Stats().Idle != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("idle connections never expired: %+v", tr.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().Idle == 0 }) // both idle connections expire
 	// No limit: nothing expires and no timer runs.
 	tr2 := &Transport{Backend: b, IdleConnTimeout: -1}
 	defer tr2.Close()
@@ -209,13 +204,10 @@ func TestSharedDialNeverEnds(t *testing.T) {
 				_, err := tr.RoundTrip(req)
 				stuck <- err
 			}()
-			deadline := time.Now().Add(10 * time.Second)
-			for len(b.Conns()) == 0 || !dialPending(tr, key{scheme: tc.scheme, host: "a.test"}) {
-				if time.Now().After(deadline) {
-					t.Fatal("the first dial never connected")
-				}
-				time.Sleep(time.Millisecond)
-			}
+			// The first dial connects and waits for its answer.
+			testenv.Eventually(t, 10*time.Second, func() bool {
+				return len(b.Conns()) > 0 && dialPending(tr, key{scheme: tc.scheme, host: "a.test"})
+			})
 			// Later connections are answered.
 			b.Handle(tc.addr, tc.peer)
 			const n = 5

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/protocols/h1"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
@@ -271,13 +272,7 @@ func TestIdleConnTimeout(t *testing.T) {
 	tr.IdleConnTimeout = 30 * time.Millisecond
 	req, _ := http.NewRequest("GET", "http://a.test/", nil)
 	do(t, tr, req)
-	deadline := time.Now().Add(10 * time.Second)
-	for tr.Stats().Idle != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("idle connection never expired")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().Idle == 0 }) // the idle connection expires
 	// Expired at checkout, before the sweep.
 	tr2 := &Transport{Backend: b, IdleConnTimeout: time.Nanosecond}
 	defer tr2.Close()

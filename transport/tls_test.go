@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/stdnet"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -346,13 +347,7 @@ func TestTLSIsReadable(t *testing.T) {
 		t.Fatal("quiet TLS stream is readable")
 	}
 	go c2.Write([]byte("x"))
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.IsReadable() {
-		if time.Now().After(deadline) {
-			t.Fatal("TLS stream not readable after the peer wrote")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, s.IsReadable) // once the peer wrote
 	s.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if b, err := io.ReadAll(io.LimitReader(s, 1)); err != nil || string(b) != "x" {
 		t.Fatalf("read %q, %v", b, err)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/transportkit/transportkit/backends/epoll"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -524,13 +525,7 @@ func TestIsReadableIdle(t *testing.T) {
 		t.Fatal("quiet stream readable")
 	}
 	c.Write([]byte("x"))
-	deadline := time.Now().Add(waitTimeout)
-	for !s.IsReadable() {
-		if time.Now().After(deadline) {
-			t.Fatal("never readable")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, waitTimeout, s.IsReadable)
 	buf := make([]byte, 1) // exactly the size: the spill byte tells
 	if n, err := s.Read(buf); n != 1 || err != nil {
 		t.Fatalf("Read = %d, %v", n, err)

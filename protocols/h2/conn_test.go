@@ -13,6 +13,7 @@ import (
 	"github.com/transportkit/transportkit/backends/epoll"
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/backends/stdnet"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 	"golang.org/x/net/http2"
@@ -365,7 +366,7 @@ func TestShutdown(t *testing.T) {
 	<-started
 	shut := make(chan error, 1)
 	go func() { shut <- c.Shutdown(testContext(t)) }()
-	waitFor(t, func() bool { return c.State().GoingAway })
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().GoingAway })
 	if c.Reserve() {
 		t.Fatal("Reserve succeeded during Shutdown")
 	}
@@ -422,18 +423,6 @@ func TestShutdownContext(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, or fails after testTimeout.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // TestConnectionClose marks the Conn going away after a request that asks
 // to close the connection.
 func TestConnectionClose(t *testing.T) {
@@ -457,7 +446,7 @@ func TestHealthCheck(t *testing.T) {
 			p.drain() // reads the PINGs, never answers
 		}
 	})
-	waitFor(t, func() bool { return c.State().Closed })
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 	if err := mustGetError(t, c); !IsRetryable(err) || !errors.Is(err, transport.ErrClosed) {
 		t.Fatalf("GET on a dead Conn: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"golang.org/x/net/http2"
 )
 
@@ -74,7 +75,7 @@ func TestInvalidSettings(t *testing.T) {
 			if code := asConnError(t, err); code != tc.code || IsRetryable(err) {
 				t.Fatalf("error %v: code %v, want %v, not retryable", err, code, tc.code)
 			}
-			waitFor(t, func() bool { return c.State().Closed })
+			testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 			select {
 			case <-closed:
 			case <-time.After(testTimeout):
@@ -289,7 +290,7 @@ func TestFlood(t *testing.T) {
 			if !errors.Is(err, ErrFlood) || asConnError(t, err) != http2.ErrCodeEnhanceYourCalm {
 				t.Fatalf("error %v: want ErrFlood with ENHANCE_YOUR_CALM", err)
 			}
-			waitFor(t, func() bool { return c.State().Closed })
+			testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 			c.Close()
 			if n := <-sent; n >= 1<<20 {
 				t.Fatalf("the client took all %d frames", n)
@@ -365,7 +366,7 @@ func TestDataBeyondWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	waitFor(t, func() bool { return c.State().Closed }) // before reading
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed }) // before reading
 	n, err := io.Copy(io.Discard, resp.Body)
 	if code := asConnError(t, err); code != http2.ErrCodeFlowControl {
 		t.Fatalf("body error %v: code %v, want FLOW_CONTROL_ERROR", err, code)

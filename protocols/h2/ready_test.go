@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/internal/testenv"
 )
 
 // TestReady shows that Ready waits for the peer's SETTINGS, so that
@@ -106,13 +107,7 @@ func TestRoundTripWaitsAtLimit(t *testing.T) {
 		_, _, err := get(testContext(t), c, "http://h2c.test/1")
 		first <- err
 	}()
-	deadline := time.Now().Add(testTimeout)
-	for n.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("first request never arrived")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, testTimeout, func() bool { return n.Load() > 0 }) // the first request arrives
 	second := make(chan error, 1)
 	go func() {
 		body, _, err := get(testContext(t), c, "http://h2c.test/2")

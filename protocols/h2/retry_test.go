@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/protocols/internal/httperr"
 	"github.com/transportkit/transportkit/transport"
 	"golang.org/x/net/http2"
@@ -111,7 +112,7 @@ func TestGoAway(t *testing.T) {
 		t.Fatalf("request after GOAWAY: %v, want retryable", err)
 	}
 	// A connection that went away closes once it is idle.
-	waitFor(t, func() bool { return c.State().Closed })
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 }
 
 // TestGoAwayThenClose: the server accepts the stream in its GOAWAY and
@@ -197,7 +198,7 @@ func TestClosedBeforeResponse(t *testing.T) {
 func TestClosedBeforeFirstRequest(t *testing.T) {
 	c := rawH2C(t, Options{}, func(p *rawPeer) { p.handshake() })
 	<-c.Ready()
-	waitFor(t, func() bool { return c.State().Closed })
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 	err := mustGetError(t, c)
 	if !IsRetryable(err) || !errors.Is(err, transport.ErrClosed) || errors.Is(err, httperr.ErrServerClosed) {
 		t.Fatalf("error %v: want retryable ErrClosed", err)
@@ -208,7 +209,7 @@ func TestClosedBeforeFirstRequest(t *testing.T) {
 // Conn learns it and refuses requests as retryable.
 func TestRoundTripAfterPeerClose(t *testing.T) {
 	c := rawH2C(t, Options{}, func(p *rawPeer) { p.handshake() })
-	waitFor(t, func() bool { return c.State().Closed })
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 	err := mustGetError(t, c)
 	if !IsRetryable(err) || !errors.Is(err, transport.ErrClosed) {
 		t.Fatalf("GET after the peer closed: %v", err)

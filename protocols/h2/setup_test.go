@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 	"golang.org/x/net/http2"
 )
@@ -52,7 +53,7 @@ func TestNoStreamsAllowed(t *testing.T) {
 		}
 		got <- err
 	}()
-	waitFor(t, func() bool { return c.State().Active == 1 })
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().Active == 1 })
 	close(raise)
 	if err := <-got; err != nil {
 		t.Fatalf("GET after the limit was raised: %v", err)
@@ -73,7 +74,7 @@ func TestGoAwayAfterSettings(t *testing.T) {
 		}
 	})
 	<-c.Ready()
-	waitFor(t, func() bool { return c.State().Closed })
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 	err := mustGetError(t, c)
 	var ge *GoAwayError
 	if !IsRetryable(err) || !errors.As(err, &ge) || ge.DebugData != "maintenance" || ge.ErrCode != http2.ErrCodeNo {
@@ -121,7 +122,7 @@ func TestFloodDuringSetup(t *testing.T) {
 
 			})
 			<-c.Ready()
-			waitFor(t, func() bool { return c.State().Closed })
+			testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 			err := mustGetError(t, c)
 			if !errors.Is(err, ErrFlood) || asConnError(t, err) != http2.ErrCodeEnhanceYourCalm || !IsRetryable(err) {
 				t.Fatalf("GET: %v, want ErrFlood, ENHANCE_YOUR_CALM, retryable", err)
@@ -146,7 +147,7 @@ func TestFirstFrameNotSettings(t *testing.T) {
 		p.drain()
 	})
 	<-c.Ready()
-	waitFor(t, func() bool { return c.State().Closed })
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 	if err := mustGetError(t, c); asConnError(t, err) != http2.ErrCodeProtocol {
 		t.Fatalf("GET: %v, want PROTOCOL_ERROR", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 	"golang.org/x/net/http2"
 )
@@ -523,7 +524,7 @@ func TestWriteByteTimeout(t *testing.T) {
 	if _, err := c.RoundTrip(req); err == nil {
 		t.Fatal("POST succeeded")
 	}
-	waitFor(t, func() bool { return c.State().Closed })
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 }
 
 // TestCancelInterruptsBlockedWrite: a RoundTrip blocked writing its head
@@ -552,7 +553,7 @@ func TestCancelInterruptsBlockedWrite(t *testing.T) {
 	// Cancel once the head is being written (the encoding of 4 MiB takes
 	// a while under the race detector).
 	go func() {
-		waitFor(t, func() bool {
+		testenv.Eventually(t, testTimeout, func() bool {
 			c.wmu.Lock()
 			defer c.wmu.Unlock()
 			return c.flushing
@@ -568,7 +569,7 @@ func TestCancelInterruptsBlockedWrite(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("RoundTrip: %v, want context.Canceled", err)
 	}
-	waitFor(t, func() bool { return c.State().Closed })
+	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 }
 
 // TestIdleConnHoldsNoBuffers: once its requests are over, a connection
@@ -590,7 +591,7 @@ func TestIdleConnHoldsNoBuffers(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	waitFor(t, func() bool { return bigReadBufs.Load() == 0 })
+	testenv.Eventually(t, testTimeout, func() bool { return bigReadBufs.Load() == 0 })
 	for _, c := range conns {
 		c.wmu.Lock()
 		held := c.wbuf != nil || c.wspare != nil
@@ -657,5 +658,5 @@ func TestBodyGoesOnAfterResponse(t *testing.T) {
 	if body, _, err := get(testContext(t), c, "http://raw.test/"); err != nil || body != "next" {
 		t.Fatalf("next GET: %q, %v", body, err)
 	}
-	waitFor(t, func() bool { return c.openStreams() == 0 })
+	testenv.Eventually(t, testTimeout, func() bool { return c.openStreams() == 0 })
 }
