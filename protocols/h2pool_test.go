@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
@@ -476,32 +477,39 @@ func TestH2AtMaxConnsPerHost(t *testing.T) {
 	}
 }
 
+// TestH2IdleConnTimeout: an idle HTTP/2 connection is closed after
+// IdleConnTimeout while a busy one stays, until it is idle in turn.
+//
+// It runs in a synctest bubble: the mock backend is in memory, so the
+// timers run on the bubble's clock, however loaded the machine.
 func TestH2IdleConnTimeout(t *testing.T) {
-	tr, b := newMockTransport(t)
-	tr.H2C = true
-	tr.IdleConnTimeout = 30 * time.Millisecond
-	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
-	b.Handle("b.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
-	req, _ := http.NewRequest("GET", "http://a.test/", nil)
-	if _, body, err := do(t, tr, req); err != nil || body != "hello" {
-		t.Fatalf("%q %v", body, err)
-	}
-	// A second origin's connection stays busy (its body unread) while
-	// the first expires.
-	req, _ = http.NewRequest("GET", "http://b.test/", nil)
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The idle connection expires.
-	testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().HTTP2 == 1 })
-	io.ReadAll(resp.Body)
-	resp.Body.Close()
-	// So does the second, once idle.
-	testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().HTTP2 == 0 })
-	if s := tr.Stats(); s.Open != 0 || s.Dials != 2 {
-		t.Errorf("stats %+v", s)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		tr, b := newMockTransport(t)
+		tr.H2C = true
+		tr.IdleConnTimeout = 30 * time.Millisecond
+		b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
+		b.Handle("b.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		if _, body, err := do(t, tr, req); err != nil || body != "hello" {
+			t.Fatalf("%q %v", body, err)
+		}
+		// A second origin's connection stays busy (its body unread) while
+		// the first expires.
+		req, _ = http.NewRequest("GET", "http://b.test/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The idle connection expires.
+		testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().HTTP2 == 1 })
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// So does the second, once idle.
+		testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().HTTP2 == 0 })
+		if s := tr.Stats(); s.Open != 0 || s.Dials != 2 {
+			t.Errorf("stats %+v", s)
+		}
+	})
 }
 
 // TestH2CloseWithBusyConnection shows that Close lets a request in flight

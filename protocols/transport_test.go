@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
@@ -266,14 +267,23 @@ func TestRetryOnStaleConnection(t *testing.T) {
 	}
 }
 
+// TestIdleConnTimeout: an idle connection is closed once idle for
+// IdleConnTimeout, by the janitor (in a synctest bubble: the mock backend
+// is in memory, so the timer runs on the bubble's clock however loaded
+// the machine) or at checkout, before the sweep (in real time: the
+// connection must age between two requests).
 func TestIdleConnTimeout(t *testing.T) {
-	tr, b := newMockTransport(t)
-	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
-	tr.IdleConnTimeout = 30 * time.Millisecond
-	req, _ := http.NewRequest("GET", "http://a.test/", nil)
-	do(t, tr, req)
-	testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().Idle == 0 }) // the idle connection expires
+	synctest.Test(t, func(t *testing.T) {
+		tr, b := newMockTransport(t)
+		b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
+		tr.IdleConnTimeout = 30 * time.Millisecond
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		do(t, tr, req)
+		testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().Idle == 0 }) // the idle connection expires
+	})
 	// Expired at checkout, before the sweep.
+	_, b := newMockTransport(t)
+	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
 	tr2 := &Transport{Backend: b, IdleConnTimeout: time.Nanosecond}
 	defer tr2.Close()
 	for i := 0; i < 2; i++ {
