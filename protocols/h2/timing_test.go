@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
@@ -530,6 +531,9 @@ func TestWriteByteTimeout(t *testing.T) {
 // TestCancelInterruptsBlockedWrite: a RoundTrip blocked writing its head
 // to a peer that stopped reading returns soon after its context ends
 // (the connection, left with part of a frame written, closes).
+//
+// It runs in a synctest bubble (the mock backend is in memory), so that
+// synctest.Wait tells when the write is blocked.
 func TestCancelInterruptsBlockedWrite(t *testing.T) {
 	savedGrace := writeFailGrace
 	writeFailGrace = 50 * time.Millisecond
@@ -537,39 +541,43 @@ func TestCancelInterruptsBlockedWrite(t *testing.T) {
 	saved := interruptGrace
 	interruptGrace = 20 * time.Millisecond
 	defer func() { interruptGrace = saved }()
-	stop := make(chan struct{})
-	defer close(stop)
-	c := rawH2C(t, Options{}, func(p *rawPeer) {
-		if p.handshake() {
-			<-stop // reads nothing more
-		}
-	})
-	<-c.Ready()
-	req, _ := http.NewRequest("GET", "http://raw.test/", nil)
-	req.Header.Set("X-Huge", strings.Repeat("h", 4<<20)) // more than the pipe holds
-	ctx, cancel := context.WithCancel(testContext(t))
-	defer cancel()
-	req = req.WithContext(ctx)
-	// Cancel once the head is being written (the encoding of 4 MiB takes
-	// a while under the race detector).
-	go func() {
-		testenv.Eventually(t, testTimeout, func() bool {
-			c.wmu.Lock()
-			defer c.wmu.Unlock()
-			return c.flushing
+	synctest.Test(t, func(t *testing.T) {
+		stop := make(chan struct{})
+		defer close(stop)
+		c := rawH2C(t, Options{}, func(p *rawPeer) {
+			if p.handshake() {
+				<-stop // reads nothing more
+			}
 		})
-		time.Sleep(50 * time.Millisecond)
+		<-c.Ready()
+		req, _ := http.NewRequest("GET", "http://raw.test/", nil)
+		req.Header.Set("X-Huge", strings.Repeat("h", 4<<20)) // more than the pipe holds
+		ctx, cancel := context.WithCancel(testContext(t))
+		defer cancel()
+		req = req.WithContext(ctx)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.RoundTrip(req)
+			errc <- err
+		}()
+		synctest.Wait() // the head is being written, blocked on the full pipe
+		c.wmu.Lock()
+		flushing := c.flushing
+		c.wmu.Unlock()
+		if !flushing {
+			t.Fatal("RoundTrip blocked elsewhere than writing its head")
+		}
+		start := time.Now()
 		cancel()
-	}()
-	start := time.Now()
-	_, err := c.RoundTrip(req)
-	if err == nil || time.Since(start) > testTimeout/2 {
-		t.Fatalf("RoundTrip: %v after %v", err, time.Since(start))
-	}
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("RoundTrip: %v, want context.Canceled", err)
-	}
-	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
+		err := <-errc
+		if err == nil || time.Since(start) > testTimeout/2 {
+			t.Fatalf("RoundTrip: %v after %v", err, time.Since(start))
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("RoundTrip: %v, want context.Canceled", err)
+		}
+		testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
+	})
 }
 
 // TestIdleConnHoldsNoBuffers: once its requests are over, a connection
