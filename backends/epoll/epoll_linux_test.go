@@ -419,7 +419,7 @@ func TestDeadlinesWakeParkedCallers(t *testing.T) {
 	done := make(chan error, 1)
 	s1.SetReadDeadline(time.Now().Add(time.Hour))
 	go func() { _, err := s1.Read(make([]byte, 8)); done <- err }()
-	time.Sleep(20 * time.Millisecond)
+	testenv.Eventually(t, waitTimeout, func() bool { return epoll.ReadParked(s1) })
 	s1.SetReadDeadline(time.Unix(1, 0))
 	if err := <-done; !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("Read after the deadline moved back: %v", err)
@@ -441,7 +441,12 @@ func TestCloseWakesEveryone(t *testing.T) {
 	go func() { _, err := s1.Write(big); errs <- err }() // fills the buffers, parks
 	go func() { _, err := s2.Read(make([]byte, 8)); errs <- err }()
 	go func() { _, err := s2.Read(make([]byte, 8)); errs <- err }()
-	time.Sleep(50 * time.Millisecond)
+	// s2's second Read waits for the first behind the stream's read
+	// lock, where nothing shows it: it is blocked or ends with
+	// net.ErrClosed, whichever comes first.
+	testenv.Eventually(t, waitTimeout, func() bool {
+		return epoll.ReadParked(s1) && epoll.WriteParked(s1) && epoll.ReadParked(s2)
+	})
 	s1.Close()
 	s2.Close()
 	for range 4 {

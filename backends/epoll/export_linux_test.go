@@ -27,6 +27,13 @@ func WriteParked(s transport.Stream) bool {
 	return s.(*stream).wd.state.Load() == pollWaiting
 }
 
+// ReadParked reports whether a Read on s waits for the socket to become
+// readable, leading s's loop or parked as a follower: from then on a
+// deadline change or Close wakes it.
+func ReadParked(s transport.Stream) bool {
+	return s.(*stream).rd.state.Load() == pollWaiting
+}
+
 // Registered reports whether fd is in the epoll set of the loop that s
 // runs on, as /proc/self/fdinfo of the loop's epoll fd lists it.
 func Registered(t testing.TB, s transport.Stream, fd int) bool {

@@ -111,7 +111,7 @@ func TestLoneLeader(t *testing.T) {
 			testenv.Eventually(t, waitTimeout, func() bool { return epoll.LoneLeader(t, s1) }) // lone leader
 			second := make(chan error, 1)
 			go func() { _, err := s2.Read(make([]byte, 1)); second <- err }()
-			time.Sleep(10 * time.Millisecond)
+			testenv.Eventually(t, waitTimeout, func() bool { return epoll.ReadParked(s2) })
 			c2.Write([]byte("x"))
 			select {
 			case err := <-second:
