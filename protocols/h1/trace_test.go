@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,56 +12,11 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/transportkit/transportkit/protocols/internal/prototest"
 )
-
-// traceLog records the request-level hooks of an httptrace.ClientTrace:
-// the events in order (a run of WroteHeaderField as one), and every field
-// reported, as "Name: v1,v2".
-type traceLog struct {
-	mu     sync.Mutex
-	events []string
-	fields []string
-}
-
-func (l *traceLog) add(e string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e == "WroteHeaderField" && len(l.events) > 0 && l.events[len(l.events)-1] == e {
-		return
-	}
-	l.events = append(l.events, e)
-}
-
-func (l *traceLog) trace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		WroteHeaderField: func(k string, v []string) {
-			l.mu.Lock()
-			l.fields = append(l.fields, k+": "+strings.Join(v, ","))
-			l.mu.Unlock()
-			l.add("WroteHeaderField")
-		},
-		WroteHeaders:         func() { l.add("WroteHeaders") },
-		Wait100Continue:      func() { l.add("Wait100Continue") },
-		Got100Continue:       func() { l.add("Got100Continue") },
-		WroteRequest:         func(i httptrace.WroteRequestInfo) { l.add(fmt.Sprintf("WroteRequest(%v)", i.Err)) },
-		GotFirstResponseByte: func() { l.add("GotFirstResponseByte") },
-		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-			l.add(fmt.Sprintf("Got1xxResponse(%d %s)", code, h.Get("Link")))
-			return nil
-		},
-	}
-}
-
-func (l *traceLog) get() ([]string, []string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fields := slices.Clone(l.fields)
-	slices.Sort(fields)
-	return slices.Clone(l.events), fields
-}
 
 // TestTraceLikeNetHTTP runs the same requests through a Conn and through
 // net/http's Transport against the same Go server, each with an
@@ -113,8 +67,8 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 				body = string(b)
 			}
 			run := func(rt http.RoundTripper) ([]string, []string) {
-				var l traceLog
-				ctx := httptrace.WithClientTrace(context.Background(), l.trace())
+				var l prototest.TraceLog
+				ctx := httptrace.WithClientTrace(context.Background(), l.Trace())
 				ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
 				var rb io.Reader
@@ -140,7 +94,7 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 				if string(got) != "done" {
 					t.Fatalf("body %q", got)
 				}
-				return l.get()
+				return l.Events(), l.Fields()
 			}
 			ours, _ := d.conn(t, addr, Options{ExpectContinueTimeout: 10 * time.Second})
 			want, wantFields := run(theirs)
@@ -148,21 +102,7 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 			if !slices.Equal(gotFields, wantFields) {
 				t.Errorf("fields\n got %q\nwant %q", gotFields, wantFields)
 			}
-			writing := func(e string) bool { return strings.HasPrefix(e, "Wrote") || e == "Wait100Continue" }
-			side := func(events []string, w bool) []string {
-				var out []string
-				for _, e := range events {
-					if writing(e) == w {
-						out = append(out, e)
-					}
-				}
-				return out
-			}
-			for _, w := range []bool{true, false} {
-				if g, n := side(got, w), side(want, w); !slices.Equal(g, n) {
-					t.Errorf("writing=%v hooks\n got %q\nwant %q (net/http)", w, g, n)
-				}
-			}
+			prototest.SameSides(t, got, want)
 			if !slices.Equal(got, tc.order) {
 				t.Errorf("order\n got %q\nwant %q", got, tc.order)
 			}

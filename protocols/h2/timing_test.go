@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/textproto"
 	"os"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/internal/testenv"
+	"github.com/transportkit/transportkit/protocols/internal/prototest"
 	"github.com/transportkit/transportkit/transport"
 	"golang.org/x/net/http2"
 )
@@ -265,34 +265,8 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := func(rt http.RoundTripper) ([]string, []string) {
-				var mu sync.Mutex
-				var events, fields []string
-				add := func(e string) {
-					mu.Lock()
-					defer mu.Unlock()
-					if e == "WroteHeaderField" && len(events) > 0 && events[len(events)-1] == e {
-						return // one event for the run of fields
-					}
-					events = append(events, e)
-				}
-				trace := &httptrace.ClientTrace{
-					WroteHeaderField: func(k string, v []string) {
-						mu.Lock()
-						fields = append(fields, k)
-						mu.Unlock()
-						add("WroteHeaderField")
-					},
-					WroteHeaders:         func() { add("WroteHeaders") },
-					Wait100Continue:      func() { add("Wait100Continue") },
-					Got100Continue:       func() { add("Got100Continue") },
-					WroteRequest:         func(i httptrace.WroteRequestInfo) { add(fmt.Sprintf("WroteRequest(%v)", i.Err)) },
-					GotFirstResponseByte: func() { add("GotFirstResponseByte") },
-					Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-						add(fmt.Sprintf("Got1xxResponse(%d %s)", code, h.Get("Link")))
-						return nil
-					},
-				}
-				ctx := httptrace.WithClientTrace(testContext(t), trace)
+				var l prototest.TraceLog
+				ctx := httptrace.WithClientTrace(testContext(t), l.Trace())
 				var body io.Reader
 				if tc.body != "" {
 					body = io.NopCloser(strings.NewReader(tc.body)) // streamed, as net/http does
@@ -310,28 +284,12 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 				if string(got) != "done" {
 					t.Fatalf("body %q", got)
 				}
-				mu.Lock()
-				defer mu.Unlock()
-				return events, fields
+				return l.Events(), l.FieldNames()
 			}
 			want, _ := run(theirs)
 			got, names := run(ours)
-			writing := func(e string) bool {
-				return strings.HasPrefix(e, "Wrote") || e == "Wait100Continue"
-			}
-			side := func(events []string, w bool) []string {
-				var out []string
-				for _, e := range events {
-					if writing(e) == w {
-						out = append(out, e)
-					}
-				}
-				return out
-			}
-			for _, w := range []bool{true, false} {
-				if g, n := side(got, w), side(want, w); !slices.Equal(g, n) {
-					t.Fatalf("hooks of the writing side %v:\n got %q\nwant %q (net/http)", w, g, n)
-				}
+			if !prototest.SameSides(t, got, want) {
+				t.FailNow()
 			}
 			if !slices.Equal(got, tc.order) {
 				t.Fatalf("hooks in the order %q, want %q", got, tc.order)
