@@ -246,22 +246,12 @@ func TestH2SharedDialerCanceled(t *testing.T) {
 		nc.Close()
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
-	first := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://slow.test/", nil)
-		_, err := tr.RoundTrip(req)
-		first <- err
-	}()
+	first := goGet(ctx, tr, "http://slow.test/")
 	// The first caller is waiting for the peer's SETTINGS; a second one
 	// waits for its dial.
 	testenv.Eventually(t, 10*time.Second, func() bool { return dialPending(tr, key{scheme: "http", host: "slow.test"}) })
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	second := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx2, "GET", "http://slow.test/", nil)
-		_, err := tr.RoundTrip(req)
-		second <- err
-	}()
+	second := goGet(ctx2, tr, "http://slow.test/")
 	cancel()
 	if err := <-first; !errors.Is(err, context.Canceled) {
 		t.Errorf("dialer: %v", err)
@@ -313,25 +303,36 @@ func TestH2GoAwayReplaced(t *testing.T) {
 	}
 }
 
-func TestH2FullConnectionDialsAnother(t *testing.T) {
-	tr, b := newMockTransport(t)
-	tr.H2C = true
+// holdFirstStream serves a.test:80 on b with x/net's HTTP/2 server, one
+// stream a connection, answering "ok"; the first request waits in the
+// handler until hold is closed. It sends that first request through tr
+// from a goroutine of its own, its error to come on first, and returns
+// once the request is in the handler.
+func holdFirstStream(t *testing.T, tr *Transport, b *mock.Backend) (hold chan<- struct{}, first <-chan error) {
+	t.Helper()
 	var n atomic.Int32
-	hold := make(chan struct{})
+	release := make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {
-			<-hold
+			<-release
 		}
 		io.WriteString(w, "ok")
 	})
 	b.Handle("a.test:80", h2cPeer(&http2.Server{MaxConcurrentStreams: 1}, h))
-	first := make(chan error, 1)
+	errc := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest("GET", "http://a.test/", nil)
 		_, _, err := do(t, tr, req)
-		first <- err
+		errc <- err
 	}()
 	testenv.Eventually(t, 10*time.Second, func() bool { return n.Load() > 0 }) // the first request arrives
+	return release, errc
+}
+
+func TestH2FullConnectionDialsAnother(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	hold, first := holdFirstStream(t, tr, b)
 	// The connection is full: a second request gets a second connection.
 	req, _ := http.NewRequest("POST", "http://a.test/", strings.NewReader("body"))
 	if _, body, err := do(t, tr, req); err != nil || body != "ok" {
@@ -351,54 +352,20 @@ func TestH2FullConnectionDialsAnother(t *testing.T) {
 }
 
 // refuseFirstStream is a raw HTTP/2 peer that refuses the first stream of
-// each connection with RST_STREAM(REFUSED_STREAM) and answers the others
-// with 200 and "ok".
+// each connection with RST_STREAM(REFUSED_STREAM) and answers the others,
+// once their body is whole, with 200 and "ok".
 func refuseFirstStream(nc net.Conn) {
-	preface := make([]byte, len(http2.ClientPreface))
-	if _, err := io.ReadFull(nc, preface); err != nil {
-		return
-	}
-	fr := http2.NewFramer(nc, nc)
-	if fr.WriteSettings() != nil {
-		return
-	}
-	var hbuf bytes.Buffer
-	enc := hpack.NewEncoder(&hbuf)
 	first := true
-	for {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return
+	rawH2Peer(true, func(fr *http2.Framer, enc *hpack.Encoder, hbuf *bytes.Buffer, id uint32) bool {
+		if first {
+			first = false
+			fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
+			return true
 		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				fr.WriteSettingsAck()
-			}
-		case *http2.HeadersFrame:
-			if !f.StreamEnded() {
-				// Wait for the body's end before answering.
-				continue
-			}
-			answer(fr, enc, &hbuf, f.StreamID, &first)
-		case *http2.DataFrame:
-			if f.StreamEnded() {
-				answer(fr, enc, &hbuf, f.StreamID, &first)
-			}
-		}
-	}
-}
-
-func answer(fr *http2.Framer, enc *hpack.Encoder, hbuf *bytes.Buffer, id uint32, first *bool) {
-	if *first {
-		*first = false
-		fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
-		return
-	}
-	hbuf.Reset()
-	enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true})
-	fr.WriteData(id, true, []byte("ok"))
+		writeHead(fr, enc, hbuf, id, false)
+		fr.WriteData(id, true, []byte("ok"))
+		return true
+	})(nc)
 }
 
 func TestH2RefusedStreamRetried(t *testing.T) {
@@ -440,22 +407,7 @@ func TestH2AtMaxConnsPerHost(t *testing.T) {
 	tr, b := newMockTransport(t)
 	tr.H2C = true
 	tr.MaxConnsPerHost = 1
-	var n atomic.Int32
-	hold := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1) == 1 {
-			<-hold
-		}
-		io.WriteString(w, "ok")
-	})
-	b.Handle("a.test:80", h2cPeer(&http2.Server{MaxConcurrentStreams: 1}, h))
-	first := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequest("GET", "http://a.test/", nil)
-		_, _, err := do(t, tr, req)
-		first <- err
-	}()
-	testenv.Eventually(t, 10*time.Second, func() bool { return n.Load() > 0 }) // the first request arrives
+	hold, first := holdFirstStream(t, tr, b)
 	second := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest("GET", "http://a.test/", nil)
@@ -551,12 +503,7 @@ func TestH2WaiterCanceled(t *testing.T) {
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	first := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://slow.test/", nil)
-		_, err := tr.RoundTrip(req)
-		first <- err
-	}()
+	first := goGet(ctx, tr, "http://slow.test/")
 	testenv.Eventually(t, 10*time.Second, func() bool { return dialPending(tr, key{scheme: "http", host: "slow.test"}) })
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
@@ -720,7 +667,6 @@ func dropAfter(nc net.Conn, n int) {
 	}
 	var hbuf bytes.Buffer
 	enc := hpack.NewEncoder(&hbuf)
-	first := false
 	for n > 0 {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -733,7 +679,8 @@ func dropAfter(nc net.Conn, n int) {
 			}
 		case *http2.HeadersFrame:
 			if f.StreamEnded() {
-				answer(fr, enc, &hbuf, f.StreamID, &first)
+				writeHead(fr, enc, &hbuf, f.StreamID, false)
+				fr.WriteData(f.StreamID, true, []byte("ok"))
 				n--
 			}
 		}

@@ -212,12 +212,7 @@ func TestSharedDialNeverEnds(t *testing.T) {
 			url := tc.scheme + "://a.test/"
 			stuckCtx, cancelStuck := context.WithCancel(context.Background())
 			defer cancelStuck()
-			stuck := make(chan error, 1)
-			go func() {
-				req, _ := http.NewRequestWithContext(stuckCtx, "GET", url, nil)
-				_, err := tr.RoundTrip(req)
-				stuck <- err
-			}()
+			stuck := goGet(stuckCtx, tr, url)
 			// The first dial connects and waits for its answer.
 			testenv.Eventually(t, 10*time.Second, func() bool {
 				return len(b.Conns()) > 0 && dialPending(tr, key{scheme: tc.scheme, host: "a.test"})
@@ -322,13 +317,8 @@ func TestH2CSettingsTimeout(t *testing.T) {
 		b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C), mock.Stall())
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		done := make(chan error, 1)
 		start := time.Now()
-		go func() {
-			req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
-			_, err := tr.RoundTrip(req)
-			done <- err
-		}()
+		done := goGet(ctx, tr, "http://a.test/")
 		select {
 		case err := <-done:
 			if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, context.DeadlineExceeded) {

@@ -33,6 +33,21 @@ func (l *headersLog) get() []time.Time {
 	return append([]time.Time(nil), l.times...)
 }
 
+// h2cAnswering returns a Transport speaking h2c to a.test:80 on the mock
+// backend, where a raw HTTP/2 peer answers each request's HEADERS with
+// answer (and ends the connection when it returns false), and the log of
+// when those HEADERS came.
+func h2cAnswering(t *testing.T, answer func(fr *http2.Framer, id uint32) bool) (*Transport, *headersLog) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	heads := &headersLog{}
+	b.Handle("a.test:80", mock.FuncPeer(rawH2(func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer, id uint32) bool {
+		heads.add()
+		return answer(fr, id)
+	})))
+	return tr, heads
+}
+
 // recordWaits replaces retryWait for the test with one that records the
 // waits asked for before doing them.
 func recordWaits(t *testing.T) func() []time.Duration {
@@ -62,14 +77,10 @@ func recordWaits(t *testing.T) func() []time.Duration {
 // timers run on the bubble's clock, however loaded the machine.
 func TestRetryRefusedBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr, b := newMockTransport(t)
-		tr.H2C = true
-		var heads headersLog
-		b.Handle("a.test:80", mock.FuncPeer(rawH2(func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer, id uint32) bool {
-			heads.add()
+		tr, heads := h2cAnswering(t, func(fr *http2.Framer, id uint32) bool {
 			fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
 			return true
-		})))
+		})
 		waits := recordWaits(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a bound, not a timing
 		defer cancel()
@@ -107,14 +118,10 @@ func TestRetryRefusedBackoff(t *testing.T) {
 // retry's wait short, and that the error then matches both the context's
 // end and the refusal.
 func TestRetryWaitCutByContext(t *testing.T) {
-	tr, b := newMockTransport(t)
-	tr.H2C = true
-	var heads headersLog
-	b.Handle("a.test:80", mock.FuncPeer(rawH2(func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer, id uint32) bool {
-		heads.add()
+	tr, heads := h2cAnswering(t, func(fr *http2.Framer, id uint32) bool {
 		fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
 		return true
-	})))
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	retryWait = func(ctx context.Context, d time.Duration, failed error) error {
@@ -143,14 +150,10 @@ func TestRetryWaitCutByContext(t *testing.T) {
 // all on it.
 func TestRetryGoAwayAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr, b := newMockTransport(t)
-		tr.H2C = true
-		var heads headersLog
-		b.Handle("a.test:80", mock.FuncPeer(rawH2(func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer, id uint32) bool {
-			heads.add()
+		tr, heads := h2cAnswering(t, func(fr *http2.Framer, id uint32) bool {
 			fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 			return false
-		})))
+		})
 		waits := recordWaits(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()

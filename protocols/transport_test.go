@@ -35,6 +35,18 @@ func newMockTransport(t *testing.T) (*Transport, *mock.Backend) {
 	return tr, b
 }
 
+// goGet sends a GET for url with ctx through rt from a goroutine of its
+// own; the error comes on the channel returned.
+func goGet(ctx context.Context, rt http.RoundTripper, url string) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		_, err := rt.RoundTrip(req)
+		errc <- err
+	}()
+	return errc
+}
+
 func helloHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -194,12 +206,7 @@ func TestMaxConnsPerHostWaits(t *testing.T) {
 	<-g.in
 	// Two requests are in the handler; the others wait for a connection.
 	ctx, cancel := context.WithCancel(context.Background())
-	waiting := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
-		_, err := tr.RoundTrip(req)
-		waiting <- err
-	}()
+	waiting := goGet(ctx, tr, "http://a.test/")
 	cancel()
 	if err := <-waiting; !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled waiter: %v", err)
