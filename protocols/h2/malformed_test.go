@@ -167,6 +167,40 @@ func TestHeaderListOverLimit(t *testing.T) {
 	}
 }
 
+// floodFrames is how many frames floodAfterHead sends at most.
+const floodFrames = 1 << 20
+
+// floodAfterHead returns a peer script that answers the first request
+// with a 200 head, its header block ended if endHeaders, and then sends
+// frame(p, stream, i) for i from 0 until a write fails or floodFrames
+// went; how many went comes on sent.
+func floodAfterHead(endHeaders bool, frame func(p *rawPeer, stream uint32, i int) error, sent chan<- int) func(*rawPeer) {
+	return func(p *rawPeer) {
+		if !p.handshake() {
+			return
+		}
+		h := p.readHeaders()
+		if h == nil {
+			return
+		}
+		go p.drain()
+		n := 0
+		p.write(func() error {
+			block := p.encode(":status", "200")
+			if err := p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: h.StreamID, BlockFragment: block, EndHeaders: endHeaders}); err != nil {
+				return err
+			}
+			for ; n < floodFrames; n++ {
+				if err := frame(p, h.StreamID, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		sent <- n
+	}
+}
+
 // TestEndlessContinuation sends a HEADERS frame followed by CONTINUATION
 // frames that never end the block, empty or carrying a header each time.
 // The Conn stops the connection after a bounded number of frames.
@@ -181,36 +215,15 @@ func TestEndlessContinuation(t *testing.T) {
 		t.Run(frag.name, func(t *testing.T) {
 			before := heapInUse()
 			sent := make(chan int, 1)
-			c := rawH2C(t, Options{MaxHeaderListSize: 16 << 10}, func(p *rawPeer) {
-				if !p.handshake() {
-					return
-				}
-				h := p.readHeaders()
-				if h == nil {
-					return
-				}
-				go p.drain()
-				n := 0
-				p.write(func() error {
-					block := p.encode(":status", "200")
-					if err := p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: h.StreamID, BlockFragment: block}); err != nil {
-						return err
-					}
-					for ; n < 1<<20; n++ {
-						if err := p.fr.WriteContinuation(h.StreamID, false, frag.b); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				sent <- n
-			})
+			c := rawH2C(t, Options{MaxHeaderListSize: 16 << 10}, floodAfterHead(false, func(p *rawPeer, stream uint32, _ int) error {
+				return p.fr.WriteContinuation(stream, false, frag.b)
+			}, sent))
 			err := mustGetError(t, c)
 			if !errors.Is(err, ErrFlood) || asConnError(t, err) != http2.ErrCodeEnhanceYourCalm {
 				t.Fatalf("error %v: want ErrFlood with ENHANCE_YOUR_CALM", err)
 			}
 			c.Close()
-			if n := <-sent; n >= 1<<20 {
+			if n := <-sent; n >= floodFrames {
 				t.Fatalf("the client took all %d CONTINUATION frames", n)
 			}
 			checkHeapGrowth(t, before, 4<<20)
@@ -257,30 +270,7 @@ func TestFlood(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := heapInUse()
 			sent := make(chan int, 1)
-			c := rawH2C(t, Options{MaxControlFrames: 200}, func(p *rawPeer) {
-				if !p.handshake() {
-					return
-				}
-				h := p.readHeaders()
-				if h == nil {
-					return
-				}
-				go p.drain()
-				n := 0
-				p.write(func() error {
-					block := p.encode(":status", "200")
-					if err := p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: h.StreamID, BlockFragment: block, EndHeaders: true}); err != nil {
-						return err
-					}
-					for ; n < 1<<20; n++ {
-						if err := tc.frame(p, h.StreamID, n); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				sent <- n
-			})
+			c := rawH2C(t, Options{MaxControlFrames: 200}, floodAfterHead(true, tc.frame, sent))
 			req, _ := http.NewRequestWithContext(testContext(t), "GET", "http://raw.test/", nil)
 			resp, err := c.RoundTrip(req)
 			if err == nil {
@@ -292,7 +282,7 @@ func TestFlood(t *testing.T) {
 			}
 			testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 			c.Close()
-			if n := <-sent; n >= 1<<20 {
+			if n := <-sent; n >= floodFrames {
 				t.Fatalf("the client took all %d frames", n)
 			}
 			checkHeapGrowth(t, before, 4<<20)
