@@ -72,12 +72,12 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			c, _ := newDialer(b).conn(b, srv.addr(), Options{})
+			c, _ := newDialer(b).conn(b, srv.Addr(), Options{})
 			ctx := context.Background()
 			if tc.trace != nil {
 				ctx = httptrace.WithClientTrace(ctx, tc.trace)
 			}
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.addr()+"/", nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.Addr()+"/", nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -35,9 +35,9 @@ func TestGetReusesConnection(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
 	s := newRawServer(t, respondEach("HTTP/1.1 200 OK\r\ncontent-length: 5\r\nX-Custom-thing: a \r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nhello"))
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{})
+	c, log := d.conn(t, s.Addr(), Options{})
 	for i := 0; i < 3; i++ {
-		req := newReq(t, "GET", s.addr(), nil)
+		req := newReq(t, "GET", s.Addr(), nil)
 		resp, err := c.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
@@ -61,8 +61,8 @@ func TestGetReusesConnection(t *testing.T) {
 	if got := log.get(); !slices.Equal(got, []bool{true, true, true}) {
 		t.Errorf("OnDone calls %v", got)
 	}
-	if s.accepted() != 1 {
-		t.Errorf("%d connections accepted, want 1", s.accepted())
+	if s.Served() != 1 {
+		t.Errorf("%d connections accepted, want 1", s.Served())
 	}
 }
 
@@ -72,8 +72,8 @@ func exchange(t *testing.T, method string, resp string, opts Options) (*http.Res
 	t.Helper()
 	s := newRawServer(t, respondOnce(resp))
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), opts)
-	r, err := c.RoundTrip(newReq(t, method, s.addr(), nil))
+	c, log := d.conn(t, s.Addr(), opts)
+	r, err := c.RoundTrip(newReq(t, method, s.Addr(), nil))
 	if err != nil {
 		return nil, "", log.get(), err
 	}
@@ -312,8 +312,8 @@ func TestSwitchingProtocols(t *testing.T) {
 		}
 	})
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{})
-	req := newReq(t, "GET", s.addr(), nil)
+	c, log := d.conn(t, s.Addr(), Options{})
+	req := newReq(t, "GET", s.Addr(), nil)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "echo")
 	resp, err := c.RoundTrip(req)
@@ -338,7 +338,7 @@ func TestSwitchingProtocols(t *testing.T) {
 	if !slices.Equal(log.get(), []bool{false}) {
 		t.Errorf("OnDone %v", log.get())
 	}
-	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.Is(err, ErrConnClosed) {
+	if _, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil)); !errors.Is(err, ErrConnClosed) {
 		t.Errorf("RoundTrip after 101: %v", err)
 	}
 }
@@ -346,13 +346,13 @@ func TestSwitchingProtocols(t *testing.T) {
 func TestConnBusyAndClosed(t *testing.T) {
 	s := newRawServer(t, respondEach("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
 	d := newDialer(t)
-	c, _ := d.conn(t, s.addr(), Options{})
-	resp, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	c, _ := d.conn(t, s.Addr(), Options{})
+	resp, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	body := &closeCounter{r: strings.NewReader("x")}
-	req := newReq(t, "POST", s.addr(), body)
+	req := newReq(t, "POST", s.Addr(), body)
 	if _, err := c.RoundTrip(req); !errors.Is(err, ErrConnBusy) {
 		t.Errorf("second RoundTrip: %v, want ErrConnBusy", err)
 	}
@@ -364,7 +364,7 @@ func TestConnBusyAndClosed(t *testing.T) {
 	if c.Usable() {
 		t.Error("closed connection usable")
 	}
-	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.Is(err, ErrConnClosed) {
+	if _, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil)); !errors.Is(err, ErrConnClosed) {
 		t.Errorf("RoundTrip after Close: %v", err)
 	}
 	if c.Close() != nil {
@@ -383,10 +383,10 @@ func (c *closeCounter) Close() error               { c.closed++; return nil }
 func TestContextCanceledBeforeStart(t *testing.T) {
 	s := newRawServer(t, respondEach("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{})
+	c, log := d.conn(t, s.Addr(), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Addr()+"/", nil)
 	_, err := c.RoundTrip(req)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v", err)
@@ -411,9 +411,9 @@ func stallServer(t *testing.T, head string) *rawServer {
 func TestCancelWhileWaitingForHead(t *testing.T) {
 	s := stallServer(t, "")
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{})
+	c, log := d.conn(t, s.Addr(), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Addr()+"/", nil)
 	time.AfterFunc(20*time.Millisecond, cancel)
 	_, err := c.RoundTrip(req)
 	var e *Error
@@ -428,10 +428,10 @@ func TestCancelWhileWaitingForHead(t *testing.T) {
 func TestDeadlineDuringBody(t *testing.T) {
 	s := stallServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{})
+	c, log := d.conn(t, s.Addr(), Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Addr()+"/", nil)
 	resp, err := c.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -456,8 +456,8 @@ func TestDeadlineDuringBody(t *testing.T) {
 func TestResponseHeaderTimeout(t *testing.T) {
 	s := stallServer(t, "HTTP/1.1 200 OK\r\n")
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{ResponseHeaderTimeout: 30 * time.Millisecond})
-	_, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	c, log := d.conn(t, s.Addr(), Options{ResponseHeaderTimeout: 30 * time.Millisecond})
+	_, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 	if !errors.Is(err, ErrResponseHeaderTimeout) || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("error %v", err)
 	}
@@ -473,9 +473,9 @@ func TestResponseHeaderTimeout(t *testing.T) {
 func TestResponseHeaderTimeoutClearedForReuse(t *testing.T) {
 	s := newRawServer(t, respondEach("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{ResponseHeaderTimeout: 20 * time.Millisecond})
+	c, log := d.conn(t, s.Addr(), Options{ResponseHeaderTimeout: 20 * time.Millisecond})
 	for i := 0; i < 2; i++ {
-		resp, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+		resp, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -493,8 +493,8 @@ func TestResponseHeaderTimeoutClearedForReuse(t *testing.T) {
 func TestBodyCloseDrainsSmallRest(t *testing.T) {
 	s := newRawServer(t, respondEach("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world"))
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{})
-	resp, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	c, log := d.conn(t, s.Addr(), Options{})
+	resp, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,8 +523,8 @@ func TestBodyCloseGivesUpOnLargeRest(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := stallServer(t, resp)
 			d := newDialer(t)
-			c, log := d.conn(t, s.addr(), Options{})
-			r, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+			c, log := d.conn(t, s.Addr(), Options{})
+			r, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -539,8 +539,8 @@ func TestBodyCloseGivesUpOnLargeRest(t *testing.T) {
 func TestBodyCloseInterruptsRead(t *testing.T) {
 	s := stallServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{})
-	resp, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	c, log := d.conn(t, s.Addr(), Options{})
+	resp, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,10 +590,10 @@ func TestCancelDuringBody(t *testing.T) {
 	const size = 1 << 20
 	s := stallServer(t, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(size)+"\r\n\r\n"+strings.Repeat("x", size))
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{})
+	c, log := d.conn(t, s.Addr(), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Addr()+"/", nil)
 	resp, err := c.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -640,10 +640,10 @@ func TestStatusLineCheckedEarly(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newRawServer(t, holdOpen(tc.resp))
-			c, log := newDialer(t).conn(t, s.addr(), Options{})
+			c, log := newDialer(t).conn(t, s.Addr(), Options{})
 			// No deadline: only the check can end the wait. The guard
 			// closes the connection if it does not.
-			req, _ := http.NewRequest("GET", "http://"+s.addr()+"/", nil)
+			req, _ := http.NewRequest("GET", "http://"+s.Addr()+"/", nil)
 			guard := time.AfterFunc(5*time.Second, func() { c.Close() })
 			defer guard.Stop()
 			_, err := c.RoundTrip(req)
@@ -661,10 +661,10 @@ func TestStatusLineCheckedEarly(t *testing.T) {
 	}
 	// A valid start of a head is waited for.
 	s := newRawServer(t, holdOpen("HTTP/1.1 200 OK\r\nContent-Le"))
-	c, _ := newDialer(t).conn(t, s.addr(), Options{})
+	c, _ := newDialer(t).conn(t, s.Addr(), Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Addr()+"/", nil)
 	if _, err := c.RoundTrip(req); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("incomplete valid head: %v, want the request's deadline", err)
 	}
@@ -683,7 +683,7 @@ func TestSwitchingProtocolsWithoutUpgrade(t *testing.T) {
 		// net/http's transport, for reference.
 		s := newRawServer(t, holdOpen(resp))
 		std := &http.Transport{}
-		req := newReq(t, "GET", s.addr(), nil)
+		req := newReq(t, "GET", s.Addr(), nil)
 		sresp, err := std.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
@@ -693,8 +693,8 @@ func TestSwitchingProtocolsWithoutUpgrade(t *testing.T) {
 		std.CloseIdleConnections()
 		_, stdWritable := sresp.Body.(io.Writer)
 
-		c, log := newDialer(t).conn(t, s.addr(), Options{})
-		got, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+		c, log := newDialer(t).conn(t, s.Addr(), Options{})
+		got, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -725,22 +725,22 @@ func TestSwitchingProtocolsWithoutUpgrade(t *testing.T) {
 func TestSharedSentinels(t *testing.T) {
 	// Closed before responding.
 	s := newRawServer(t, func(c net.Conn, br *bufio.Reader) { http.ReadRequest(br) })
-	c, _ := newDialer(t).conn(t, s.addr(), Options{})
-	_, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	c, _ := newDialer(t).conn(t, s.Addr(), Options{})
+	_, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 	if !errors.Is(err, ErrServerClosed) || !errors.Is(err, io.EOF) || errors.Is(err, ErrNotProcessed) {
 		t.Errorf("server closed: %v", err)
 	}
 	// Closed and busy connections.
-	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.Is(err, ErrConnClosed) || !errors.Is(err, ErrNotProcessed) {
+	if _, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil)); !errors.Is(err, ErrConnClosed) || !errors.Is(err, ErrNotProcessed) {
 		t.Errorf("closed connection: %v", err)
 	}
 	s = newRawServer(t, respondEach("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-	c, _ = newDialer(t).conn(t, s.addr(), Options{})
-	resp, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	c, _ = newDialer(t).conn(t, s.Addr(), Options{})
+	resp, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.Is(err, ErrConnBusy) || !errors.Is(err, ErrNotProcessed) {
+	if _, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil)); !errors.Is(err, ErrConnBusy) || !errors.Is(err, ErrNotProcessed) {
 		t.Errorf("busy connection: %v", err)
 	}
 	readAll(t, resp)
@@ -760,8 +760,8 @@ func TestSharedSentinels(t *testing.T) {
 	}
 	// A response header timeout.
 	s = stallServer(t, "")
-	c, _ = newDialer(t).conn(t, s.addr(), Options{ResponseHeaderTimeout: 20 * time.Millisecond})
-	_, err = c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	c, _ = newDialer(t).conn(t, s.Addr(), Options{ResponseHeaderTimeout: 20 * time.Millisecond})
+	_, err = c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("response header timeout: %v", err)
 	}
@@ -796,8 +796,8 @@ func (w *wrapped) Unwrap() error { return w.e }
 func TestWrapError(t *testing.T) {
 	wrap := func(e *Error) error { return &wrapped{e} }
 	s := newRawServer(t, respondOnce("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
-	c, _ := newDialer(t).conn(t, s.addr(), Options{WrapError: wrap})
-	resp, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	c, _ := newDialer(t).conn(t, s.Addr(), Options{WrapError: wrap})
+	resp, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -810,19 +810,19 @@ func TestWrapError(t *testing.T) {
 	if _, err := resp.Body.Read(make([]byte, 1)); !errors.As(err, &w) || !errors.Is(err, ErrBodyClosed) {
 		t.Errorf("Read after Close: %v", err)
 	}
-	if _, err := c.RoundTrip(newReq(t, "GET", s.addr(), nil)); !errors.As(err, &w) || !errors.Is(err, ErrConnClosed) {
+	if _, err := c.RoundTrip(newReq(t, "GET", s.Addr(), nil)); !errors.As(err, &w) || !errors.Is(err, ErrConnClosed) {
 		t.Errorf("RoundTrip on a closed connection: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
-	c, _ = newDialer(t).conn(t, s.addr(), Options{WrapError: wrap})
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Addr()+"/", nil)
+	c, _ = newDialer(t).conn(t, s.Addr(), Options{WrapError: wrap})
 	if _, err := c.RoundTrip(req); !errors.As(err, &w) || !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled: %v", err)
 	}
 	s = newRawServer(t, respondOnce("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-	c, _ = newDialer(t).conn(t, s.addr(), Options{WrapError: wrap})
-	resp, err = c.RoundTrip(newReq(t, "GET", s.addr(), nil))
+	c, _ = newDialer(t).conn(t, s.Addr(), Options{WrapError: wrap})
+	resp, err = c.RoundTrip(newReq(t, "GET", s.Addr(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,8 +41,8 @@ func TestCompressionCorruptBody(t *testing.T) {
 				head = "HTTP/1.1 200 OK\r\nContent-Encoding: GZIP\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
 			}
 			srv := newRawServer(t, respondEach(head+string(tc.Body)))
-			c, _ := newDialer(t).conn(t, srv.addr(), Options{})
-			resp, err := c.RoundTrip(newReq(t, "GET", srv.addr(), nil))
+			c, _ := newDialer(t).conn(t, srv.Addr(), Options{})
+			resp, err := c.RoundTrip(newReq(t, "GET", srv.Addr(), nil))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/transportkit/transportkit/backends/stdnet"
+	"github.com/transportkit/transportkit/protocols/internal/prototest"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -23,61 +24,16 @@ func TestMain(m *testing.M) {
 
 // rawServer is a loopback TCP server whose connections are handled by a
 // function, for responses no real server would send.
-type rawServer struct {
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []net.Conn
-	nconn int
-}
+type rawServer = prototest.TCPServer
 
+// newRawServer serves handle on a loopback listener until t ends, closing
+// each connection when handle returns.
 func newRawServer(t testing.TB, handle func(c net.Conn, br *bufio.Reader)) *rawServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rawServer{ln: ln}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.nconn++
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer c.Close()
-				handle(c, bufio.NewReader(c))
-			}()
-		}
-	}()
-	t.Cleanup(s.close)
-	return s
-}
-
-func (s *rawServer) addr() string { return s.ln.Addr().String() }
-
-func (s *rawServer) accepted() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.nconn
-}
-
-func (s *rawServer) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for _, c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
+	return prototest.StartTCP(t, func(c net.Conn) {
+		defer c.Close()
+		handle(c, bufio.NewReader(c))
+	})
 }
 
 // respondEach reads requests and answers each with resp, until the client

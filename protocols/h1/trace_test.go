@@ -114,9 +114,9 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 // with that error, as with net/http.
 func TestTraceGot1xxError(t *testing.T) {
 	srv := newRawServer(t, respondEach("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-	c, log := newDialer(t).conn(t, srv.addr(), Options{})
+	c, log := newDialer(t).conn(t, srv.Addr(), Options{})
 	stop := errors.New("enough hints")
-	req := newReq(t, "GET", srv.addr(), nil)
+	req := newReq(t, "GET", srv.Addr(), nil)
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 		Got1xxResponse: func(int, textproto.MIMEHeader) error { return stop },
 	}))
@@ -136,8 +136,8 @@ func TestTraceGot1xxResetsLimit(t *testing.T) {
 	hint := "HTTP/1.1 103 Early Hints\r\nLink: </" + strings.Repeat("a", 600) + ">\r\n\r\n"
 	srv := newRawServer(t, respondEach(hint+hint+hint+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
 	for _, hooked := range []bool{false, true} {
-		c, _ := newDialer(t).conn(t, srv.addr(), Options{MaxHeaderBytes: 1000})
-		req := newReq(t, "GET", srv.addr(), nil)
+		c, _ := newDialer(t).conn(t, srv.Addr(), Options{MaxHeaderBytes: 1000})
+		req := newReq(t, "GET", srv.Addr(), nil)
 		n := 0
 		if hooked {
 			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
@@ -177,9 +177,9 @@ func (f *failingReader) Read(p []byte) (int, error) {
 // WroteRequest with its error.
 func TestTraceWroteRequestError(t *testing.T) {
 	srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) { io.Copy(io.Discard, br) })
-	c, _ := newDialer(t).conn(t, srv.addr(), Options{})
+	c, _ := newDialer(t).conn(t, srv.Addr(), Options{})
 	bodyErr := errors.New("body broke")
-	req := newReq(t, "POST", srv.addr(), &failingReader{err: bodyErr})
+	req := newReq(t, "POST", srv.Addr(), &failingReader{err: bodyErr})
 	var got []error
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 		WroteRequest: func(i httptrace.WroteRequestInfo) { got = append(got, i.Err) },

@@ -74,7 +74,7 @@ func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 func TestRequestWriting(t *testing.T) {
 	srv := newRecorder(t)
 	d := newDialer(t)
-	c, log := d.conn(t, srv.addr(), Options{UserAgent: "tk-test"})
+	c, log := d.conn(t, srv.Addr(), Options{UserAgent: "tk-test"})
 	big := strings.Repeat("x", 1<<20+7)
 
 	do := func(req *http.Request) seen {
@@ -88,10 +88,10 @@ func TestRequestWriting(t *testing.T) {
 	}
 
 	t.Run("get", func(t *testing.T) {
-		req := newReq(t, "GET", srv.addr(), nil)
+		req := newReq(t, "GET", srv.Addr(), nil)
 		req.Header.Set("X-Pad", "  padded\t")
 		s := do(req)
-		if s.method != "GET" || s.uri != "/path?q=1" || s.host != srv.addr() || s.header.Get("User-Agent") != "tk-test" {
+		if s.method != "GET" || s.uri != "/path?q=1" || s.host != srv.Addr() || s.header.Get("User-Agent") != "tk-test" {
 			t.Errorf("%+v", s)
 		}
 		if s.header.Get("X-Pad") != "padded" || s.cl != 0 || s.te != nil {
@@ -99,29 +99,29 @@ func TestRequestWriting(t *testing.T) {
 		}
 	})
 	t.Run("no user agent", func(t *testing.T) {
-		req := newReq(t, "GET", srv.addr(), nil)
+		req := newReq(t, "GET", srv.Addr(), nil)
 		req.Header["User-Agent"] = []string{""}
 		if s := do(req); s.header["User-Agent"] != nil {
 			t.Errorf("User-Agent %q", s.header["User-Agent"])
 		}
-		req = newReq(t, "GET", srv.addr(), nil)
+		req = newReq(t, "GET", srv.Addr(), nil)
 		req.Header.Set("User-Agent", "mine")
 		if s := do(req); s.header.Get("User-Agent") != "mine" {
 			t.Errorf("User-Agent %q", s.header["User-Agent"])
 		}
 	})
 	t.Run("host and target", func(t *testing.T) {
-		req := newReq(t, "GET", srv.addr(), nil)
+		req := newReq(t, "GET", srv.Addr(), nil)
 		req.Host = "example.com"
-		req.URL = &url.URL{Scheme: "http", Host: srv.addr(), Path: "/a b", RawQuery: "x=1"}
+		req.URL = &url.URL{Scheme: "http", Host: srv.Addr(), Path: "/a b", RawQuery: "x=1"}
 		if s := do(req); s.host != "example.com" || s.uri != "/a%20b?x=1" {
 			t.Errorf("%+v", s)
 		}
-		req.URL = &url.URL{Scheme: "http", Host: srv.addr(), Path: ""}
+		req.URL = &url.URL{Scheme: "http", Host: srv.Addr(), Path: ""}
 		if s := do(req); s.uri != "/" {
 			t.Errorf("%+v", s)
 		}
-		req.URL = &url.URL{Scheme: "http", Host: srv.addr(), Path: "/q", ForceQuery: true}
+		req.URL = &url.URL{Scheme: "http", Host: srv.Addr(), Path: "/q", ForceQuery: true}
 		if s := do(req); s.uri != "/q?" {
 			t.Errorf("%+v", s)
 		}
@@ -132,48 +132,48 @@ func TestRequestWriting(t *testing.T) {
 		}
 	})
 	t.Run("post with length", func(t *testing.T) {
-		s := do(newReq(t, "POST", srv.addr(), strings.NewReader("payload")))
+		s := do(newReq(t, "POST", srv.Addr(), strings.NewReader("payload")))
 		if s.body != "payload" || s.cl != 7 || s.te != nil {
 			t.Errorf("%+v", s)
 		}
-		s = do(newReq(t, "PUT", srv.addr(), strings.NewReader(big)))
+		s = do(newReq(t, "PUT", srv.Addr(), strings.NewReader(big)))
 		if s.body != big || s.cl != int64(len(big)) {
 			t.Errorf("big body: %d bytes", len(s.body))
 		}
 	})
 	t.Run("post without body", func(t *testing.T) {
-		s := do(newReq(t, "POST", srv.addr(), nil))
+		s := do(newReq(t, "POST", srv.Addr(), nil))
 		if s.cl != 0 || s.header.Get("Content-Length") != "0" {
 			t.Errorf("%+v", s)
 		}
 	})
 	t.Run("chunked with trailer", func(t *testing.T) {
-		req := newReq(t, "POST", srv.addr(), onlyReader{strings.NewReader(big)})
+		req := newReq(t, "POST", srv.Addr(), onlyReader{strings.NewReader(big)})
 		req.Trailer = http.Header{"X-Sum": {"99"}}
 		s := do(req)
 		if s.body != big || !slices.Equal(s.te, []string{"chunked"}) || s.trailer.Get("X-Sum") != "99" {
 			t.Errorf("te %v trailer %v body %d bytes", s.te, s.trailer, len(s.body))
 		}
-		req = newReq(t, "POST", srv.addr(), strings.NewReader("abc"))
+		req = newReq(t, "POST", srv.Addr(), strings.NewReader("abc"))
 		req.TransferEncoding = []string{"chunked"}
 		if s := do(req); s.body != "abc" || s.te == nil {
 			t.Errorf("%+v", s)
 		}
 	})
 	t.Run("unknown length probed", func(t *testing.T) {
-		req := newReq(t, "GET", srv.addr(), nil)
+		req := newReq(t, "GET", srv.Addr(), nil)
 		req.Body = io.NopCloser(onlyReader{strings.NewReader("")})
 		if s := do(req); s.te != nil || s.cl != 0 {
 			t.Errorf("empty body sent as %+v", s)
 		}
-		req = newReq(t, "PUT", srv.addr(), nil)
+		req = newReq(t, "PUT", srv.Addr(), nil)
 		req.Body = io.NopCloser(onlyReader{strings.NewReader("late")})
 		if s := do(req); s.body != "late" || s.te == nil {
 			t.Errorf("%+v", s)
 		}
 	})
 	t.Run("close", func(t *testing.T) {
-		req := newReq(t, "GET", srv.addr(), nil)
+		req := newReq(t, "GET", srv.Addr(), nil)
 		req.Close = true
 		if s := do(req); !s.close {
 			t.Errorf("%+v", s)
@@ -189,7 +189,7 @@ func TestInvalidRequests(t *testing.T) {
 	srv := newRecorder(t)
 	d := newDialer(t)
 	mk := func(mod func(r *http.Request)) *http.Request {
-		r := newReq(t, "POST", srv.addr(), nil)
+		r := newReq(t, "POST", srv.Addr(), nil)
 		mod(r)
 		return r
 	}
@@ -220,7 +220,7 @@ func TestInvalidRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, log := d.conn(t, srv.addr(), Options{})
+			c, log := d.conn(t, srv.Addr(), Options{})
 			body := &closeCounter{r: strings.NewReader(""), closed: 1}
 			if tt.req.Body != nil {
 				body.r, body.closed = tt.req.Body, 0
@@ -250,8 +250,8 @@ func TestRequestBodyReadError(t *testing.T) {
 	d := newDialer(t)
 	boom := errors.New("boom")
 	for _, cl := range []int64{-1, 10, 0} {
-		c, log := d.conn(t, srv.addr(), Options{})
-		req := newReq(t, "POST", srv.addr(), nil)
+		c, log := d.conn(t, srv.Addr(), Options{})
+		req := newReq(t, "POST", srv.Addr(), nil)
 		req.Body, req.ContentLength = io.NopCloser(errReader{boom}), cl
 		if _, err := c.RoundTrip(req); !errors.Is(err, boom) {
 			t.Errorf("ContentLength %d: %v", cl, err)
@@ -288,32 +288,29 @@ func TestExpectContinue(t *testing.T) {
 	}
 	d := newDialer(t)
 
-	t.Run("continue", func(t *testing.T) {
-		s, ch := serve("HTTP/1.1 100 Continue\r\n\r\n", true)
-		c, log := d.conn(t, s.addr(), Options{ExpectContinueTimeout: time.Minute})
-		req := newReq(t, "PUT", s.addr(), strings.NewReader("body"))
-		req.Header.Set("Expect", "100-continue")
-		resp, err := c.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if readAll(t, resp) != "ok" || (<-ch).gotBody != "body" || !slices.Equal(log.get(), []bool{true}) {
-			t.Errorf("OnDone %v", log.get())
-		}
-	})
-	t.Run("timeout sends body", func(t *testing.T) {
-		s, ch := serve("", true)
-		c, log := d.conn(t, s.addr(), Options{ExpectContinueTimeout: 20 * time.Millisecond, ResponseHeaderTimeout: time.Minute})
-		req := newReq(t, "PUT", s.addr(), strings.NewReader("body"))
-		req.Header.Set("Expect", "100-continue")
-		resp, err := c.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if readAll(t, resp) != "ok" || (<-ch).gotBody != "body" || !slices.Equal(log.get(), []bool{true}) {
-			t.Errorf("OnDone %v", log.get())
-		}
-	})
+	// The body goes after a 100 Continue, or once ExpectContinueTimeout
+	// passes without an answer.
+	for _, tc := range []struct {
+		name, interim string
+		opts          Options
+	}{
+		{"continue", "HTTP/1.1 100 Continue\r\n\r\n", Options{ExpectContinueTimeout: time.Minute}},
+		{"timeout sends body", "", Options{ExpectContinueTimeout: 20 * time.Millisecond, ResponseHeaderTimeout: time.Minute}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, ch := serve(tc.interim, true)
+			c, log := d.conn(t, s.Addr(), tc.opts)
+			req := newReq(t, "PUT", s.Addr(), strings.NewReader("body"))
+			req.Header.Set("Expect", "100-continue")
+			resp, err := c.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if readAll(t, resp) != "ok" || (<-ch).gotBody != "body" || !slices.Equal(log.get(), []bool{true}) {
+				t.Errorf("OnDone %v", log.get())
+			}
+		})
+	}
 	t.Run("final answer", func(t *testing.T) {
 		s := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
 			if _, err := http.ReadRequest(br); err != nil {
@@ -322,9 +319,9 @@ func TestExpectContinue(t *testing.T) {
 			io.WriteString(c, "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
 			io.Copy(io.Discard, br)
 		})
-		c, log := d.conn(t, s.addr(), Options{ExpectContinueTimeout: time.Minute})
+		c, log := d.conn(t, s.Addr(), Options{ExpectContinueTimeout: time.Minute})
 		body := &closeCounter{r: strings.NewReader("body")}
-		req := newReq(t, "PUT", s.addr(), body)
+		req := newReq(t, "PUT", s.Addr(), body)
 		req.ContentLength = 4
 		req.Header.Set("Expect", "100-continue")
 		resp, err := c.RoundTrip(req)
@@ -337,9 +334,9 @@ func TestExpectContinue(t *testing.T) {
 	})
 	t.Run("server closes", func(t *testing.T) {
 		s := newRawServer(t, func(c net.Conn, br *bufio.Reader) { http.ReadRequest(br) })
-		c, _ := d.conn(t, s.addr(), Options{ExpectContinueTimeout: time.Minute})
+		c, _ := d.conn(t, s.Addr(), Options{ExpectContinueTimeout: time.Minute})
 		body := &closeCounter{r: strings.NewReader("body")}
-		req := newReq(t, "PUT", s.addr(), body)
+		req := newReq(t, "PUT", s.Addr(), body)
 		req.ContentLength = 4
 		req.Header.Set("Expect", "100-continue")
 		_, err := c.RoundTrip(req)
@@ -360,9 +357,9 @@ func TestEarlyResponse(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 413 Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 	})
 	d := newDialer(t)
-	c, log := d.conn(t, s.addr(), Options{})
+	c, log := d.conn(t, s.Addr(), Options{})
 	body := &closeCounter{r: bytes.NewReader(make([]byte, 32<<20))}
-	req := newReq(t, "POST", s.addr(), body)
+	req := newReq(t, "POST", s.Addr(), body)
 	req.ContentLength = 32 << 20
 	resp, err := c.RoundTrip(req)
 	if err == nil && resp.StatusCode != 413 {
@@ -376,8 +373,8 @@ func TestEarlyResponse(t *testing.T) {
 func TestDisableKeepAlives(t *testing.T) {
 	srv := newRecorder(t)
 	d := newDialer(t)
-	c, log := d.conn(t, srv.addr(), Options{DisableKeepAlives: true})
-	resp, err := c.RoundTrip(newReq(t, "GET", srv.addr(), nil))
+	c, log := d.conn(t, srv.Addr(), Options{DisableKeepAlives: true})
+	resp, err := c.RoundTrip(newReq(t, "GET", srv.Addr(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}

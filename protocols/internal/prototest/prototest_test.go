@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -213,4 +215,33 @@ func (r *onceErr) Read([]byte) (int, error) {
 	}
 	r.done = true
 	return 0, r.err
+}
+
+// TestTCPServer: the counts follow the connections, and Close closes a
+// connection its handler still holds and waits for the handler.
+func TestTCPServer(t *testing.T) {
+	var returned atomic.Bool
+	s := StartTCP(t, func(c net.Conn) {
+		c.Write([]byte("x"))
+		io.Copy(io.Discard, c) // until Close closes c
+		returned.Store(true)
+	})
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Served() != 1 || s.Open() != 1 {
+		t.Errorf("served %d, open %d: want 1 and 1", s.Served(), s.Open())
+	}
+	s.Close()
+	if !returned.Load() || s.Open() != 0 {
+		t.Errorf("after Close: handler returned %v, %d open", returned.Load(), s.Open())
+	}
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("read after Close: %v, want EOF", err)
+	}
 }
