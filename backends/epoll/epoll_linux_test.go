@@ -104,19 +104,7 @@ func TestDialStress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer live.Close()
-	var acceptWG sync.WaitGroup
-	acceptWG.Go(func() {
-		for {
-			c, err := live.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	defer acceptWG.Wait()
-	defer live.Close()
+	closeEach(t, live)
 
 	closed := closedPort(t)
 	hang := newBlackhole(t)
@@ -260,15 +248,11 @@ func TestDialErrors(t *testing.T) {
 	}
 }
 
-func TestDialNames(t *testing.T) {
-	b := openBackend(t, "")
-	defer b.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
+// closeEach accepts every connection to ln and closes it at once, until
+// the test ends; then it closes ln and waits for the accepting goroutine.
+func closeEach(t *testing.T, ln net.Listener) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -276,7 +260,21 @@ func TestDialNames(t *testing.T) {
 			}
 			c.Close()
 		}
-	}()
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+}
+
+func TestDialNames(t *testing.T) {
+	b := openBackend(t, "")
+	defer b.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeEach(t, ln)
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	// "localhost" may give ::1 first (refused here), then 127.0.0.1:
 	// the families race; an empty host means this machine.
@@ -303,16 +301,7 @@ func TestDialIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	closeEach(t, ln)
 	b, err := epoll.Open(transport.Options{LocalAddr: &net.TCPAddr{IP: net.IPv6loopback}})
 	if err != nil {
 		t.Fatal(err)
