@@ -27,46 +27,56 @@ import (
 // TestResponseHeaderTimeout: a response head that does not come within
 // Options.ResponseHeaderTimeout fails the request with a timeout and
 // resets its stream only.
+//
+// It runs in a synctest bubble: the mock backend is in memory, so its
+// timeouts run on the bubble's clock, however loaded the machine.
 func TestResponseHeaderTimeout(t *testing.T) {
-	reset := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			<-r.Context().Done()
-			close(reset)
-			return
+	synctest.Test(t, func(t *testing.T) {
+		reset := make(chan struct{})
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				<-r.Context().Done()
+				close(reset)
+				return
+			}
+			io.WriteString(w, "fast")
+		})
+		c := mockH2C(t, h, 0, Options{ResponseHeaderTimeout: 50 * time.Millisecond})
+		_, _, err := get(testContext(t), c, "http://h2c.test/slow")
+		var ne net.Error
+		if !errors.Is(err, ErrResponseHeaderTimeout) || !errors.Is(err, os.ErrDeadlineExceeded) ||
+			!errors.As(err, &ne) || !ne.Timeout() || IsRetryable(err) {
+			t.Fatalf("GET: %v, want a response header timeout", err)
 		}
-		io.WriteString(w, "fast")
+		select {
+		case <-reset:
+		case <-time.After(testTimeout):
+			t.Fatal("the server never saw the stream reset")
+		}
+		if body, _, err := get(testContext(t), c, "http://h2c.test/"); err != nil || body != "fast" {
+			t.Fatalf("next GET: %q, %v", body, err)
+		}
 	})
-	c := mockH2C(t, h, 0, Options{ResponseHeaderTimeout: 50 * time.Millisecond})
-	_, _, err := get(testContext(t), c, "http://h2c.test/slow")
-	var ne net.Error
-	if !errors.Is(err, ErrResponseHeaderTimeout) || !errors.Is(err, os.ErrDeadlineExceeded) ||
-		!errors.As(err, &ne) || !ne.Timeout() || IsRetryable(err) {
-		t.Fatalf("GET: %v, want a response header timeout", err)
-	}
-	select {
-	case <-reset:
-	case <-time.After(testTimeout):
-		t.Fatal("the server never saw the stream reset")
-	}
-	if body, _, err := get(testContext(t), c, "http://h2c.test/"); err != nil || body != "fast" {
-		t.Fatalf("next GET: %q, %v", body, err)
-	}
 }
 
 // TestResponseHeaderTimeoutAfterBody: the timeout counts from the end of
 // the request body, not from its head.
+//
+// It runs in a synctest bubble: the mock backend is in memory, so its
+// timeouts run on the bubble's clock, however loaded the machine.
 func TestResponseHeaderTimeoutAfterBody(t *testing.T) {
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, _ := io.Copy(io.Discard, r.Body)
-		fmt.Fprint(w, n)
+	synctest.Test(t, func(t *testing.T) {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, _ := io.Copy(io.Discard, r.Body)
+			fmt.Fprint(w, n)
+		})
+		c := mockH2C(t, h, 0, Options{ResponseHeaderTimeout: 100 * time.Millisecond})
+		body := io.MultiReader(strings.NewReader("abc"), &slowReader{d: 300 * time.Millisecond})
+		req, _ := http.NewRequestWithContext(testContext(t), "POST", "http://h2c.test/", body)
+		if got, _, err := doRequest(c, req); err != nil || got != "3" {
+			t.Fatalf("POST with a slow body: %q, %v", got, err)
+		}
 	})
-	c := mockH2C(t, h, 0, Options{ResponseHeaderTimeout: 100 * time.Millisecond})
-	body := io.MultiReader(strings.NewReader("abc"), &slowReader{d: 300 * time.Millisecond})
-	req, _ := http.NewRequestWithContext(testContext(t), "POST", "http://h2c.test/", body)
-	if got, _, err := doRequest(c, req); err != nil || got != "3" {
-		t.Fatalf("POST with a slow body: %q, %v", got, err)
-	}
 }
 
 // slowReader ends after a delay.
@@ -78,6 +88,10 @@ func (s *slowReader) Read([]byte) (int, error) { time.Sleep(s.d); return 0, io.E
 // 100 Continue (net/http's server sends it when the handler reads), or
 // for ExpectContinueTimeout; a final response that comes instead means
 // the body is not sent; with a zero timeout it goes at once.
+//
+// The timeout cases run in synctest bubbles: the mock backend is in
+// memory, so the timeout runs on the bubble's clock, however loaded the
+// machine.
 func TestExpectContinue(t *testing.T) {
 	t.Run("Continue", func(t *testing.T) {
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -152,51 +166,53 @@ func TestExpectContinue(t *testing.T) {
 		timeout time.Duration
 	}{{"Timeout", 200 * time.Millisecond}, {"NoTimeout", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			gap := make(chan time.Duration, 1)
-			c := rawH2C(t, Options{ExpectContinueTimeout: tc.timeout}, func(p *rawPeer) {
-				if !p.handshake() {
-					return
-				}
-				h := p.readHeaders()
-				if h == nil {
-					return
-				}
-				headAt := time.Now()
-				var body []byte
-				for {
-					f, err := p.fr.ReadFrame()
-					if err != nil {
+			synctest.Test(t, func(t *testing.T) {
+				gap := make(chan time.Duration, 1)
+				c := rawH2C(t, Options{ExpectContinueTimeout: tc.timeout}, func(p *rawPeer) {
+					if !p.handshake() {
 						return
 					}
-					if d, ok := f.(*http2.DataFrame); ok {
-						if body == nil {
-							gap <- time.Since(headAt)
-						}
-						body = append(body, d.Data()...)
-						if d.StreamEnded() {
-							p.respond(h.StreamID, string(body))
-							p.drain()
+					h := p.readHeaders()
+					if h == nil {
+						return
+					}
+					headAt := time.Now()
+					var body []byte
+					for {
+						f, err := p.fr.ReadFrame()
+						if err != nil {
 							return
 						}
+						if d, ok := f.(*http2.DataFrame); ok {
+							if body == nil {
+								gap <- time.Since(headAt)
+							}
+							body = append(body, d.Data()...)
+							if d.StreamEnded() {
+								p.respond(h.StreamID, string(body))
+								p.drain()
+								return
+							}
+						}
 					}
+				})
+				var waited bool
+				ctx := httptrace.WithClientTrace(testContext(t), &httptrace.ClientTrace{Wait100Continue: func() { waited = true }})
+				req, _ := http.NewRequestWithContext(ctx, "POST", "http://raw.test/", io.NopCloser(strings.NewReader("body")))
+				req.Header.Set("Expect", "100-continue")
+				if got, _, err := doRequest(c, req); err != nil || got != "body" {
+					t.Fatalf("POST: %q, %v", got, err)
+				}
+				d := <-gap
+				// The peer's clock starts when it reads the head, a little after
+				// the client's: half the timeout tells waiting from not.
+				if tc.timeout > 0 && (d < tc.timeout/2 || !waited) {
+					t.Fatalf("body sent %v after the head, waited %v: want the %v timeout", d, waited, tc.timeout)
+				}
+				if tc.timeout == 0 && waited {
+					t.Fatal("Wait100Continue with no ExpectContinueTimeout")
 				}
 			})
-			var waited bool
-			ctx := httptrace.WithClientTrace(testContext(t), &httptrace.ClientTrace{Wait100Continue: func() { waited = true }})
-			req, _ := http.NewRequestWithContext(ctx, "POST", "http://raw.test/", io.NopCloser(strings.NewReader("body")))
-			req.Header.Set("Expect", "100-continue")
-			if got, _, err := doRequest(c, req); err != nil || got != "body" {
-				t.Fatalf("POST: %q, %v", got, err)
-			}
-			d := <-gap
-			// The peer's clock starts when it reads the head, a little after
-			// the client's: half the timeout tells waiting from not.
-			if tc.timeout > 0 && (d < tc.timeout/2 || !waited) {
-				t.Fatalf("body sent %v after the head, waited %v: want the %v timeout", d, waited, tc.timeout)
-			}
-			if tc.timeout == 0 && waited {
-				t.Fatal("Wait100Continue with no ExpectContinueTimeout")
-			}
 		})
 	}
 }
@@ -464,26 +480,31 @@ func TestRequestBodyStopped(t *testing.T) {
 
 // TestWriteByteTimeout: a peer that stops reading makes writes stall;
 // the connection closes after WriteByteTimeout instead of hanging.
+//
+// It runs in a synctest bubble: the mock backend is in memory, so its
+// timeouts run on the bubble's clock, however loaded the machine.
 func TestWriteByteTimeout(t *testing.T) {
-	savedGrace := writeFailGrace
-	writeFailGrace = 50 * time.Millisecond
-	defer func() { writeFailGrace = savedGrace }()
-	stop := make(chan struct{})
-	defer close(stop)
-	c := rawH2C(t, Options{WriteByteTimeout: 50 * time.Millisecond}, func(p *rawPeer) {
-		if !p.handshake(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30}) {
-			return
+	synctest.Test(t, func(t *testing.T) {
+		savedGrace := writeFailGrace
+		writeFailGrace = 50 * time.Millisecond
+		defer func() { writeFailGrace = savedGrace }()
+		stop := make(chan struct{})
+		defer close(stop)
+		c := rawH2C(t, Options{WriteByteTimeout: 50 * time.Millisecond}, func(p *rawPeer) {
+			if !p.handshake(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30}) {
+				return
+			}
+			p.write(func() error { return p.fr.WriteWindowUpdate(0, 1<<30) })
+			p.readHeaders()
+			<-stop // reads nothing more
+		})
+		<-c.Ready()
+		req, _ := http.NewRequestWithContext(testContext(t), "POST", "http://raw.test/", io.NopCloser(bytes.NewReader(make([]byte, 8<<20))))
+		if _, err := c.RoundTrip(req); err == nil {
+			t.Fatal("POST succeeded")
 		}
-		p.write(func() error { return p.fr.WriteWindowUpdate(0, 1<<30) })
-		p.readHeaders()
-		<-stop // reads nothing more
+		testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 	})
-	<-c.Ready()
-	req, _ := http.NewRequestWithContext(testContext(t), "POST", "http://raw.test/", io.NopCloser(bytes.NewReader(make([]byte, 8<<20))))
-	if _, err := c.RoundTrip(req); err == nil {
-		t.Fatal("POST succeeded")
-	}
-	testenv.Eventually(t, testTimeout, func() bool { return c.State().Closed })
 }
 
 // TestCancelInterruptsBlockedWrite: a RoundTrip blocked writing its head
