@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -75,7 +76,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
   source <(transportctl completion bash)   # or zsh, fish, powershell`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
-		PersistentPreRunE: func(*cobra.Command, []string) error { return a.setup() },
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.setup(cmd) },
 	}
 	root.Version = buildInfo().String()
 	root.SetVersionTemplate("{{.Version}}\n")
@@ -109,8 +110,12 @@ func completeBackends(_ *cobra.Command, _ []string, toComplete string) ([]string
 	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
-// setup makes the logger and loads the config file.
-func (a *app) setup() error {
+// setup makes the logger and loads the config file. For the commands
+// that run no backend (version, completion, plugin), it checks that a
+// backend named by --backend, TRANSPORTKIT_BACKEND or the config file is
+// one the registry knows, so that an unknown name is exit 2 everywhere;
+// list, probe and bench check it when they choose their backends.
+func (a *app) setup(cmd *cobra.Command) error {
 	level := hclog.LevelFromString(a.logLevel)
 	if level == hclog.NoLevel {
 		return fmt.Errorf("--log-level %q: want trace, debug, info, warn, error or off", a.logLevel)
@@ -121,5 +126,13 @@ func (a *app) setup() error {
 		return err
 	}
 	a.cfg = cfg
-	return nil
+	switch cmd.Name() {
+	case "list", "probe", "bench":
+		return nil
+	}
+	if a.backend == "" && os.Getenv(registry.EnvBackend) == "" && (cfg == nil || cfg.Backend == "") {
+		return nil
+	}
+	_, err = a.chooseBackends()
+	return err
 }
