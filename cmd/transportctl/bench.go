@@ -291,28 +291,16 @@ func (c *benchClient) run(ctx context.Context, bf benchFlags, first bool) (loadg
 	if first {
 		cfg.Warmup = bf.warmup
 	}
-	return loadgen.Run(ctx, cfg, func() loadgen.Caller {
-		return func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := c.client.Do(req)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			select {
-			case c.proto <- protocolOf(resp):
-			default:
-			}
-			if err == nil && resp.StatusCode >= 400 {
-				err = fmt.Errorf("status %s", resp.Status)
-			}
-			return err
+	return loadgen.Run(ctx, cfg, loadgen.HTTPGet(c.client.Do, c.url, func(resp *http.Response) error {
+		select {
+		case c.proto <- protocolOf(resp):
+		default:
 		}
-	})
+		if resp.StatusCode >= 400 {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	}))
 }
 
 // protocol returns the protocol the responses came on, once one has.
