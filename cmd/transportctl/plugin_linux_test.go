@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/registry"
@@ -103,17 +104,16 @@ func descendants(t *testing.T) []int {
 // waiting a little for ended ones to be reaped.
 func noChildren(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d := descendants(t)
-		if len(d) == 0 {
-			return
+	var left []int
+	defer func() {
+		if len(left) > 0 {
+			t.Errorf("child processes left behind: %v", left)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child processes left behind: %v", d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		left = descendants(t)
+		return len(left) == 0
+	})
 }
 
 // copyPlugin copies the plugin binary at src into a new directory of t
@@ -519,6 +519,36 @@ func TestPluginVerifyNotPlugin(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, %q", code, out, errOut, tc.want)
 			}
 		})
+	}
+	noChildren(t)
+}
+
+// TestProbeBenchNotPlugin: a file in a plugin directory that is not a
+// plugin, chosen by name or met among every backend, makes probe and bench
+// exit 2 with a message that says so.
+func TestProbeBenchNotPlugin(t *testing.T) {
+	noEnv(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(dir, registry.PluginBinaryPrefix+"fake")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(fake, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(registry.EnvPluginPath, dir)
+	for _, args := range [][]string{
+		{"probe", "--backend", "plugin:fake"},
+		{"probe", "--json", "--proto", "h1"},
+		{"bench", "--backend", "stdnet,plugin:fake", "-c", "1", "-n", "4", "--rounds", "1"},
+	} {
+		code, _, errOut := cli(t, args...)
+		if code != exitUsage || !strings.Contains(errOut, "plugin:fake: ") || !strings.Contains(errOut, fake+" is not a transportkit plugin") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying %s is not a plugin", args, code, errOut, fake)
+		}
 	}
 	noChildren(t)
 }

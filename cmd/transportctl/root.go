@@ -58,7 +58,9 @@ Exit codes:
   0  success
   1  a probe failed, a chosen backend could not be opened, plugin
      discovery failed, or a plugin failed verification
-  2  bad usage: unknown command or flag, bad config file, unknown backend`
+  2  bad usage: unknown command or flag, bad config file (a plugin's
+     section the plugin refuses included), unknown backend, a plugin
+     binary that is not a plugin at all`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	a := &app{stdout: stdout, stderr: stderr}
