@@ -209,7 +209,7 @@ func TestREADMECommands(t *testing.T) {
 			if err := remote(script); err != nil {
 				t.Fatalf("%s names %v, which the test has no local stand-in for: add one to localServers, or fix the README\n%s", b, err, b.text)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), blockTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), blockBound(t))
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", script)
 			cmd.Dir, cmd.Env = clone, env
@@ -221,6 +221,20 @@ func TestREADMECommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// blockBound is how long the next block may run: blockTimeout, or less
+// when the test binary's -timeout comes first, so that a slow block fails
+// with its output rather than the whole binary with a panic.
+func blockBound(t *testing.T) time.Duration {
+	d := blockTimeout
+	if deadline, ok := t.Deadline(); ok {
+		d = min(d, time.Until(deadline)-15*time.Second)
+	}
+	if d <= 0 {
+		t.Fatal("no time left before the test binary's -timeout")
+	}
+	return d
 }
 
 // blockEnv is the environment of the commands: this one's, less what
