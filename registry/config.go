@@ -382,3 +382,14 @@ func (c *Config) pluginConfig() PluginConfig {
 	pc.Dirs = append(dirs, pc.Dirs...)
 	return pc
 }
+
+// BackendOptions returns base completed by the config file as the
+// registry completes the options of backend name when it opens it: fields
+// left zero in base take the "options" section's values, and
+// Options.Config takes the file's section for name (backends.NAME). A
+// tool that opens a backend by other means than the registry, such as a
+// plugin binary given by its path, calls it to open it the same way. A
+// nil c returns base.
+func (c *Config) BackendOptions(name string, base transport.Options) transport.Options {
+	return c.options(name, base)
+}

@@ -3,7 +3,10 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -199,4 +202,53 @@ func TestRunStuckCallers(t *testing.T) {
 			t.Fatal("a caller that ignores the end of the run went unnoticed")
 		}
 	})
+}
+
+func TestHTTPGet(t *testing.T) {
+	var seen atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		if r.Method != http.MethodGet {
+			t.Errorf("method %s", r.Method)
+		}
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "hello")
+	}))
+	defer srv.Close()
+	client := srv.Client()
+	defer client.CloseIdleConnections()
+
+	res, err := Run(context.Background(), Config{Callers: 2, Requests: 20}, HTTPGet(client.Do, srv.URL+"/", nil))
+	if err != nil || res.Requests < 20 || res.Errors != 0 {
+		t.Fatalf("Run = %+v, %v; want 20 requests without error", res, err)
+	}
+	if seen.Load() < 20 {
+		t.Errorf("the server saw %d requests, want 20 or more", seen.Load())
+	}
+
+	res, err = Run(context.Background(), Config{Callers: 1, Requests: 3}, HTTPGet(client.Do, srv.URL+"/missing", nil))
+	if err != nil || res.Errors == 0 || res.FirstError == nil {
+		t.Errorf("404s: %+v, %v; want errors counted", res, err)
+	}
+
+	var bodies atomic.Int64
+	check := func(resp *http.Response) error {
+		bodies.Add(1)
+		if resp.StatusCode != http.StatusNotFound {
+			return errors.New("want 404")
+		}
+		return nil
+	}
+	res, err = Run(context.Background(), Config{Callers: 1, Requests: 3}, HTTPGet(client.Transport.RoundTrip, srv.URL+"/missing", check))
+	if err != nil || res.Errors != 0 || bodies.Load() < 3 {
+		t.Errorf("a check that wants 404: %+v, %v, %d checked", res, err, bodies.Load())
+	}
+
+	res, _ = Run(context.Background(), Config{Callers: 1, Requests: 2}, HTTPGet(client.Do, "http://[::1", nil))
+	if res.Errors == 0 {
+		t.Errorf("a malformed URL: %+v, want errors", res)
+	}
 }

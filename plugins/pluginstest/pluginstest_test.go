@@ -44,14 +44,21 @@ func TestBuildAndOpen(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	desc, err := plugins.Verify(ctx, path, plugins.VerifyOptions{})
+	// Verify opens the backend as a launch does: the plugin needs its
+	// proxy, which it does not dial then.
+	cfg := transport.Options{Config: []byte(`{"proxy": "127.0.0.1:1"}`)}
+	desc, err := plugins.Verify(ctx, path, plugins.VerifyOptions{Options: cfg})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var oe *plugins.OpenError
+	if _, err := plugins.Verify(ctx, path, plugins.VerifyOptions{}); !errors.As(err, &oe) {
+		t.Errorf("Verify without the config the plugin needs: %v, want an *OpenError", err)
 	}
 	if desc.Name != "socks5" || desc.Protocol != plugins.ProtocolVersion || !desc.Handoff || desc.Path != path {
 		t.Errorf("Verify = %+v", desc)
 	}
-	b := pluginstest.OpenBinary(t, path, transport.Options{Config: []byte(`{"proxy": "127.0.0.1:1"}`)})
+	b := pluginstest.OpenBinary(t, path, cfg)
 	if d, err := plugins.Launch(ctx, b); d != 0 || err != nil {
 		t.Errorf("Launch after OpenBinary = %v, %v; want the plugin already running", d, err)
 	}
