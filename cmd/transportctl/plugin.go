@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -138,7 +139,7 @@ func (a *app) verify(ctx context.Context, vf verifyFlags, path string) error {
 			}
 		}
 		return fmt.Errorf("plugin %s failed verification: it refused its config (%s): %w", path, where, oe.Err)
-	case errors.Is(err, plugins.ErrNotPlugin):
+	case errors.Is(err, plugins.ErrNotPlugin), errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("plugin %s failed verification: %w", path, err) // bad usage, exit 2
 	case err != nil:
 		return &failure{fmt.Errorf("plugin %s failed verification: %w", path, err)}

@@ -299,7 +299,6 @@ func TestPluginVerifyRefused(t *testing.T) {
 		{"group-writable", []string{"plugin", "verify", unsafe}, "lets group or others write the binary"},
 		{"checksum flag", []string{"plugin", "verify", "--sha256", wrong, path}, "checksum mismatch"},
 		{"checksum config", []string{"--config", wrongCfg, "plugin", "verify", path}, "checksum mismatch"},
-		{"missing", []string{"plugin", "verify", filepath.Join(t.TempDir(), "nothing")}, "no such file"},
 		{"exits", []string{"plugin", "verify", "--timeout", "20s", script}, "exit status 3"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -519,6 +518,11 @@ func TestPluginVerifyNotPlugin(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, %q", code, out, errOut, tc.want)
 			}
 		})
+	}
+	// A path with nothing at it is a usage error too: exit 2, saying so.
+	missing := filepath.Join(dir, "nothing")
+	if code, out, errOut := cli(t, "plugin", "verify", missing); code != exitUsage || out != "" || !strings.Contains(errOut, missing) || !strings.Contains(errOut, "no such file") {
+		t.Errorf("missing path: exit %d, stdout %q, stderr %q; want exit 2 and no such file", code, out, errOut)
 	}
 	noChildren(t)
 }
