@@ -24,7 +24,7 @@
 //	}
 //
 // Build it as transportkit-backend-relay. open gets the backend's config
-// section decoded strictly into its config type (DecodeConfig: unknown
+// section decoded strictly into its config type (registry.DecodeConfig: unknown
 // keys are errors that name the dotted key) and direct, which connects
 // with the host's options. The SDK (DialerBackend) makes the rest of a
 // transport.Backend: it checks networks and addresses, bounds each Dial by

@@ -191,7 +191,7 @@ func openTestBackend(opts transport.Options) (transport.Backend, error) {
 	}
 	inner := opts
 	inner.Config = nil
-	base, err := stdnet.New(inner)
+	base, err := stdnet.Open(inner)
 	if err != nil {
 		return nil, err
 	}

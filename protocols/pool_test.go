@@ -39,7 +39,7 @@ func TestNewConnRejectsUnknownProtocol(t *testing.T) {
 	if _, err := p.newConn(context.Background(), s); !errors.Is(err, ErrUnsupportedProtocol) || !s.closed {
 		t.Errorf("error %v, stream closed %v", err, s.closed)
 	}
-	if got := Negotiated(&alpnStream{}); got != ProtoHTTP11 {
+	if got := negotiated(&alpnStream{}); got != ProtoHTTP11 {
 		t.Errorf("Negotiated on clear text: %q", got)
 	}
 }

@@ -165,13 +165,6 @@ func (e *ProxyError) Timeout() bool {
 	return errors.Is(e.Err, os.ErrDeadlineExceeded) || errors.Is(e.Err, context.DeadlineExceeded)
 }
 
-// Temporary reports whether the failure was a timeout.
-//
-// Deprecated: as for net.Error, use Timeout or errors.Is.
-func (e *ProxyError) Temporary() bool { return e.Timeout() }
-
-var _ net.Error = (*ProxyError)(nil)
-
 // SOCKSReplyError is a SOCKS5 proxy's refusal to connect to the target:
 // a reply code other than success (RFC 1928, section 6). It matches
 // (errors.Is) ErrProxyConnect, and the system error of the same meaning

@@ -16,7 +16,7 @@ func TestMain(m *testing.M) {
 
 func newBackend(t *testing.T) transport.Backend {
 	t.Helper()
-	b, err := stdnet.New(transport.Options{})
+	b, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +36,6 @@ func TestBackend(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	transporttest.TestOptions(t, func(opts transport.Options) (transport.Backend, error) {
-		return stdnet.New(opts)
+		return stdnet.Open(opts)
 	})
 }

@@ -44,7 +44,7 @@ func TestNewStreamRejects(t *testing.T) {
 }
 
 func TestAdoptClosedConn(t *testing.T) {
-	b, err := New(transport.Options{})
+	b, err := Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestAdoptClosedConn(t *testing.T) {
 // reports os.ErrDeadlineExceeded; it must still be the contract's timeout,
 // matching context.DeadlineExceeded like a context that ended first.
 func TestDialErrorDeadline(t *testing.T) {
-	b, err := New(transport.Options{})
+	b, err := Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

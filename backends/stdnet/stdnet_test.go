@@ -33,7 +33,7 @@ func TestRegistered(t *testing.T) {
 
 func TestNewConfig(t *testing.T) {
 	for _, cfg := range []string{"", "  ", "null", "{}", " { } "} {
-		b, err := stdnet.New(transport.Options{Config: []byte(cfg)})
+		b, err := stdnet.Open(transport.Options{Config: []byte(cfg)})
 		if err != nil {
 			t.Errorf("New with Config %q: %v", cfg, err)
 			continue
@@ -41,7 +41,7 @@ func TestNewConfig(t *testing.T) {
 		b.Close()
 	}
 	for _, cfg := range []string{`{"buffer":1}`, `[1]`, `{`} {
-		_, err := stdnet.New(transport.Options{Config: []byte(cfg)})
+		_, err := stdnet.Open(transport.Options{Config: []byte(cfg)})
 		var oe *transport.OpError
 		if !errors.As(err, &oe) || oe.Op != "open" || oe.Backend != stdnet.Name {
 			t.Errorf("New with Config %q = %v, want an *OpError with Op \"open\"", cfg, err)
@@ -68,7 +68,7 @@ func TestUnixLocalAddr(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	local := &net.UnixAddr{Name: filepath.Join(dir, "client"), Net: "unix"}
-	b, err := stdnet.New(transport.Options{LocalAddr: local})
+	b, err := stdnet.Open(transport.Options{LocalAddr: local})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestUnixLocalAddr(t *testing.T) {
 func TestDisableNoDelayUnix(t *testing.T) {
 	// TCP_NODELAY does not apply to unix sockets; disabling it must not
 	// break them.
-	b, err := stdnet.New(transport.Options{DisableNoDelay: true})
+	b, err := stdnet.Open(transport.Options{DisableNoDelay: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestDialIPv6(t *testing.T) {
 // backend, with the cause reachable by errors.Is.
 func TestStreamErrorsAreOpErrors(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
-	b, err := stdnet.New(transport.Options{})
+	b, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func main() {
 		Capabilities:   []string{registry.CapTCP},
 		DisableHandoff: true,
 		Open: func(opts transport.Options) (transport.Backend, error) {
-			return stdnet.New(opts)
+			return stdnet.Open(opts)
 		},
 	})
 	if err != nil {

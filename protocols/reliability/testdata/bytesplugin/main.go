@@ -21,7 +21,7 @@ func main() {
 		Description:  "stdnet whose streams take the byte path, for the reliability tests",
 		Capabilities: []string{registry.CapTCP},
 		Open: func(opts transport.Options) (transport.Backend, error) {
-			b, err := stdnet.New(opts)
+			b, err := stdnet.Open(opts)
 			if err != nil {
 				return nil, err
 			}
