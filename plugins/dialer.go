@@ -61,7 +61,7 @@ func ServeDialer[C any](name string, open func(cfg C, direct DialFunc) (DialFunc
 // DialerCapabilities are the capabilities ServeDialer's plugins report:
 // the networks a DialerBackend takes, tcp (tcp4, tcp6) and unix, which it
 // passes to the dial function.
-var DialerCapabilities = []string{registry.CapTCP, registry.CapUnix}
+var DialerCapabilities = []registry.Capability{registry.CapTCP, registry.CapUnix}
 
 // OpenDialer returns a ServeConfig.Open that decodes the host's
 // Options.Config into a C with registry.DecodeConfig, calls open with it and

@@ -103,8 +103,9 @@
 // transportkit-backend-NAME in the directories of TRANSPORTKIT_PLUGIN_PATH
 // and of the config file's plugins.dirs appear as backends "plugin:NAME"
 // of kind registry.KindPlugin, with their path, version (from the
-// binary's Go build information) and checksum status in Details. Discover,
-// Plugin.Check, Open and Verify do the same things directly.
+// binary's Go build information) and checksum status in Details
+// (registry.List shows them). Plugin.Check, Open and Verify do the same
+// things directly for one binary.
 //
 // A plugin is launched on the first Dial of its Backend, never at
 // discovery, and only if it passes the trust rules below; go-plugin then

@@ -32,7 +32,10 @@ func ExampleServe() {
 	}
 }
 
-func ExampleDiscover() {
+// The registry finds plugins (registry.List, Open and Select) in the
+// directories of TRANSPORTKIT_PLUGIN_PATH and the config file's
+// plugins.dirs.
+func Example_discovery() {
 	dir, err := os.MkdirTemp("", "plugins-example-")
 	if err != nil {
 		log.Fatal(err)
@@ -43,13 +46,14 @@ func ExampleDiscover() {
 			log.Fatal(err)
 		}
 	}
-	found, err := plugins.Discover(registry.PluginConfig{Dirs: []string{dir}})
+	list, err := registry.List(&registry.Config{Plugins: registry.PluginConfig{Dirs: []string{dir}}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, p := range found {
-		d := p.Driver()
-		fmt.Println(d.Name, d.Kind, filepath.Base(d.Details["path"]), d.Details["checksum"])
+	for _, in := range list {
+		if in.Kind == registry.KindPlugin {
+			fmt.Println(in.Name, in.Kind, filepath.Base(in.Details["path"]), in.Details["checksum"])
+		}
 	}
 	// Output:
 	// plugin:socks5 plugin transportkit-backend-socks5 unpinned

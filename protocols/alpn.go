@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/transportkit/transportkit/protocols/h1"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/transport"
 )
 

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 	"golang.org/x/net/http2"

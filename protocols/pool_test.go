@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/transport"
 )
 

@@ -72,7 +72,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/transport"
 )
 

@@ -18,8 +18,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/transportkit/transportkit/protocols/h1"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )

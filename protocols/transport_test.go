@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )

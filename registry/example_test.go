@@ -25,7 +25,7 @@ func init() {
 	registry.Register(registry.Driver{
 		Name:         "example",
 		Description:  "a backend that dials nothing",
-		Capabilities: []string{registry.CapInMemory},
+		Capabilities: []registry.Capability{registry.CapInMemory},
 		Open: func(opts transport.Options) (transport.Backend, error) {
 			return loopless{}, nil
 		},

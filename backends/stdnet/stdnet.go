@@ -22,7 +22,7 @@ func init() {
 	registry.Register(registry.Driver{
 		Name:         Name,
 		Description:  "Go standard library net package (runtime netpoller); works everywhere",
-		Capabilities: []string{registry.CapTCP, registry.CapUnix, registry.CapFD},
+		Capabilities: []registry.Capability{registry.CapTCP, registry.CapUnix, registry.CapFD},
 		Open: func(opts transport.Options) (transport.Backend, error) {
 			return Open(opts)
 		},

@@ -21,7 +21,7 @@ func serveConfig() plugins.ServeConfig {
 	return plugins.ServeConfig{
 		Name:         name,
 		Description:  "TLS with a client certificate whose key stays in the plugin",
-		Capabilities: []string{registry.CapTCP, registry.CapUnix, registry.CapTLS},
+		Capabilities: []registry.Capability{registry.CapTCP, registry.CapUnix, registry.CapTLS},
 		Open:         open,
 	}
 }
