@@ -248,13 +248,6 @@ func (e *RemoteError) Unwrap() []error { return e.causes }
 // Timeout reports whether the plugin's error was a timeout.
 func (e *RemoteError) Timeout() bool { return errors.Is(e, transport.ErrTimeout) }
 
-// Temporary reports the same as Timeout.
-//
-// Deprecated: as for net.Error, use Timeout or errors.Is.
-func (e *RemoteError) Temporary() bool { return e.Timeout() }
-
-var _ net.Error = (*RemoteError)(nil)
-
 // wireError is an error in transit: its text and what it matched.
 type wireError struct {
 	Message string   `json:"message"`

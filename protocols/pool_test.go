@@ -15,7 +15,7 @@ import (
 
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/internal/testenv"
-	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -41,7 +41,7 @@ func TestNewConnRejectsUnknownProtocol(t *testing.T) {
 	if _, err := p.newConn(context.Background(), s); !errors.Is(err, ErrUnsupportedProtocol) || !s.closed {
 		t.Errorf("error %v, stream closed %v", err, s.closed)
 	}
-	if got := Negotiated(&alpnStream{}); got != ProtoHTTP11 {
+	if got := negotiated(&alpnStream{}); got != ProtoHTTP11 {
 		t.Errorf("Negotiated on clear text: %q", got)
 	}
 }

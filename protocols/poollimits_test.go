@@ -19,7 +19,7 @@ import (
 
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/internal/testenv"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"

@@ -137,7 +137,7 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 				t.Run(tg.name, func(t *testing.T) {
 					protos := []string{ProtoHTTP11}
 					if tg.h2 {
-						protos = NextProtos()
+						protos = defaultNextProtos()
 					}
 					ours := &Transport{Backend: b, Proxy: NoProxy, NextProtos: protos,
 						TLSClientConfig: &tls.Config{RootCAs: tg.roots}}

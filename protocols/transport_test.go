@@ -19,7 +19,7 @@ import (
 
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/internal/testenv"
-	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )

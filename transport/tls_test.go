@@ -73,7 +73,7 @@ func clientConfig(protos ...string) *tls.Config {
 
 func newBackend(t testing.TB) transport.Backend {
 	t.Helper()
-	b, err := stdnet.New(transport.Options{})
+	b, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

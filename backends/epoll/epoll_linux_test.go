@@ -76,7 +76,7 @@ func TestRegistered(t *testing.T) {
 	if b.Name() != epoll.Name {
 		t.Errorf("Name = %q", b.Name())
 	}
-	if _, err := registry.Open(epoll.Name, transport.Options{Config: []byte(`{"nope":1}`)}); !errors.Is(err, epoll.ErrUnknownField) {
+	if _, err := registry.Open(epoll.Name, transport.Options{Config: []byte(`{"nope":1}`)}); !errors.Is(err, registry.ErrUnknownField) {
 		t.Errorf("Open with a bad config: %v, want ErrUnknownField", err)
 	}
 }

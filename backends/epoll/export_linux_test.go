@@ -77,3 +77,9 @@ func SetLoneWait(msec int) int {
 	loneWaitMsec = msec
 	return old
 }
+
+// NewStream adopts fd as a stream of b (see newStream); the tests reach
+// the fd-level entry the exported Adopt is built on.
+func (b *Backend) NewStream(fd int, network string) (transport.Stream, error) {
+	return b.newStream(fd, network)
+}

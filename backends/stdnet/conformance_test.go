@@ -23,7 +23,7 @@ func newBackend(t *testing.T) transport.Backend {
 // newBackendWith opens a backend with opts; the caller closes it.
 func newBackendWith(t *testing.T, opts transport.Options) transport.Backend {
 	t.Helper()
-	b, err := stdnet.New(opts)
+	b, err := stdnet.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +43,6 @@ func TestBackend(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	transporttest.TestOptions(t, func(opts transport.Options) (transport.Backend, error) {
-		return stdnet.New(opts)
+		return stdnet.Open(opts)
 	})
 }

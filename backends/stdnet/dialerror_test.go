@@ -15,7 +15,7 @@ import (
 // reports os.ErrDeadlineExceeded; it must still be the contract's timeout,
 // matching context.DeadlineExceeded like a context that ended first.
 func TestDialErrorDeadline(t *testing.T) {
-	b, err := New(transport.Options{})
+	b, err := Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

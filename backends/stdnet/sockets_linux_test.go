@@ -90,7 +90,7 @@ func socketFile(t *testing.T) (*os.File, net.Conn) {
 
 func TestAdopt(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
-	b, err := stdnet.New(transport.Options{DisableNoDelay: true, KeepAlive: -1})
+	b, err := stdnet.Open(transport.Options{DisableNoDelay: true, KeepAlive: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

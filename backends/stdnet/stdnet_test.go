@@ -33,7 +33,7 @@ func TestRegistered(t *testing.T) {
 
 func TestNewConfig(t *testing.T) {
 	for _, cfg := range []string{"", "  ", "null", "{}", " { } "} {
-		b, err := stdnet.New(transport.Options{Config: []byte(cfg)})
+		b, err := stdnet.Open(transport.Options{Config: []byte(cfg)})
 		if err != nil {
 			t.Errorf("New with Config %q: %v", cfg, err)
 			continue
@@ -41,7 +41,7 @@ func TestNewConfig(t *testing.T) {
 		b.Close()
 	}
 	for _, cfg := range []string{`{"buffer":1}`, `[1]`, `{`} {
-		_, err := stdnet.New(transport.Options{Config: []byte(cfg)})
+		_, err := stdnet.Open(transport.Options{Config: []byte(cfg)})
 		var oe *transport.OpError
 		if !errors.As(err, &oe) || oe.Op != "open" || oe.Backend != stdnet.Name {
 			t.Errorf("New with Config %q = %v, want an *OpError with Op \"open\"", cfg, err)

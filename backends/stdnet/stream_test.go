@@ -42,7 +42,7 @@ func TestNewStreamRejects(t *testing.T) {
 }
 
 func TestAdoptClosedConn(t *testing.T) {
-	b, err := New(transport.Options{})
+	b, err := Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func init() {
 	registry.Register(registry.Driver{
 		Name:         "test-inmemory",
 		Description:  "an in-memory backend that is not the mock",
-		Capabilities: []string{registry.CapInMemory},
+		Capabilities: []registry.Capability{registry.CapInMemory},
 		Open: func(o transport.Options) (transport.Backend, error) {
 			return registry.Open("stdnet", o)
 		},
@@ -77,7 +77,7 @@ func init() {
 	registry.Register(registry.Driver{
 		Name:         "test-mockfault",
 		Description:  "the mock, whose peer answers with a malformed HTTP/1.1 response when mockFault is set",
-		Capabilities: []string{registry.CapInMemory, registry.CapTLS},
+		Capabilities: []registry.Capability{registry.CapInMemory, registry.CapTLS},
 		Open: func(o transport.Options) (transport.Backend, error) {
 			b, err := mock.Open(o)
 			if err != nil {
@@ -575,7 +575,7 @@ func TestPercentiles(t *testing.T) {
 }
 
 // TestProbeUsesTransport shows that probe's exchange is the library's:
-// a response only protocols/h1 (through protocols.Transport) rejects in
+// a response only protocols/internal/h1 (through protocols.Transport) rejects in
 // its own words fails the probe with those words, and the phases before
 // the failure are still reported.
 func TestProbeUsesTransport(t *testing.T) {

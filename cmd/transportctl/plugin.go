@@ -160,7 +160,7 @@ func (a *app) verify(ctx context.Context, vf verifyFlags, path string) error {
 // printDescription writes what verify found, one fact a line.
 func printDescription(a *app, d *plugins.Description, pinned bool) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	caps := strings.Join(d.Capabilities, ",")
+	caps := strings.Join(capStrings(d.Capabilities), ",")
 	if caps == "" {
 		caps = "-"
 	}

@@ -111,7 +111,7 @@ func fails(t *testing.T, f func(tb testing.TB)) string {
 
 func TestFailures(t *testing.T) {
 	broken := func(transport.Options) (transport.Backend, error) { return nil, errors.New("no backend today") }
-	working := func(transport.Options) (transport.Backend, error) { return stdnet.New(transport.Options{}) }
+	working := func(transport.Options) (transport.Backend, error) { return stdnet.Open(transport.Options{}) }
 	for name, f := range map[string]func(tb testing.TB){
 		"incomplete config": func(tb testing.TB) {
 			pluginstest.TestBackend(tb, plugins.ServeConfig{Open: working}, transport.Options{})

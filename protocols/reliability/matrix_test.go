@@ -144,7 +144,7 @@ type matrix struct {
 
 var columns = []column{
 	{name: "stdnet", open: func(t *testing.T, _ *matrix) transport.Backend {
-		b, err := stdnet.New(transport.Options{})
+		b, err := stdnet.Open(transport.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

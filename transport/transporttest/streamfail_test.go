@@ -53,7 +53,8 @@ func TestStreamChecksCatchBrokenStreams(t *testing.T) {
 
 		{"DuringRead/True", checkIsReadableDuringRead, func(f *fakeStream) { f.isReadable = func() bool { return true } }},
 		{"DuringRead/Blocks", checkIsReadableDuringRead, func(f *fakeStream) {
-			f.isReadable = func() bool { time.Sleep(4 * ioTimeout); return false }
+			block := 4 * ioTimeout // read here: the call outlives the test, which restores ioTimeout
+			f.isReadable = func() bool { time.Sleep(block); return false }
 		}},
 		{"DuringRead/ReadFails", checkIsReadableDuringRead, func(f *fakeStream) { f.read = failIO }},
 

@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
 )
 
 func ExampleConn_RoundTrip() {

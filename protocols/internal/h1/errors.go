@@ -152,11 +152,6 @@ func (e *Error) Timeout() bool {
 	return errors.As(e.Err, &t) && t.Timeout()
 }
 
-// Temporary is Timeout, as for net.Error.
-//
-// Deprecated: use Timeout or errors.Is.
-func (e *Error) Temporary() bool { return e.Timeout() }
-
 // protoErr builds a *ProtocolError quoting at most 64 bytes of input.
 func protoErr(rule error, input []byte) *ProtocolError {
 	return &ProtocolError{Rule: rule, Detail: quote(input)}

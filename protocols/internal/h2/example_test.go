@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 )
 
 // ExampleConn_RoundTrip runs two requests over one HTTP/2 connection to

@@ -1,4 +1,4 @@
-package plugins_test
+package registry_test
 
 import (
 	"encoding/json"
@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/registry"
 )
 
@@ -43,7 +42,7 @@ func TestDecodeConfig(t *testing.T) {
 	raw := `{"region": "eu", "relay": {"HOST": "a", "port": 1}, "backup": {"host": "b"},
 		"servers": [{"host": "c"}, {"host": "d", "Port": 4}], "named": {"x": {"host": "e"}},
 		"timeout": "1.5s", "addr": "127.0.0.1", "tags": ["t"], "plain": "p", "extra": {"k": "v"}}`
-	got, err := plugins.DecodeConfig[decodeTarget](json.RawMessage(raw))
+	got, err := registry.DecodeConfig[decodeTarget](json.RawMessage(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +57,11 @@ func TestDecodeConfig(t *testing.T) {
 		t.Errorf("DecodeConfig =\n%+v, want\n%+v", got, want)
 	}
 	for _, empty := range []string{``, `null`, ` `} {
-		if got, err := plugins.DecodeConfig[decodeTarget](json.RawMessage(empty)); err != nil || !reflect.DeepEqual(got, decodeTarget{}) {
+		if got, err := registry.DecodeConfig[decodeTarget](json.RawMessage(empty)); err != nil || !reflect.DeepEqual(got, decodeTarget{}) {
 			t.Errorf("DecodeConfig(%q) = %+v, %v; want the zero value", empty, got, err)
 		}
 	}
-	if got, err := plugins.DecodeConfig[struct{}](json.RawMessage(`{}`)); err != nil || got != (struct{}{}) {
+	if got, err := registry.DecodeConfig[struct{}](json.RawMessage(`{}`)); err != nil || got != (struct{}{}) {
 		t.Errorf("DecodeConfig[struct{}]({}) = %v, %v", got, err)
 	}
 }
@@ -95,7 +94,7 @@ func TestDecodeConfigErrors(t *testing.T) {
 		{`{"named": {"x": }}`, "named", false},
 		{`{"extra": {"k": 1}}`, "extra.k", false},
 	} {
-		_, err := plugins.DecodeConfig[decodeTarget](json.RawMessage(tc.raw))
+		_, err := registry.DecodeConfig[decodeTarget](json.RawMessage(tc.raw))
 		var ce *registry.ConfigError
 		if !errors.As(err, &ce) || ce.Field != tc.field || errors.Is(err, registry.ErrUnknownField) != tc.unknown {
 			t.Errorf("DecodeConfig(%s) = %v; want a *registry.ConfigError for field %q (unknown field: %v)", tc.raw, err, tc.field, tc.unknown)

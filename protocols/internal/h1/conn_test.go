@@ -462,8 +462,11 @@ func TestResponseHeaderTimeout(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 	var e *Error
-	if !errors.As(err, &e) || !e.Timeout() || e.NoResponse || !e.Temporary() {
+	if !errors.As(err, &e) || !e.Timeout() || e.NoResponse {
 		t.Errorf("error %#v", err)
+	}
+	if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
+		t.Errorf("error %#v is not a net.Error with Timeout() true", err)
 	}
 	if !slices.Equal(log.get(), []bool{false}) {
 		t.Errorf("OnDone %v", log.get())

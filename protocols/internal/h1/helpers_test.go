@@ -72,7 +72,7 @@ type dialer struct {
 
 func newDialer(t testing.TB) *dialer {
 	t.Helper()
-	b, err := stdnet.New(transport.Options{})
+	b, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func openBackend(t testing.TB, name string) transport.Backend {
 	var err error
 	switch name {
 	case stdnet.Name:
-		b, err = stdnet.New(transport.Options{})
+		b, err = stdnet.Open(transport.Options{})
 	case epoll.Name:
 		b, err = epoll.Open(transport.Options{})
 	default:

@@ -27,7 +27,7 @@ const DefaultMaxHeaderListSize = 1 << 20
 const DefaultMaxControlFrames = 1000
 
 // DefaultUserAgent is sent when a request has no User-Agent field and
-// Options.UserAgent is empty; it is protocols/h1's default too.
+// Options.UserAgent is empty; it is protocols/internal/h1's default too.
 const DefaultUserAgent = "transportkit"
 
 const (
