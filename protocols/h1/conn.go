@@ -193,7 +193,6 @@ func NewConn(s transport.Stream, opts Options) *Conn {
 			c.tls = &cs
 		}
 	}
-	c.cancelFn = c.onCancel
 	return c
 }
 
@@ -248,6 +247,11 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.trace = httptrace.ContextClientTrace(ctx)
 	if ctx.Done() != nil {
 		c.ctx = ctx
+		if c.cancelFn == nil {
+			// Made on the first cancellable exchange and kept: a
+			// connection that never sees one holds no closure.
+			c.cancelFn = c.onCancel
+		}
 		c.stop = context.AfterFunc(ctx, c.cancelFn)
 	}
 
