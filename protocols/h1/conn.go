@@ -118,7 +118,7 @@ const (
 // Options.OnDone). Close may be called at any time from any goroutine.
 type Conn struct {
 	s     transport.Stream
-	tls   *tls.ConnectionState
+	tls   *tls.ConnectionState // kept only for a stream without ConnectionState
 	state atomic.Int32
 
 	maxHeader   int
@@ -128,6 +128,7 @@ type Conn struct {
 	userAgent   string
 	oneShot     bool
 	compress    bool
+	stater      bool // s has ConnectionState: each response gets its own copy
 	onDone      func(reusable bool)
 	wrap        func(*Error) error
 	cancelFn    func()
@@ -151,8 +152,8 @@ type Conn struct {
 	probe    [1]byte
 	closed   bool // the response or the request asked to close
 	gzip     bool // this exchange asked for gzip
-	trace    *httptrace.ClientTrace
 	gotFirst bool // GotFirstResponseByte was reported
+	trace    *httptrace.ClientTrace
 	hdr      head
 
 	mu       sync.Mutex // guards the fields below, shared with abort
@@ -188,7 +189,13 @@ func NewConn(s transport.Stream, opts Options) *Conn {
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
 	}
-	if v, ok := s.Info(transport.InfoTLS); ok {
+	// The TLS state is not kept by an idle connection when the stream can
+	// give it again (crypto/tls keeps it anyway): each response carries a
+	// copy, allocated with the response (see tlsResponse). Other streams'
+	// state is copied once here.
+	if _, ok := s.(connectionStater); ok {
+		c.stater = true
+	} else if v, ok := s.Info(transport.InfoTLS); ok {
 		if cs, ok := v.(tls.ConnectionState); ok {
 			c.tls = &cs
 		}
@@ -474,8 +481,9 @@ func (c *Conn) readErr(err error, timed bool) error {
 }
 
 // readHead reads and parses the next response head into c.hdr, charging
-// its size to *budget.
-func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
+// its size to *budget. It returns the response the head will be given
+// to, whose storage holds the head's first field values.
+func (c *Conn) readHead(isHead bool, budget *int, timed bool) (*response, error) {
 	lineOK := false // the status line has been checked while incomplete
 	for {
 		if c.r < c.w {
@@ -486,21 +494,22 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 			end := headEnd(c.rbuf[c.r:c.w], c.scan, &c.scan)
 			if end >= 0 {
 				if end > *budget {
-					return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:c.r+min(end, 64)])
+					return nil, protoErr(ErrHeaderTooLarge, c.rbuf[c.r:c.r+min(end, 64)])
 				}
 				*budget -= end
-				err := c.hdr.parse(c.rbuf[c.r:c.r+end], isHead)
+				r := c.newResponse()
+				err := c.hdr.parse(c.rbuf[c.r:c.r+end], isHead, r.vals[:])
 				c.r += end
 				c.scan = 0
-				return err
+				return r, err
 			}
 			if c.w-c.r >= *budget {
-				return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:min(c.w, c.r+64)])
+				return nil, protoErr(ErrHeaderTooLarge, c.rbuf[c.r:min(c.w, c.r+64)])
 			}
 			if !lineOK {
 				var err error
 				if lineOK, err = checkStatusLine(c.rbuf[c.r:c.w]); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
@@ -510,7 +519,7 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 			err = c.fill()
 		}
 		if err != nil {
-			return c.readErr(err, timed)
+			return nil, c.readErr(err, timed)
 		}
 	}
 }
@@ -544,8 +553,10 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 		c.setReadDeadline(time.Now().Add(c.headerWait))
 		timed = true
 	}
+	var r *response
 	for {
-		if err := c.readHead(isHead, &budget, timed); err != nil {
+		var err error
+		if r, err = c.readHead(isHead, &budget, timed); err != nil {
 			if deferred {
 				closeBody(req)
 				c.wroteRequest(nil)
@@ -595,20 +606,55 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 		c.wroteRequest(nil)
 		c.sent = false
 	}
-	return c.response(req), nil
+	return c.response(req, r), nil
 }
 
-// response is an http.Response and its body in one allocation.
+// respVals is how many field values of a response head are stored with the
+// response (nginx sends five to eight fields); more get an allocation of
+// their own.
+const respVals = 8
+
+// response is an http.Response, its body and its header's first values in
+// one allocation.
 type response struct {
 	resp http.Response
 	body body
+	vals [respVals]string
 }
 
-// response builds the Response for the parsed head and ends the exchange
-// at once when there is no body.
-func (c *Conn) response(req *http.Request) *http.Response {
-	h := &c.hdr
+// connectionStater is a stream over TLS that gives its connection state,
+// as *tls.Conn does (and transport's TLS streams, which embed one).
+type connectionStater interface {
+	ConnectionState() tls.ConnectionState
+}
+
+// tlsResponse is a response over TLS and its Response.TLS in one
+// allocation.
+type tlsResponse struct {
+	response
+	state tls.ConnectionState
+}
+
+// newResponse allocates the response for the next head, with room for
+// the TLS state when the stream gives it (see response).
+func (c *Conn) newResponse() *response {
+	if c.stater {
+		tr := &tlsResponse{}
+		tr.resp.TLS = &tr.state
+		return &tr.response
+	}
 	r := &response{}
+	r.resp.TLS = c.tls
+	return r
+}
+
+// response fills r, made by newResponse, with the parsed head and ends the
+// exchange at once when there is no body.
+func (c *Conn) response(req *http.Request, r *response) *http.Response {
+	h := &c.hdr
+	if c.stater {
+		*r.resp.TLS = c.s.(connectionStater).ConnectionState()
+	}
 	resp := &r.resp
 	resp.Status = h.status
 	resp.StatusCode = h.code
@@ -619,7 +665,6 @@ func (c *Conn) response(req *http.Request) *http.Response {
 	resp.Close = h.close
 	resp.Trailer = h.trailer
 	resp.Request = req
-	resp.TLS = c.tls
 	if h.chunked {
 		resp.TransferEncoding = []string{"chunked"}
 	}

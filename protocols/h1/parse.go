@@ -285,11 +285,17 @@ func countFields(s string) int {
 // rejects a name with whitespace before the colon, which ReadMIMEHeader
 // lets through uncanonicalized (a stricter rule: such a field is a known
 // request smuggling vector).
-func parseFields(s string, n int, h http.Header, rule error) (fields, error) {
+//
+// The values are stored in spare if it has room for n of them.
+func parseFields(s string, n int, h http.Header, rule error, spare []string) (fields, error) {
 	var f fields
 	var vals []string
 	if n > 0 {
-		vals = make([]string, n)
+		if n <= len(spare) {
+			vals = spare[:n:n]
+		} else {
+			vals = make([]string, n)
+		}
 	}
 	for {
 		var line string
@@ -361,7 +367,9 @@ type head struct {
 
 // parse parses the complete head b (status line through the blank line).
 // isHead says whether the request was HEAD.
-func (h *head) parse(b []byte, isHead bool) error {
+//
+// The first field values are stored in spare when it has room for them.
+func (h *head) parse(b []byte, isHead bool, spare []string) error {
 	s := string(b)
 	line, rest := cutLine(s)
 	if err := h.parseStatusLine(line); err != nil {
@@ -369,7 +377,7 @@ func (h *head) parse(b []byte, isHead bool) error {
 	}
 	n := countFields(rest)
 	h.header = make(http.Header, n)
-	f, err := parseFields(rest, n, h.header, ErrInvalidHeader)
+	f, err := parseFields(rest, n, h.header, ErrInvalidHeader, spare)
 	if err != nil {
 		return err
 	}
