@@ -20,7 +20,7 @@ func BenchmarkParseHead(b *testing.B) {
 		b.ReportAllocs()
 		var h head
 		for i := 0; i < b.N; i++ {
-			if err := h.parse(nginxHead, false, nil); err != nil {
+			if err := h.parse(nginxHead, false, nil, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

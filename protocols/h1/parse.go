@@ -3,6 +3,7 @@ package h1
 import (
 	"net/http"
 	"strings"
+	"unsafe"
 )
 
 // This file is the response codec: it turns a complete response head into
@@ -368,9 +369,17 @@ type head struct {
 // parse parses the complete head b (status line through the blank line).
 // isHead says whether the request was HEAD.
 //
-// The first field values are stored in spare when it has room for them.
-func (h *head) parse(b []byte, isHead bool, spare []string) error {
-	s := string(b)
+// The first field values are stored in spare when it has room for them,
+// and the strings of the head point into text, a fresh array that nothing
+// writes again, when b fits in it (else into a copy of b).
+func (h *head) parse(b []byte, isHead bool, spare []string, text []byte) error {
+	var s string
+	if len(b) > 0 && len(b) <= len(text) {
+		n := copy(text, b)
+		s = unsafe.String(&text[0], n)
+	} else {
+		s = string(b)
+	}
 	line, rest := cutLine(s)
 	if err := h.parseStatusLine(line); err != nil {
 		return err

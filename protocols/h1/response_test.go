@@ -1,11 +1,16 @@
 package h1
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +65,55 @@ func TestResponseTLSState(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHeaderOutlivesExchange checks that a response's header, whose
+// values are stored with the response, keeps its values after the
+// connection has read the next responses, for heads that fit in that
+// storage and heads that do not.
+func TestHeaderOutlivesExchange(t *testing.T) {
+	long := strings.Repeat("v", 400) // past the storage for the head's text
+	n := 0
+	srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			n++
+			extra := ""
+			if n%2 == 0 {
+				extra = "X-Long: " + long + "\r\n"
+			}
+			for i := range 10 { // past the storage for values
+				extra += fmt.Sprintf("X-F%d: %d-%d\r\n", i, n, i)
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-N: %d\r\n%sContent-Length: 2\r\n\r\nok", n, extra)
+		}
+	})
+	c, _ := newDialer(t).conn(t, srv.addr(), Options{})
+	var kept []http.Header
+	for range 4 {
+		resp, err := c.RoundTrip(newReq(t, "GET", srv.addr(), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		kept = append(kept, resp.Header)
+	}
+	for i, h := range kept {
+		n := i + 1
+		if got := h.Get("X-N"); got != strconv.Itoa(n) {
+			t.Errorf("response %d: X-N %q", n, got)
+		}
+		if got := h.Get("X-F9"); got != fmt.Sprintf("%d-9", n) {
+			t.Errorf("response %d: X-F9 %q", n, got)
+		}
+		if want := map[bool]string{true: long, false: ""}[n%2 == 0]; h.Get("X-Long") != want {
+			t.Errorf("response %d: X-Long of %d bytes", n, len(h.Get("X-Long")))
+		}
 	}
 }
