@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/transportkit/transportkit/transport"
 )
@@ -115,5 +116,18 @@ func TestHeaderOutlivesExchange(t *testing.T) {
 		if want := map[bool]string{true: long, false: ""}[n%2 == 0]; h.Get("X-Long") != want {
 			t.Errorf("response %d: X-Long of %d bytes", n, len(h.Get("X-Long")))
 		}
+	}
+}
+
+// TestResponseSizeClasses pins the sizes the response allocations were
+// chosen for: a response in the 704-byte size class, and one over TLS
+// outside the 896-byte class of crypto/tls's long-lived objects (see
+// tlsResponse).
+func TestResponseSizeClasses(t *testing.T) {
+	if got := unsafe.Sizeof(response{}); got > 704 {
+		t.Errorf("response is %d bytes, want at most 704", got)
+	}
+	if got := unsafe.Sizeof(tlsResponse{}); got <= 896 || got > 1024 {
+		t.Errorf("tlsResponse is %d bytes, want 897 to 1024", got)
 	}
 }
