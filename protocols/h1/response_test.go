@@ -131,3 +131,10 @@ func TestResponseSizeClasses(t *testing.T) {
 		t.Errorf("tlsResponse is %d bytes, want 897 to 1024", got)
 	}
 }
+
+// TestConnSize pins the Conn in the 384-byte size class (see its padding).
+func TestConnSize(t *testing.T) {
+	if got := unsafe.Sizeof(Conn{}); got <= 352 || got > 384 {
+		t.Errorf("Conn is %d bytes, want 353 to 384", got)
+	}
+}
