@@ -18,7 +18,7 @@ import (
 // a size class the TLS handshake's short-lived objects barely use: at 88
 // bytes (96-byte class, where the handshake makes about 84 objects per
 // connection) an idle TLS connection cost about 1.5 KB more HeapInuse in
-// W3 with the same live objects (docs/idle-memory.md).
+// W3 with the same live objects (docs/design/idle-memory.md).
 func TestPconnSize(t *testing.T) {
 	if got := unsafe.Sizeof(pconn{}); got > 48 {
 		t.Fatalf("pconn is %d bytes, want at most 48 (one size class with the handshake's garbage costs idle TLS connections HeapInuse)", got)

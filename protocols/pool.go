@@ -52,8 +52,8 @@ type conn interface {
 // objects per connection (HMAC and SHA-256 states), and a long-lived
 // object of that class lands among them, keeping a mostly empty span alive
 // per few connections once they are collected. At 88 bytes, pconn cost an
-// idle TLS connection about 1.5 KB of HeapInuse (see docs/idle-memory.md);
-// TestPconnSize pins the size.
+// idle TLS connection about 1.5 KB of HeapInuse (see
+// docs/design/idle-memory.md); TestPconnSize pins the size.
 type pconn struct {
 	pool  *hostPool
 	h1    *h1.Conn // its stream is GotConnInfo.Conn

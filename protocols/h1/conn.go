@@ -166,7 +166,7 @@ type Conn struct {
 	// of a response header's map group, made with each response, and
 	// long-lived Conns among those short-lived groups left spans partly
 	// used (about 0.2 KB of HeapInuse per idle connection in W3;
-	// docs/idle-memory.md, TestConnSize).
+	// docs/design/idle-memory.md, TestConnSize).
 	_ [32]byte
 }
 
@@ -648,7 +648,8 @@ type connectionStater interface {
 // of crypto/tls's long-lived objects (each TLS 1.3 connection keeps three:
 // two AES-GCM states and the tls.Conn), and one short-lived response per
 // new connection among them left their spans partly used, about 0.5 KB of
-// HeapInuse more per idle pooled connection in W3 (docs/idle-memory.md).
+// HeapInuse more per idle pooled connection in W3
+// (docs/design/idle-memory.md).
 type tlsResponse struct {
 	response
 	state tls.ConnectionState
