@@ -103,8 +103,12 @@ func (p *hostPool) newConn(ctx context.Context, s transport.Stream) (conn, error
 	}
 	switch proto {
 	case ProtoHTTP11:
-		pc := &pconn{pool: p, s: s}
-		pc.h1 = h1.NewConn(s, p.t.h1Options(pc.done, p.h1Error))
+		pc := &pconn{pool: p}
+		wrap := p.wrapH1
+		if wrap == nil {
+			wrap = p.h1Error
+		}
+		pc.h1 = h1.NewConn(s, p.t.h1Options(pc.done, wrap))
 		return pc, nil
 	case ProtoH2, ProtoH2C:
 		hc := &h2conn{pool: p, s: s}

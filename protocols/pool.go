@@ -46,18 +46,39 @@ type conn interface {
 }
 
 // pconn is a pooled HTTP/1.1 connection.
+//
+// It is kept at 48 bytes, the runtime's size class it had before tracing
+// and MaxIdleConns: the TLS handshake makes about 84 short-lived 96-byte
+// objects per connection (HMAC and SHA-256 states), and a long-lived
+// object of that class lands among them, keeping a mostly empty span alive
+// per few connections once they are collected. At 88 bytes, pconn cost an
+// idle TLS connection about 1.5 KB of HeapInuse (see
+// docs/design/idle-memory.md); TestPconnSize pins the size.
 type pconn struct {
-	pool   *hostPool
-	h1     *h1.Conn
-	s      transport.Stream       // for GotConnInfo.Conn
-	idleAt time.Time              // when it went idle
-	trace  *httptrace.ClientTrace // of the exchange in progress, for PutIdleConn
+	pool  *hostPool
+	h1    *h1.Conn // its stream is GotConnInfo.Conn
+	idle  monoTime // when it went idle
+	trace *httptrace.ClientTrace
 
 	// The transport-wide list of idle connections, oldest first, kept
 	// only while Transport.MaxIdleConns is set; guarded by Transport.imu.
+	// A connection is on it when older or newer is set, or it is the
+	// list's only one (Transport.oldestIdle).
 	older, newer *pconn
-	listed       bool
 }
+
+// monoTime is a point of the monotonic clock, in nanoseconds since
+// monoBase: a time.Time in 8 bytes instead of 24.
+type monoTime int64
+
+// monoBase anchors monoTime.
+var monoBase = time.Now()
+
+// monoNow returns the monotonic clock now.
+func monoNow() monoTime { return monoTime(time.Since(monoBase)) }
+
+// Time returns m as a time.Time, with its monotonic reading.
+func (m monoTime) Time() time.Time { return monoBase.Add(time.Duration(m)) }
 
 var _ conn = (*pconn)(nil)
 
@@ -213,6 +234,8 @@ type hostPool struct {
 	proxy   *url.URL // the proxy the connections go through, or nil
 	forward bool     // requests go in absolute form to the proxy
 
+	wrapH1 func(*h1.Error) error // h1Error, made once for the pool's connections
+
 	mu       sync.Mutex
 	idle     []*pconn
 	h2       []*h2conn // taking new requests
@@ -333,7 +356,7 @@ func (p *hostPool) get(ctx context.Context, idle *time.Time) (c conn, reused boo
 			p.mu.Unlock()
 			if pc.usable() {
 				if idle != nil {
-					*idle = pc.idleAt
+					*idle = pc.idle.Time()
 				}
 				return pc, true, nil, nil
 			}
@@ -547,7 +570,7 @@ func (p *hostPool) popIdle() (pc *pconn, expired []*pconn) {
 		return nil, nil
 	}
 	pc = p.idle[n-1]
-	if timeout := p.t.idleTimeout(); timeout > 0 && time.Since(pc.idleAt) > timeout {
+	if timeout := p.t.idleTimeout(); timeout > 0 && time.Duration(monoNow()-pc.idle) > timeout {
 		expired = make([]*pconn, n)
 		copy(expired, p.idle)
 		for _, pc := range expired {
@@ -653,7 +676,7 @@ func (p *hostPool) release(pc *pconn, reusable bool) {
 		return
 	}
 	tracePutIdle(pc, nil)
-	pc.idleAt = time.Now()
+	pc.idle = monoNow()
 	p.idle = append(p.idle, pc)
 	evict := t.listIdle(pc)
 	p.mu.Unlock()
@@ -706,7 +729,7 @@ func gotConnInfo(c conn, reused bool, idleSince time.Time) httptrace.GotConnInfo
 	var info httptrace.GotConnInfo
 	switch c := c.(type) {
 	case *pconn:
-		info.Conn, info.Reused = c.s, reused
+		info.Conn, info.Reused = c.h1.Stream(), reused
 	case *h2conn:
 		info.Conn, info.Reused = c.s, reused
 	}
@@ -723,7 +746,7 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 	p.mu.Lock()
 	n := 0
 	if !cutoff.IsZero() {
-		for n < len(p.idle) && p.idle[n].idleAt.Before(cutoff) {
+		for n < len(p.idle) && p.idle[n].idle.Time().Before(cutoff) {
 			n++
 		}
 	} else {
@@ -739,7 +762,7 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 	p.idle = p.idle[:rest]
 	p.slotsFreedLocked(n)
 	if rest > 0 {
-		oldest = p.idle[0].idleAt
+		oldest = p.idle[0].idle.Time()
 	}
 	var dead []*h2conn
 	if len(p.h2) > 0 || len(p.draining) > 0 {

@@ -555,6 +555,7 @@ func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 				addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
 			}
 			p = &hostPool{t: t, key: k, addr: addr, proxy: proxy, forward: forward}
+			p.wrapH1 = p.h1Error // one closure per pool, not per connection
 			if t.pools == nil {
 				t.pools = map[key]*hostPool{}
 			}
@@ -779,7 +780,7 @@ func (t *Transport) listIdle(pc *pconn) (over bool) {
 	}
 	t.imu.Lock()
 	defer t.imu.Unlock()
-	pc.older, pc.newer, pc.listed = t.newest, nil, true
+	pc.older, pc.newer = t.newest, nil
 	if t.newest != nil {
 		t.newest.newer = pc
 	} else {
@@ -798,8 +799,8 @@ func (t *Transport) unlistIdle(pc *pconn) {
 	}
 	t.imu.Lock()
 	defer t.imu.Unlock()
-	if !pc.listed {
-		return
+	if pc.older == nil && pc.newer == nil && t.oldestIdle != pc {
+		return // not listed
 	}
 	if pc.older != nil {
 		pc.older.newer = pc.newer
@@ -811,7 +812,7 @@ func (t *Transport) unlistIdle(pc *pconn) {
 	} else {
 		t.newest = pc.older
 	}
-	pc.older, pc.newer, pc.listed = nil, nil, false
+	pc.older, pc.newer = nil, nil
 	t.idleCount--
 }
 

@@ -29,14 +29,18 @@ func StartTLS(ctx context.Context, s Stream, cfg *tls.Config) (Stream, error) {
 	tc := tls.Client(s, cfg)
 	traced := traceTLS(ctx)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		traced(tls.ConnectionState{}, err)
+		if traced != nil {
+			traced(tls.ConnectionState{}, err)
+		}
 		s.Close()
 		if cerr := ctx.Err(); cerr != nil {
 			err = ContextError(cerr)
 		}
 		return nil, tlsError(s, err)
 	}
-	traced(tc.ConnectionState(), nil)
+	if traced != nil {
+		traced(tc.ConnectionState(), nil)
+	}
 	return &tlsStream{Conn: tc, raw: s}, nil
 }
 

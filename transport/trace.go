@@ -43,11 +43,12 @@ func TraceConnect(ctx context.Context, network, address string) (done func(err e
 }
 
 // traceTLS reports the start of a TLS handshake to the ClientTrace in
-// ctx and returns the function that reports its end.
+// ctx and returns the function that reports its end, or nil when no hook
+// listens (so that the state is not built for nobody).
 func traceTLS(ctx context.Context) (done func(tls.ConnectionState, error)) {
 	trace := httptrace.ContextClientTrace(ctx)
 	if trace == nil || (trace.TLSHandshakeStart == nil && trace.TLSHandshakeDone == nil) {
-		return func(tls.ConnectionState, error) {}
+		return nil
 	}
 	if trace.TLSHandshakeStart != nil {
 		trace.TLSHandshakeStart()

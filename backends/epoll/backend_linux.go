@@ -124,8 +124,7 @@ func (b *Backend) newStream(fd int, network string) (transport.Stream, error) {
 		l.release()
 		return nil, opError("adopt", network, "", err)
 	}
-	s.laddr = sockaddrToAddr(network, lsa)
-	s.raddr = sockaddrToAddr(network, rsa)
+	s.setAddrs(lsa, rsa)
 	return s, nil
 }
 
@@ -220,13 +219,7 @@ func sockaddrToAddr(network string, sa unix.Sockaddr) net.Addr {
 	case *unix.SockaddrInet4:
 		return &net.TCPAddr{IP: net.IPv4(sa.Addr[0], sa.Addr[1], sa.Addr[2], sa.Addr[3]), Port: sa.Port}
 	case *unix.SockaddrInet6:
-		a := &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
-		if sa.ZoneId != 0 {
-			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
-				a.Zone = ifi.Name
-			}
-		}
-		return a
+		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port, Zone: zoneName(sa.ZoneId)}
 	case *unix.SockaddrUnix:
 		return &net.UnixAddr{Name: sa.Name, Net: "unix"}
 	}
@@ -234,4 +227,15 @@ func sockaddrToAddr(network string, sa unix.Sockaddr) net.Addr {
 		return &net.UnixAddr{Net: "unix"}
 	}
 	return nil
+}
+
+// zoneName returns the name of the interface of an IPv6 zone index, or ""
+// for none.
+func zoneName(id uint32) string {
+	if id != 0 {
+		if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
+			return ifi.Name
+		}
+	}
+	return ""
 }

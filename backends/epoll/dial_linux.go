@@ -306,10 +306,13 @@ func (b *Backend) connectSocket(ctx context.Context, network, address string, fa
 	// The write readiness of the connect is used up; a Write finds the
 	// socket writable by trying it.
 	s.wd.state.Store(pollIdle)
-	if lsa, err := unix.Getsockname(fd); err == nil {
-		s.laddr = sockaddrToAddr(network, lsa)
+	if pending {
+		// The connect's wait channel is not kept: a stream that never
+		// waits to write (most do not) holds none.
+		s.wd.ch = nil
 	}
-	s.raddr = sockaddrToAddr(network, sa)
+	lsa, _ := unix.Getsockname(fd)
+	s.setAddrs(lsa, sa)
 	return s, nil
 }
 

@@ -26,7 +26,7 @@ const (
 type pollDir struct {
 	state   atomic.Uint32
 	leading atomic.Bool   // the waiter is the loop's leader, polling
-	ch      chan struct{} // capacity 1
+	ch      chan struct{} // capacity 1; made by the first wait (see waitUntil)
 
 	// deadline is the monotonic time (monoNow) at which operations time
 	// out; 0 means none.
@@ -99,6 +99,13 @@ func (d *pollDir) wait(s *stream) { d.waitUntil(s, nil) }
 
 // waitUntil is wait that also ends when ctx, if not nil, is done.
 func (d *pollDir) waitUntil(s *stream, ctx context.Context) {
+	if d.ch == nil {
+		// Only the waiter touches ch until it announces itself below:
+		// a waker reads it after seeing pollWaiting, which is stored
+		// after this. A stream that never waits in one direction
+		// holds no channel for it.
+		d.ch = make(chan struct{}, 1)
+	}
 	l := s.loop
 	lead := !l.cfg.BlockingWait && l.leader.CompareAndSwap(0, 1)
 	d.leading.Store(lead)

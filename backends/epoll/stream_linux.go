@@ -30,15 +30,14 @@ type stream struct {
 	tryRead  bool // Config.TryRead
 	outArmed bool // registered for output readiness; guarded by wmu
 
-	// spill holds one byte read past the end of a caller's buffer, which
-	// tells a full read from a drained socket; hasSpill says it is there.
-	// Both are guarded by rmu.
-	spill    byte
-	hasSpill bool
-	loop     *loop
-	network  string
-	laddr    net.Addr
-	raddr    net.Addr
+	loop    *loop
+	network string
+
+	// The local and remote addresses (index 0 and 1), set before the
+	// stream reaches a caller: TCP ones are held in addrs, Unix ones in
+	// ux, so that a stream and its addresses are one allocation.
+	addrs [2]inetAddr
+	ux    *[2]net.UnixAddr
 
 	closed atomic.Bool
 	ev     atomic.Uint32 // evHup
@@ -47,6 +46,13 @@ type stream struct {
 	// itself (the kernel only drops a registration when the last
 	// descriptor of the socket closes).
 	lent atomic.Bool
+
+	// spill holds one byte read past the end of a caller's buffer, which
+	// tells a full read from a drained socket; hasSpill says it is there.
+	// Both are guarded by rmu.
+	spill    byte
+	hasSpill bool
+	akind    [2]uint8 // the kind of each address: addrNone, addrInet, addrUnix
 
 	rd pollDir
 	wd pollDir
@@ -71,12 +77,68 @@ func newStream(l *loop, fd int, network string, cfg *Config, out bool) (*stream,
 		network:  network,
 		outArmed: out,
 	}
-	s.rd.ch = make(chan struct{}, 1)
-	s.wd.ch = make(chan struct{}, 1)
 	if err := l.register(s, out); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// inetAddr is a TCP address and the bytes of its IP.
+type inetAddr struct {
+	a  net.TCPAddr
+	ip [net.IPv6len]byte
+}
+
+// Kinds of stream addresses.
+const (
+	addrNone uint8 = iota
+	addrInet
+	addrUnix
+)
+
+// setAddrs sets the local address (if lsa is not nil) and the remote
+// one from the socket addresses, as sockaddrToAddr makes them.
+func (s *stream) setAddrs(lsa, rsa unix.Sockaddr) {
+	if lsa != nil {
+		s.setAddr(0, lsa)
+	}
+	s.setAddr(1, rsa)
+}
+
+func (s *stream) setAddr(i int, sa unix.Sockaddr) {
+	a := &s.addrs[i]
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		// net.IPv4's 16-byte form.
+		a.ip[10], a.ip[11] = 0xff, 0xff
+		copy(a.ip[12:], sa.Addr[:])
+		a.a = net.TCPAddr{IP: a.ip[:], Port: sa.Port}
+		s.akind[i] = addrInet
+		return
+	case *unix.SockaddrInet6:
+		a.ip = sa.Addr
+		a.a = net.TCPAddr{IP: a.ip[:], Port: sa.Port, Zone: zoneName(sa.ZoneId)}
+		s.akind[i] = addrInet
+		return
+	}
+	if ua, ok := sockaddrToAddr(s.network, sa).(*net.UnixAddr); ok {
+		if s.ux == nil {
+			s.ux = new([2]net.UnixAddr)
+		}
+		s.ux[i] = *ua
+		s.akind[i] = addrUnix
+	}
+}
+
+// addr returns the local (0) or remote (1) address, or nil.
+func (s *stream) addr(i int) net.Addr {
+	switch s.akind[i] {
+	case addrInet:
+		return &s.addrs[i].a
+	case addrUnix:
+		return &s.ux[i]
+	}
+	return nil
 }
 
 // destroy unregisters and closes the fd of a stream that never reached a
@@ -90,8 +152,8 @@ func (s *stream) destroy() {
 
 func (s *stream) opErr(op string, err error) error {
 	addr := ""
-	if s.raddr != nil {
-		addr = s.raddr.String()
+	if a := s.addr(1); a != nil {
+		addr = a.String()
 	}
 	return opError(op, s.network, addr, err)
 }
@@ -296,9 +358,11 @@ func (s *stream) Info(key transport.InfoKey) (any, bool) {
 	case transport.InfoBackend:
 		return Name, true
 	case transport.InfoLocalAddr:
-		return s.laddr, s.laddr != nil
+		a := s.addr(0)
+		return a, a != nil
 	case transport.InfoRemoteAddr:
-		return s.raddr, s.raddr != nil
+		a := s.addr(1)
+		return a, a != nil
 	case transport.InfoClosed:
 		return s.closed.Load(), true
 	case transport.InfoFD:
@@ -312,10 +376,10 @@ func (s *stream) Info(key transport.InfoKey) (any, bool) {
 }
 
 // LocalAddr returns the local address.
-func (s *stream) LocalAddr() net.Addr { return s.laddr }
+func (s *stream) LocalAddr() net.Addr { return s.addr(0) }
 
 // RemoteAddr returns the peer's address.
-func (s *stream) RemoteAddr() net.Addr { return s.raddr }
+func (s *stream) RemoteAddr() net.Addr { return s.addr(1) }
 
 // SetDeadline sets both the read and the write deadline.
 func (s *stream) SetDeadline(t time.Time) error {

@@ -371,7 +371,7 @@ func (b *body) trailer(noWait bool) (done bool, err error) {
 			}
 			t := make(http.Header)
 			block := string(avail[:end])
-			if _, err := parseFields(block, countFields(block), t, ErrBadTrailer); err != nil {
+			if _, err := parseFields(block, countFields(block), t, ErrBadTrailer, nil); err != nil {
 				return false, err
 			}
 			c.r += end

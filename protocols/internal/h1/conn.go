@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/transportkit/transportkit/protocols/internal/gzipbody"
 	"github.com/transportkit/transportkit/transport"
@@ -118,7 +119,7 @@ const (
 // Options.OnDone). Close may be called at any time from any goroutine.
 type Conn struct {
 	s     transport.Stream
-	tls   *tls.ConnectionState
+	tls   *tls.ConnectionState // kept only for a stream without ConnectionState
 	state atomic.Int32
 
 	maxHeader   int
@@ -128,6 +129,7 @@ type Conn struct {
 	userAgent   string
 	oneShot     bool
 	compress    bool
+	stater      bool // s has ConnectionState: each response gets its own copy
 	onDone      func(reusable bool)
 	wrap        func(*Error) error
 	cancelFn    func()
@@ -151,15 +153,21 @@ type Conn struct {
 	probe    [1]byte
 	closed   bool // the response or the request asked to close
 	gzip     bool // this exchange asked for gzip
-	trace    *httptrace.ClientTrace
 	gotFirst bool // GotFirstResponseByte was reported
-	hdr      head
+	trace    *httptrace.ClientTrace
 
 	mu       sync.Mutex // guards the fields below, shared with abort
 	gen      uint64     // exchange number, bumped when one ends
 	abortErr error      // why the exchange was aborted
 	reqBody  io.Closer  // request body while it is being written
 	dlSet    bool       // a read deadline is set
+
+	// The Conn is padded to 384 bytes: at 352 it shares the size class
+	// of a response header's map group, made with each response, and
+	// long-lived Conns among those short-lived groups left spans partly
+	// used (about 0.2 KB of HeapInuse per idle connection in W3;
+	// docs/design/idle-memory.md, TestConnSize).
+	_ [32]byte
 }
 
 var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
@@ -188,12 +196,17 @@ func NewConn(s transport.Stream, opts Options) *Conn {
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
 	}
-	if v, ok := s.Info(transport.InfoTLS); ok {
+	// The TLS state is not kept by an idle connection when the stream can
+	// give it again (crypto/tls keeps it anyway): each response carries a
+	// copy, allocated with the response (see tlsResponse). Other streams'
+	// state is copied once here.
+	if _, ok := s.(connectionStater); ok {
+		c.stater = true
+	} else if v, ok := s.Info(transport.InfoTLS); ok {
 		if cs, ok := v.(tls.ConnectionState); ok {
 			c.tls = &cs
 		}
 	}
-	c.cancelFn = c.onCancel
 	return c
 }
 
@@ -248,6 +261,11 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.trace = httptrace.ContextClientTrace(ctx)
 	if ctx.Done() != nil {
 		c.ctx = ctx
+		if c.cancelFn == nil {
+			// Made on the first cancellable exchange and kept: a
+			// connection that never sees one holds no closure.
+			c.cancelFn = c.onCancel
+		}
 		c.stop = context.AfterFunc(ctx, c.cancelFn)
 	}
 
@@ -469,9 +487,10 @@ func (c *Conn) readErr(err error, timed bool) error {
 	return err
 }
 
-// readHead reads and parses the next response head into c.hdr, charging
-// its size to *budget.
-func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
+// readHead reads and parses the next response head into h, charging
+// its size to *budget. It returns the response the head will be given
+// to, whose storage holds the head's first field values.
+func (c *Conn) readHead(h *head, isHead bool, budget *int, timed bool) (*response, error) {
 	lineOK := false // the status line has been checked while incomplete
 	for {
 		if c.r < c.w {
@@ -482,21 +501,22 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 			end := headEnd(c.rbuf[c.r:c.w], c.scan, &c.scan)
 			if end >= 0 {
 				if end > *budget {
-					return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:c.r+min(end, 64)])
+					return nil, protoErr(ErrHeaderTooLarge, c.rbuf[c.r:c.r+min(end, 64)])
 				}
 				*budget -= end
-				err := c.hdr.parse(c.rbuf[c.r:c.r+end], isHead)
+				r := c.newResponse()
+				err := h.parse(c.rbuf[c.r:c.r+end], isHead, r.vals[:], r.text[:])
 				c.r += end
 				c.scan = 0
-				return err
+				return r, err
 			}
 			if c.w-c.r >= *budget {
-				return protoErr(ErrHeaderTooLarge, c.rbuf[c.r:min(c.w, c.r+64)])
+				return nil, protoErr(ErrHeaderTooLarge, c.rbuf[c.r:min(c.w, c.r+64)])
 			}
 			if !lineOK {
 				var err error
 				if lineOK, err = checkStatusLine(c.rbuf[c.r:c.w]); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
@@ -506,7 +526,7 @@ func (c *Conn) readHead(isHead bool, budget *int, timed bool) error {
 			err = c.fill()
 		}
 		if err != nil {
-			return c.readErr(err, timed)
+			return nil, c.readErr(err, timed)
 		}
 	}
 }
@@ -540,15 +560,18 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 		c.setReadDeadline(time.Now().Add(c.headerWait))
 		timed = true
 	}
+	var r *response
+	var hdr head // on the stack: an idle connection holds no head
 	for {
-		if err := c.readHead(isHead, &budget, timed); err != nil {
+		var err error
+		if r, err = c.readHead(&hdr, isHead, &budget, timed); err != nil {
 			if deferred {
 				closeBody(req)
 				c.wroteRequest(nil)
 			}
 			return nil, c.fail("read", err)
 		}
-		code := c.hdr.code
+		code := hdr.code
 		if code >= 200 || code == http.StatusSwitchingProtocols {
 			break
 		}
@@ -559,7 +582,7 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 			}
 		}
 		if c.trace != nil && c.trace.Got1xxResponse != nil {
-			if err := c.trace.Got1xxResponse(code, textproto.MIMEHeader(c.hdr.header)); err != nil {
+			if err := c.trace.Got1xxResponse(code, textproto.MIMEHeader(hdr.header)); err != nil {
 				if deferred {
 					closeBody(req)
 					c.wroteRequest(nil)
@@ -591,20 +614,70 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 		c.wroteRequest(nil)
 		c.sent = false
 	}
-	return c.response(req), nil
+	return c.response(req, r, &hdr), nil
 }
 
-// response is an http.Response and its body in one allocation.
+// respVals is how many field values of a response head are stored with the
+// response (nginx sends five to eight fields), and respText how many bytes
+// of its text (nginx's heads are 200 to 270 bytes); more get an allocation
+// of their own. Together they fill the 704-byte size class.
+const (
+	respVals = 8
+	respText = 336
+)
+
+// response is an http.Response, its body, its header's first values and
+// the text they are cut from, in one allocation.
 type response struct {
 	resp http.Response
 	body body
+	vals [respVals]string
+	text [respText]byte // written once by head.parse, then only read
 }
 
-// response builds the Response for the parsed head and ends the exchange
-// at once when there is no body.
-func (c *Conn) response(req *http.Request) *http.Response {
-	h := &c.hdr
+// connectionStater is a stream over TLS that gives its connection state,
+// as *tls.Conn does (and transport's TLS streams, which embed one).
+type connectionStater interface {
+	ConnectionState() tls.ConnectionState
+}
+
+// tlsResponse is a response over TLS and its Response.TLS in one
+// allocation.
+//
+// It is padded to 1,024 bytes: at 888 it fell in the 896-byte size class
+// of crypto/tls's long-lived objects (each TLS 1.3 connection keeps three:
+// two AES-GCM states and the tls.Conn), and one short-lived response per
+// new connection among them left their spans partly used, about 0.5 KB of
+// HeapInuse more per idle pooled connection in W3
+// (docs/design/idle-memory.md).
+type tlsResponse struct {
+	response
+	state tls.ConnectionState
+	_     [tlsResponsePad]byte
+}
+
+// tlsResponsePad makes a tlsResponse 1,024 bytes (TestResponseSizeClasses).
+const tlsResponsePad = 1024 - unsafe.Sizeof(response{}) - unsafe.Sizeof(tls.ConnectionState{})
+
+// newResponse allocates the response for the next head, with room for
+// the TLS state when the stream gives it (see response).
+func (c *Conn) newResponse() *response {
+	if c.stater {
+		tr := &tlsResponse{}
+		tr.resp.TLS = &tr.state
+		return &tr.response
+	}
 	r := &response{}
+	r.resp.TLS = c.tls
+	return r
+}
+
+// response fills r, made by newResponse, with the parsed head h and ends the
+// exchange at once when there is no body.
+func (c *Conn) response(req *http.Request, r *response, h *head) *http.Response {
+	if c.stater {
+		*r.resp.TLS = c.s.(connectionStater).ConnectionState()
+	}
 	resp := &r.resp
 	resp.Status = h.status
 	resp.StatusCode = h.code
@@ -615,13 +688,9 @@ func (c *Conn) response(req *http.Request) *http.Response {
 	resp.Close = h.close
 	resp.Trailer = h.trailer
 	resp.Request = req
-	resp.TLS = c.tls
 	if h.chunked {
 		resp.TransferEncoding = []string{"chunked"}
 	}
-	// Drop every reference into the response head: an idle connection
-	// must not keep the head's bytes alive.
-	h.header, h.trailer, h.status, h.proto = nil, nil, "", ""
 	c.closed = c.closed || h.close
 
 	if h.code == http.StatusSwitchingProtocols {

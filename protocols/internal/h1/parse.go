@@ -3,6 +3,7 @@ package h1
 import (
 	"net/http"
 	"strings"
+	"unsafe"
 )
 
 // This file is the response codec: it turns a complete response head into
@@ -285,11 +286,17 @@ func countFields(s string) int {
 // rejects a name with whitespace before the colon, which ReadMIMEHeader
 // lets through uncanonicalized (a stricter rule: such a field is a known
 // request smuggling vector).
-func parseFields(s string, n int, h http.Header, rule error) (fields, error) {
+//
+// The values are stored in spare if it has room for n of them.
+func parseFields(s string, n int, h http.Header, rule error, spare []string) (fields, error) {
 	var f fields
 	var vals []string
 	if n > 0 {
-		vals = make([]string, n)
+		if n <= len(spare) {
+			vals = spare[:n:n]
+		} else {
+			vals = make([]string, n)
+		}
 	}
 	for {
 		var line string
@@ -361,15 +368,25 @@ type head struct {
 
 // parse parses the complete head b (status line through the blank line).
 // isHead says whether the request was HEAD.
-func (h *head) parse(b []byte, isHead bool) error {
-	s := string(b)
+//
+// The first field values are stored in spare when it has room for them,
+// and the strings of the head point into text, a fresh array that nothing
+// writes again, when b fits in it (else into a copy of b).
+func (h *head) parse(b []byte, isHead bool, spare []string, text []byte) error {
+	var s string
+	if len(b) > 0 && len(b) <= len(text) {
+		n := copy(text, b)
+		s = unsafe.String(&text[0], n)
+	} else {
+		s = string(b)
+	}
 	line, rest := cutLine(s)
 	if err := h.parseStatusLine(line); err != nil {
 		return err
 	}
 	n := countFields(rest)
 	h.header = make(http.Header, n)
-	f, err := parseFields(rest, n, h.header, ErrInvalidHeader)
+	f, err := parseFields(rest, n, h.header, ErrInvalidHeader, spare)
 	if err != nil {
 		return err
 	}
