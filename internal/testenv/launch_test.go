@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -113,5 +114,21 @@ func TestFreePortsFailure(t *testing.T) {
 	}
 	if _, err := LaunchNginx(NginxOptions{Binary: "/bin/sh"}); err == nil || !strings.Contains(err.Error(), "no ports") {
 		t.Errorf("LaunchNginx without ports: %v", err)
+	}
+}
+
+func TestStartDanted(t *testing.T) {
+	n := StartNginx(t, NginxOptions{})
+	blocked := StartNginx(t, NginxOptions{})
+	_, port, _ := net.SplitHostPort(blocked.Addr)
+	bp, _ := strconv.Atoi(port)
+	d := StartDanted(t, DantedOptions{Blocked: []int{bp}})
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "socks5", Host: d.Addr})}
+	if resp, body := get(t, tr, n.URL("/hello")); resp.StatusCode != 200 || body != "hello" {
+		t.Errorf("through danted: %s %q", resp.Status, body)
+	}
+	defer tr.CloseIdleConnections()
+	if _, err := (&http.Client{Transport: tr}).Get(blocked.URL("/hello")); err == nil {
+		t.Error("a blocked port was reached")
 	}
 }

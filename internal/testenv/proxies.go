@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"net"
 	"net/url"
 	"os"
@@ -167,6 +168,10 @@ type NghttpdOptions struct {
 	TLS bool
 	// Certs signs the TLS certificate. If nil, SharedCerts.
 	Certs *Certs
+	// Cert, if it holds a certificate, is served over TLS instead of
+	// the server certificate of Certs (for a client that trusts another
+	// CA).
+	Cert tls.Certificate
 }
 
 // StartNghttpd starts nghttpd, nghttp2's HTTP/2-only server, for the
@@ -183,10 +188,47 @@ func StartNghttpd(t testing.TB, opts NghttpdOptions) Server {
 		if !opts.TLS {
 			return append([]string{"--no-tls"}, args...)
 		}
-		if opts.Certs == nil {
-			opts.Certs = SharedCerts(t)
+		cert := opts.Cert
+		if len(cert.Certificate) == 0 {
+			if opts.Certs == nil {
+				opts.Certs = SharedCerts(t)
+			}
+			cert = opts.Certs.Server
 		}
-		pem := opts.Certs.WritePEM(t, dir)
-		return append(args, pem.Key, pem.Cert)
+		certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		if err := WriteKeyPair(cert, certFile, keyFile, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return append(args, keyFile, certFile)
+	})
+}
+
+// DantedOptions configure StartDanted. The zero value is a SOCKS5 proxy
+// without authentication that connects loopback clients to any loopback
+// port.
+type DantedOptions struct {
+	// Binary is the danted program. If empty, danted on PATH or in an
+	// sbin folder.
+	Binary string
+	// Blocked are loopback ports the proxy refuses to connect to (a
+	// SOCKS5 "not allowed by ruleset" reply).
+	Blocked []int
+}
+
+// StartDanted starts Dante's SOCKS server (one process) for the test
+// (see the package doc for what every launcher does). Its URL is
+// socks5://ADDR.
+func StartDanted(t testing.TB, opts DantedOptions) Server {
+	t.Helper()
+	return startServer(t, "danted", opts.Binary, func(dir, host, port string) []string {
+		conf := filepath.Join(dir, "danted.conf")
+		if err := writeTemplate(conf, struct {
+			DantedOptions
+			Port string
+			Root bool
+		}{opts, port, os.Geteuid() == 0}); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"-f", conf, "-p", filepath.Join(dir, "danted.pid"), "-N", "1"}
 	})
 }
