@@ -176,7 +176,7 @@ type fdServer struct {
 func startFDServer(t testing.TB, p *pki) fdServer {
 	t.Helper()
 	dir := t.TempDir()
-	if _, _, err := p.writeFiles(dir); err != nil {
+	if _, err := p.WritePEMFiles(dir); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0])
