@@ -41,7 +41,7 @@ func CI() bool { return os.Getenv("CI") == "true" }
 
 // sbinDirs are searched after PATH: Debian installs servers there, and a
 // user's PATH often lacks them.
-var sbinDirs = []string{"/usr/sbin", "/usr/local/sbin", "/sbin"}
+var sbinDirs = []string{"/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/local/nginx/sbin"}
 
 // ErrNotInstalled is matched by the error of LookBinary for a program
 // that is not installed.
@@ -49,7 +49,8 @@ var ErrNotInstalled = errors.New("testenv: program not installed")
 
 // LookBinary returns the path of the program name: bin when it is not
 // empty (which must then exist), else name on PATH, else name in
-// /usr/sbin, /usr/local/sbin or /sbin. A missing program is an error
+// /usr/sbin, /usr/local/sbin, /sbin or /usr/local/nginx/sbin (nginx built
+// from source). A missing program is an error
 // matching ErrNotInstalled.
 func LookBinary(name, bin string) (string, error) {
 	if bin != "" {
