@@ -22,7 +22,7 @@ import (
 // Certs is a test certificate authority and a server certificate it
 // signed, made in memory. The server certificate is valid for
 // 127.0.0.1, ::1 and localhost, from an hour ago for a week. The CA
-// issues more certificates with IssueServer and IssueClient.
+// issues more certificates with IssueServer, IssueClient and Issue.
 type Certs struct {
 	// CA is the authority's certificate; Roots trusts it.
 	CA *x509.Certificate
@@ -97,21 +97,25 @@ func (c *Certs) IssueServer(hosts ...string) (tls.Certificate, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	return c.issue(tmpl)
+	return c.Issue(tmpl)
 }
 
 // IssueClient makes a new key and a client certificate with the common
 // name commonName, signed by the CA. Its chain holds the leaf only; Leaf
 // is set.
 func (c *Certs) IssueClient(commonName string) (tls.Certificate, error) {
-	return c.issue(&x509.Certificate{
+	return c.Issue(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: commonName},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 }
 
-// issue signs a leaf from tmpl with a new key.
-func (c *Certs) issue(tmpl *x509.Certificate) (tls.Certificate, error) {
+// Issue makes a new key and a certificate from tmpl (its subject, names
+// and extended key usages) signed by the CA; Issue sets its serial
+// number, validity (from an hour ago for a week) and key usage (digital
+// signature).
+// Its chain holds the leaf only; Leaf is set.
+func (c *Certs) Issue(tmpl *x509.Certificate) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err

@@ -87,12 +87,6 @@ func TestNewPKIFails(t *testing.T) {
 	}
 }
 
-func TestIssueFails(t *testing.T) {
-	if _, err := issue(&x509.Certificate{SignatureAlgorithm: x509.SHA256WithRSA}, nil); err == nil {
-		t.Error("an RSA signature by an ECDSA key was issued")
-	}
-}
-
 // clientConfig loads p's client certificate and trusts p's CA.
 func clientConfig(t *testing.T, p *PKI) *tls.Config {
 	t.Helper()
