@@ -2,7 +2,8 @@
 // it serves a plugin in the test process, and builds plugin binaries for
 // tests that launch them. It is package plugins' counterpart of
 // transport/transporttest, kept apart so that programs hosting plugins
-// do not link package testing through package plugins.
+// do not link package testing through package plugins. Main is the
+// TestMain of packages that build plugin binaries.
 //
 // A plugin's tests usually run the conformance suite twice, in process
 // and through the built binary:
@@ -123,8 +124,8 @@ func TestBuild(t testing.TB, pkg, name string) string {
 // the trust rules (owned by the user, not writable by group or others),
 // as t.TempDir() and os.MkdirTemp directories do.
 func Build(ctx context.Context, pkg, name, dir string) (string, error) {
-	if !plugins.ValidName(name) {
-		return "", fmt.Errorf("pluginstest: %q is not a plugin name: use letters, digits, '.', '_' and '-'", name)
+	if err := validName(name); err != nil {
+		return "", err
 	}
 	out := filepath.Join(dir, registry.PluginBinaryPrefix+name)
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
@@ -137,4 +138,12 @@ func Build(ctx context.Context, pkg, name, dir string) (string, error) {
 		return "", err
 	}
 	return out, nil
+}
+
+// validName returns an error for a name that cannot be a plugin's.
+func validName(name string) error {
+	if !plugins.ValidName(name) {
+		return fmt.Errorf("pluginstest: %q is not a plugin name: use letters, digits, '.', '_' and '-'", name)
+	}
+	return nil
 }

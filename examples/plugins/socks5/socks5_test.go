@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/transportkit/transportkit/examples/plugins/internal/socks5test"
 	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
@@ -27,32 +25,11 @@ import (
 var pluginPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "socks5-example-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-socks5", "socks5", dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
+	os.Exit(pluginstest.Main(m, func(ctx context.Context, dir string) (err error) {
 		os.Setenv(registry.EnvPluginPath, dir)
-		code := m.Run()
-		plugins.Cleanup()
-		if code == 0 {
-			if err := goleak.Find(); err != nil {
-				fmt.Fprintln(os.Stderr, "goleak:", err)
-				return 1
-			}
-		}
-		return code
-	}()
-	os.Exit(code)
+		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-socks5", "socks5", dir)
+		return err
+	}))
 }
 
 func startProxy(t testing.TB) *socks5test.Server {

@@ -6,14 +6,11 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"sync"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/transportkit/transportkit/examples/plugins/internal/tlstest"
 	"github.com/transportkit/transportkit/plugins"
@@ -29,32 +26,11 @@ var pluginPath string
 const waitLimit = 20 * time.Second
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tlskeys-example-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-tlskeys", "tlskeys", dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
+	os.Exit(pluginstest.Main(m, func(ctx context.Context, dir string) (err error) {
 		os.Setenv(registry.EnvPluginPath, dir)
-		code := m.Run()
-		plugins.Cleanup()
-		if code == 0 {
-			if err := goleak.Find(); err != nil {
-				fmt.Fprintln(os.Stderr, "goleak:", err)
-				return 1
-			}
-		}
-		return code
-	}()
-	os.Exit(code)
+		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-tlskeys", "tlskeys", dir)
+		return err
+	}))
 }
 
 func newPKI(t testing.TB) *tlstest.PKI {
