@@ -169,3 +169,45 @@ func (r *TLSRelay) Close() {
 	}
 	r.wg.Wait()
 }
+
+// Serve runs handle on every connection ln accepts (nil: a new listener
+// on a free loopback port), each in a goroutine of its own, and returns
+// ln's address. handle may return at once and leave the connection open:
+// when the test ends, ln and every connection it accepted are closed, and
+// the cleanup waits for the handlers to return.
+func Serve(t testing.TB, ln net.Listener, handle func(net.Conn)) string {
+	t.Helper()
+	if ln == nil {
+		var err error
+		if ln, err = listen(); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { handle(c) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}

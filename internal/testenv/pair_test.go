@@ -2,41 +2,70 @@ package testenv
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
-	"sync"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
 
-// echoServer serves an upper-case-free echo on loopback until cleanup.
+// echoServer echoes on loopback until cleanup.
 func echoServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return Serve(t, nil, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c)
+	})
+}
+
+func TestServe(t *testing.T) {
+	// A handler that returns at once leaves the connection open until
+	// cleanup.
+	silent := Serve(t, nil, func(net.Conn) {})
+	c, err := net.Dial("tcp", silent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				io.Copy(c, c)
-			}()
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read from the silent server: %v, want a timeout", err)
+	}
+	// Cleanup closes the connections, which ends their handlers.
+	ended := make(chan struct{})
+	var addr string
+	t.Run("cleanup", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	return ln.Addr().String()
+		addr = Serve(t, ln, func(c net.Conn) {
+			defer close(ended)
+			c.Read(make([]byte, 1))
+		})
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte{}) // connected; the handler waits in Read
+		t.Cleanup(func() { c.Close() })
+	})
+	select {
+	case <-ended:
+	default:
+		t.Fatal("the handler still runs after cleanup")
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Error("the listener still accepts after cleanup")
+	}
+	old := listen
+	listen = func() (net.Listener, error) { return nil, errors.New("no ports") }
+	defer func() { listen = old }()
+	if fatal, _ := capture(t, func(tb testing.TB) { Serve(tb, nil, nil) }); !strings.Contains(fatal, "no ports") {
+		t.Errorf("Serve without a port: %q", fatal)
+	}
 }
 
 func TestTLSRelay(t *testing.T) {
