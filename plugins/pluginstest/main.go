@@ -90,3 +90,18 @@ func Install(dir, name string) (string, error) {
 	}
 	return path, os.Chmod(path, 0o755)
 }
+
+// BuildPlugin returns a setup for Main that builds the plugin main
+// package pkg as the plugin name into Main's directory (see Build),
+// stores the binary's path in *path and puts the directory on the plugin
+// search path (registry.EnvPluginPath), for tests that open the plugin by
+// its name:
+//
+//	os.Exit(pluginstest.Main(m, pluginstest.BuildPlugin("./transportkit-backend-mine", "mine", &pluginPath)))
+func BuildPlugin(pkg, name string, path *string) func(ctx context.Context, dir string) error {
+	return func(ctx context.Context, dir string) (err error) {
+		os.Setenv(registry.EnvPluginPath, dir)
+		*path, err = Build(ctx, pkg, name, dir)
+		return err
+	}
+}

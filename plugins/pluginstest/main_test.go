@@ -100,3 +100,21 @@ func TestInstall(t *testing.T) {
 		t.Error("Install into a missing directory succeeded")
 	}
 }
+
+func TestBuildPlugin(t *testing.T) {
+	t.Setenv(registry.EnvPluginPath, "")
+	dir := t.TempDir()
+	var path string
+	if err := pluginstest.BuildPlugin(example, "socks5", &path)(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	if path != filepath.Join(dir, registry.PluginBinaryPrefix+"socks5") || os.Getenv(registry.EnvPluginPath) != dir {
+		t.Errorf("path %q, search path %q", path, os.Getenv(registry.EnvPluginPath))
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Error(err)
+	}
+	if err := pluginstest.BuildPlugin(example, "bad/name", &path)(context.Background(), dir); err == nil {
+		t.Error("BuildPlugin with a bad name succeeded")
+	}
+}

@@ -25,11 +25,7 @@ import (
 var pluginPath string
 
 func TestMain(m *testing.M) {
-	os.Exit(pluginstest.Main(m, func(ctx context.Context, dir string) (err error) {
-		os.Setenv(registry.EnvPluginPath, dir)
-		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-socks5", "socks5", dir)
-		return err
-	}))
+	os.Exit(pluginstest.Main(m, pluginstest.BuildPlugin("./transportkit-backend-socks5", "socks5", &pluginPath)))
 }
 
 func startProxy(t testing.TB) *socks5test.Server {

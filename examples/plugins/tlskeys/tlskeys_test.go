@@ -15,7 +15,6 @@ import (
 	"github.com/transportkit/transportkit/examples/plugins/internal/tlstest"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/plugins/pluginstest"
-	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -26,11 +25,7 @@ var pluginPath string
 const waitLimit = 20 * time.Second
 
 func TestMain(m *testing.M) {
-	os.Exit(pluginstest.Main(m, func(ctx context.Context, dir string) (err error) {
-		os.Setenv(registry.EnvPluginPath, dir)
-		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-tlskeys", "tlskeys", dir)
-		return err
-	}))
+	os.Exit(pluginstest.Main(m, pluginstest.BuildPlugin("./transportkit-backend-tlskeys", "tlskeys", &pluginPath)))
 }
 
 func newPKI(t testing.TB) *tlstest.PKI {
