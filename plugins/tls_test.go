@@ -7,9 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
@@ -110,44 +108,10 @@ func TestConformanceTLS(t *testing.T) {
 	b := inProcess(t, testConfig{TLS: true})
 	srvCfg := testenv.SharedCerts(t).ServerConfig()
 	transporttest.TestStream(t, func() (transport.Stream, net.Conn, func(), error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		s, peer, err := testenv.DialTLSPair(srvCfg, func(addr string) (transport.Stream, error) {
+			return b.DialTLS(dialCtx(t), "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		})
 		if err != nil {
-			return nil, nil, nil, err
-		}
-		defer ln.Close()
-		var (
-			wg   sync.WaitGroup
-			peer *tls.Conn
-			herr error
-		)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := ln.Accept()
-			if err != nil {
-				herr = err
-				return
-			}
-			peer = tls.Server(c, srvCfg)
-			c.SetDeadline(time.Now().Add(waitLimit))
-			herr = peer.Handshake()
-			c.SetDeadline(time.Time{})
-		}()
-		s, err := b.DialTLS(dialCtx(t), "tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
-		if err != nil {
-			ln.Close()
-		}
-		wg.Wait()
-		if err == nil {
-			err = herr
-		}
-		if err != nil {
-			if s != nil {
-				s.Close()
-			}
-			if peer != nil {
-				peer.Close()
-			}
 			return nil, nil, nil, err
 		}
 		return s, peer, func() { s.Close(); peer.Close() }, nil

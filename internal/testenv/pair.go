@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TCPPair returns the two ends of a loopback TCP connection: the client's
@@ -210,4 +211,54 @@ func Serve(t testing.TB, ln net.Listener, handle func(net.Conn)) string {
 		wg.Wait()
 	})
 	return ln.Addr().String()
+}
+
+// HandshakeTimeout bounds the server's handshake in DialTLSPair.
+const HandshakeTimeout = 20 * time.Second
+
+// DialTLSPair makes a TLS connection through the code under test: it
+// listens on loopback, calls dial with the address while a server runs
+// the TLS handshake with cfg on the connection it accepts, and returns
+// what dial returned (the client's end, C being its type, a
+// transport.Stream say) and the server's end once both are done. If
+// either fails, both ends are closed and the error is returned.
+func DialTLSPair[C io.Closer](cfg *tls.Config, dial func(addr string) (C, error)) (client C, server *tls.Conn, err error) {
+	ln, err := listen()
+	if err != nil {
+		return client, nil, err
+	}
+	defer ln.Close()
+	var herr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			herr = err
+			return
+		}
+		server = tls.Server(c, cfg)
+		c.SetDeadline(time.Now().Add(HandshakeTimeout))
+		herr = server.Handshake()
+		c.SetDeadline(time.Time{})
+	}()
+	client, err = dial(ln.Addr().String())
+	if err != nil {
+		ln.Close() // ends the Accept if dial never connected
+	}
+	<-done
+	if err == nil {
+		err = herr
+	}
+	if err != nil {
+		if any(client) != nil {
+			client.Close()
+		}
+		if server != nil {
+			server.Close()
+		}
+		var zero C
+		return zero, nil, err
+	}
+	return client, server, nil
 }

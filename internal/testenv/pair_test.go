@@ -123,3 +123,55 @@ func TestTLSRelayDeadTarget(t *testing.T) {
 		t.Fatal("read from a relay whose target refuses succeeded")
 	}
 }
+
+func TestDialTLSPair(t *testing.T) {
+	certs := SharedCerts(t)
+	c, s, err := DialTLSPair(certs.ServerConfig("h2"), func(addr string) (*tls.Conn, error) {
+		cfg := certs.ClientConfig()
+		cfg.NextProtos = []string{"h2"}
+		return tls.Dial("tcp", addr, cfg)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer s.Close()
+	if p := s.ConnectionState().NegotiatedProtocol; p != "h2" || !c.ConnectionState().HandshakeComplete {
+		t.Errorf("server ALPN %q, client handshake done %v", p, c.ConnectionState().HandshakeComplete)
+	}
+	go s.Write([]byte("pair"))
+	buf := make([]byte, 4)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "pair" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+
+	// dial fails without connecting.
+	errDial := errors.New("no dial")
+	if _, s, err := DialTLSPair(certs.ServerConfig(), func(string) (net.Conn, error) { return nil, errDial }); !errors.Is(err, errDial) || s != nil {
+		t.Errorf("failed dial: %v, %v", s, err)
+	}
+	// The client connects but speaks no TLS: the server's handshake
+	// fails, and the client's end is closed.
+	var plain net.Conn
+	_, _, err = DialTLSPair(certs.ServerConfig(), func(addr string) (net.Conn, error) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			plain = c
+			c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+		}
+		return c, err
+	})
+	if err == nil {
+		t.Fatal("a client that speaks no TLS made a pair")
+	}
+	if _, err := plain.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("the client's end is still open: %v", err)
+	}
+	old := listen
+	listen = func() (net.Listener, error) { return nil, errors.New("no ports") }
+	defer func() { listen = old }()
+	if _, _, err := DialTLSPair(certs.ServerConfig(), func(string) (net.Conn, error) { return nil, nil }); err == nil {
+		t.Error("DialTLSPair without a port succeeded")
+	}
+}

@@ -28,19 +28,9 @@ func TestMain(m *testing.M) {
 	os.Exit(pluginstest.Main(m, pluginstest.BuildPlugin("./transportkit-backend-socks5", "socks5", &pluginPath)))
 }
 
-func startProxy(t testing.TB) *socks5test.Server {
-	t.Helper()
-	s, err := socks5test.Start("", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // TestGet runs the example's host code against the built plugin.
 func TestGet(t *testing.T) {
-	proxy := startProxy(t)
+	proxy := socks5test.StartTest(t, "", "")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTeapot)
 	}))
@@ -62,7 +52,7 @@ func TestGet(t *testing.T) {
 // TestConformanceSubprocess runs the stream suite through the plugin
 // process, over a proxy that passes resets on.
 func TestConformanceSubprocess(t *testing.T) {
-	proxy := startProxy(t)
+	proxy := socks5test.StartTest(t, "", "")
 	cfg := []byte(fmt.Sprintf(`{"proxy": %q}`, proxy.Addr()))
 	b := pluginstest.OpenBinary(t, pluginPath, transport.Options{Config: cfg})
 	transporttest.TestStream(t, transporttest.TCPPipe(b))

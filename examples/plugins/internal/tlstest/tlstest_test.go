@@ -30,25 +30,10 @@ func TestServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(p.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		t.Fatal("no CA certificate")
-	}
+	cfg := clientConfig(t, p)
+	cfg.NextProtos = []string{"http/1.1"}
 	d := &net.Dialer{Timeout: 10 * time.Second}
-	c, err := tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      roots,
-		ServerName:   "127.0.0.1",
-		NextProtos:   []string{"http/1.1"},
-	})
+	c, err := tls.DialWithDialer(d, "tcp", s.Addr(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +52,7 @@ func TestServer(t *testing.T) {
 	}
 
 	// Without a client certificate the handshake fails.
-	c2, err := tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	c2, err := tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{RootCAs: cfg.RootCAs, ServerName: "127.0.0.1"})
 	if err == nil {
 		c2.SetDeadline(time.Now().Add(10 * time.Second))
 		_, err = c2.Read(make([]byte, 1))

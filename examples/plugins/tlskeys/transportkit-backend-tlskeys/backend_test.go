@@ -7,13 +7,13 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/transportkit/transportkit/examples/plugins/internal/tlstest"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/transport"
@@ -103,44 +103,10 @@ func TestConformance(t *testing.T) {
 func tlsPipe(t testing.TB, b transport.Backend, p *tlstest.PKI) transporttest.MakePipe {
 	srvCfg := p.ServerConfig()
 	return func() (transport.Stream, net.Conn, func(), error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		s, peer, err := testenv.DialTLSPair(srvCfg, func(addr string) (transport.Stream, error) {
+			return transport.DialTLS(ctx(t), b, "tcp", addr, nil)
+		})
 		if err != nil {
-			return nil, nil, nil, err
-		}
-		defer ln.Close()
-		var (
-			wg   sync.WaitGroup
-			peer *tls.Conn
-			herr error
-		)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := ln.Accept()
-			if err != nil {
-				herr = err
-				return
-			}
-			peer = tls.Server(c, srvCfg)
-			c.SetDeadline(time.Now().Add(waitLimit))
-			herr = peer.Handshake()
-			c.SetDeadline(time.Time{})
-		}()
-		s, err := transport.DialTLS(ctx(t), b, "tcp", ln.Addr().String(), nil)
-		if err != nil {
-			ln.Close()
-		}
-		wg.Wait()
-		if err == nil {
-			err = herr
-		}
-		if err != nil {
-			if s != nil {
-				s.Close()
-			}
-			if peer != nil {
-				peer.Close()
-			}
 			return nil, nil, nil, err
 		}
 		return s, peer, func() { s.Close(); peer.Close() }, nil
