@@ -1,16 +1,17 @@
 // Package testenv is the test support shared by every package of the
 // module and by the bench module: the real peers a test starts (nginx,
-// nghttpd, tinyproxy, microsocks), certificates, free loopback ports,
-// waiting for a condition, and connected stream pairs.
+// nghttpd, tinyproxy, microsocks, danted), certificates, free loopback
+// ports, waiting for a condition, loopback servers (Serve, StartTLSRelay)
+// and connected pairs (TCPPair, TLSServerPair, DialTLSPair).
 //
 // Every launcher (StartNginx, StartNghttpd, StartTinyproxy,
-// StartMicrosocks) picks free loopback ports, writes its configuration
-// from a template (testdata/*.conf.tmpl, embedded) into t.TempDir(),
-// starts the program in the foreground in its own process group, waits
-// until every port accepts, and stops and reaps the process in
-// t.Cleanup. A program that is not
-// installed skips the test with the reason, except in CI (CI=true), where
-// it fails it: CI must run every suite.
+// StartMicrosocks, StartDanted) picks free loopback ports, writes its
+// configuration from a template (testdata/*.conf.tmpl, embedded) into
+// t.TempDir(), starts the program in the foreground in its own process
+// group, waits until every port accepts, and stops and reaps the process
+// in t.Cleanup. A program that is not installed skips the test with the
+// reason, except in CI (CI=true), where it fails it: CI must run every
+// suite.
 //
 //	n := testenv.StartNginx(t, testenv.NginxOptions{TLS: true, HTTP2: true, Gzip: true})
 //	tr := &http.Transport{TLSClientConfig: n.Certs.ClientConfig()}
