@@ -27,24 +27,11 @@ func TestMain(m *testing.M) {
 	os.Exit(pluginstest.Main(m, pluginstest.BuildPlugin("./transportkit-backend-tlskeys", "tlskeys", &pluginPath)))
 }
 
-func newPKI(t testing.TB) *tlstest.PKI {
-	t.Helper()
-	p, err := tlstest.NewPKI(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // TestConnect runs the example's host code against the built plugin and
 // a server that requires the client certificate.
 func TestConnect(t *testing.T) {
-	p := newPKI(t)
-	srv, err := p.Serve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	p := tlstest.NewTestPKI(t)
+	srv := p.ServeTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := connect(ctx, config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile}, srv.Addr(), []string{"h2", "http/1.1"})
@@ -62,7 +49,7 @@ func TestConnect(t *testing.T) {
 // TestBackendSubprocess runs the backend suite through the plugin
 // process.
 func TestBackendSubprocess(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	cfg, err := json.Marshal(config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +62,7 @@ func TestBackendSubprocess(t *testing.T) {
 // TestConformanceSubprocess runs the stream suite over TLS done in the
 // plugin process.
 func TestConformanceSubprocess(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	cfg, err := json.Marshal(config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile})
 	if err != nil {
 		t.Fatal(err)

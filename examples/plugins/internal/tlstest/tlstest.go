@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/transportkit/transportkit/internal/testenv"
@@ -67,6 +68,17 @@ func NewPKI(dir string) (*PKI, error) {
 	return p, nil
 }
 
+// NewTestPKI is NewPKI into a temporary directory of t; the test fails
+// if it cannot.
+func NewTestPKI(t testing.TB) *PKI {
+	t.Helper()
+	p, err := NewPKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // ServerConfig is a server configuration that requires a client
 // certificate from the CA and offers ALPN h2 and http/1.1.
 func (p *PKI) ServerConfig() *tls.Config {
@@ -99,6 +111,18 @@ func (p *PKI) Serve() (*Server, error) {
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
+}
+
+// ServeTest is Serve for a test: the test fails if the server does not
+// start, and the server is closed when the test ends.
+func (p *PKI) ServeTest(t testing.TB) *Server {
+	t.Helper()
+	s, err := p.Serve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // Addr is the server's address.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -155,6 +156,21 @@ func TestAcceptAfterClose(t *testing.T) {
 		t.Fatal("the accept loop did not end")
 	}
 	if got := s.Clients(); len(got) != 0 {
+		t.Errorf("Clients = %v", got)
+	}
+}
+
+func TestForTests(t *testing.T) {
+	p := NewTestPKI(t)
+	s := p.ServeTest(t)
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", s.Addr(), clientConfig(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The server records the client once its side of the handshake ends.
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(s.Clients()) > 0 })
+	if got := s.Clients(); len(got) != 1 || got[0] != p.ClientName {
 		t.Errorf("Clients = %v", got)
 	}
 }

@@ -24,15 +24,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const waitLimit = 20 * time.Second
 
-func newPKI(t testing.TB) *tlstest.PKI {
-	t.Helper()
-	p, err := tlstest.NewPKI(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func pluginConfig(t testing.TB, p *tlstest.PKI) json.RawMessage {
 	t.Helper()
 	b, err := json.Marshal(config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile})
@@ -49,12 +40,8 @@ func ctx(t testing.TB) context.Context {
 }
 
 func TestHandshakeInPlugin(t *testing.T) {
-	p := newPKI(t)
-	srv, err := p.Serve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	p := tlstest.NewTestPKI(t)
+	srv := p.ServeTest(t)
 	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
 	s, err := transport.DialTLS(ctx(t), b, "tcp", srv.Addr(), &tls.Config{NextProtos: []string{"h2"}})
 	if err != nil {
@@ -86,14 +73,14 @@ func TestHandshakeInPlugin(t *testing.T) {
 // TestBackend runs the backend suite: plain dials, whose sockets are
 // handed to the host.
 func TestBackend(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	transporttest.TestBackend(t, func(t *testing.T) transport.Backend {
 		return pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
 	})
 }
 
 func TestConformance(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
 	transporttest.TestStream(t, tlsPipe(t, b, p))
 }
@@ -114,14 +101,10 @@ func tlsPipe(t testing.TB, b transport.Backend, p *tlstest.PKI) transporttest.Ma
 }
 
 func TestUntrustedServer(t *testing.T) {
-	p, other := newPKI(t), newPKI(t)
-	srv, err := other.Serve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	p, other := tlstest.NewTestPKI(t), tlstest.NewTestPKI(t)
+	srv := other.ServeTest(t)
 	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
-	_, err = transport.DialTLS(ctx(t), b, "tcp", srv.Addr(), nil)
+	_, err := transport.DialTLS(ctx(t), b, "tcp", srv.Addr(), nil)
 	var re *plugins.RemoteError
 	if !errors.As(err, &re) {
 		t.Fatalf("DialTLS to a server of another CA: %v, want a *plugins.RemoteError", err)
@@ -129,7 +112,7 @@ func TestUntrustedServer(t *testing.T) {
 }
 
 func TestPlainDialHandsOff(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +130,7 @@ func TestPlainDialHandsOff(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	for _, raw := range []string{
 		``,
 		`{}`,
