@@ -37,8 +37,9 @@
 // for. A connection that is a kernel socket carrying the stream's bytes
 // as they are (the socket to a proxy, once the proxy has connected) is
 // handed to the host; any other (*tls.Conn, a tunnel's own type) takes
-// the byte path. examples/plugins/socks5 is a complete SOCKS5 plugin in
-// 58 lines of code; "transportctl plugin new NAME" writes a plugin module
+// the byte path. examples/plugins/socks5 is a complete SOCKS5 plugin on
+// the SDK (docs/ARCHITECTURE.md, "Plugin SDK: measurements", has its
+// size); "transportctl plugin new NAME" writes a plugin module
 // on this SDK, with its tests, ready to build.
 //
 // A backend that needs more (its own TLS, say, as examples/plugins/tlskeys
@@ -69,33 +70,24 @@
 // # How streams travel
 //
 // Each stream the plugin's backend dials reaches the host one of two
-// ways, chosen per stream:
+// ways, chosen per stream, and Info(InfoDataPath) tells which:
 //
-//   - Handoff: a stream whose Info answers transport.InfoFD (and not
-//     InfoTLS) is a kernel socket carrying its bytes as they are. Its
-//     descriptor crosses to the host with SCM_RIGHTS over a unix socket
-//     pair set up at launch, and the host runs it on its default
-//     in-process backend (the first of registry.DefaultChain that is
-//     linked in and adopts sockets, epoll on Linux; else a net.Conn-based
-//     stream of this package). Such a stream costs nothing per byte and
-//     keeps working if the plugin dies. A host out of file descriptors
-//     cannot receive one: the kernel drops it, and the Dial fails at once
-//     with a *HandoffError (matching ErrHandoffLost and syscall.EMFILE).
+//   - Handoff: a kernel socket carrying the stream's bytes as they are
+//     (its Info answers transport.InfoFD, and not InfoTLS) crosses to the
+//     host and runs on the host's own backend: it costs nothing per byte
+//     and keeps working if the plugin dies. A host out of file descriptors
+//     cannot receive one, and the Dial fails at once with a *HandoffError
+//     (matching ErrHandoffLost and syscall.EMFILE).
 //   - Byte path: any other stream (TLS done in the plugin, tunnels,
-//     user-space stacks) gets one raw unix connection between plugin and
-//     host, over which bytes flow as they are; the plugin copies between
-//     it and its stream. The plugin's go-plugin broker sets up the
-//     listener (GRPCBroker.Accept), the host connects once per stream and
-//     proves it is the host with a per-stream token. Half-close crosses
-//     (CloseWrite on either side becomes CloseWrite on the other), so does
-//     Close (the plugin's stream is closed once what the host wrote has
-//     reached it), deadlines are kept by the host, and when a direction
-//     ends the host asks the plugin once how (a gRPC call): the caller gets
-//     io.EOF, the plugin's stream's error as a *RemoteError that matches
-//     what it matched (syscall.ECONNRESET, a timeout, ...), or, when the
-//     plugin died, an *ExitError matching transport.ErrBackendExited.
+//     user-space stacks) is relayed between plugin and host over a unix
+//     connection of its own, with half-close, Close and deadlines kept.
+//     When a direction ends, the caller gets io.EOF, the plugin's stream's
+//     error as a *RemoteError that matches what it matched
+//     (syscall.ECONNRESET, a timeout, ...), or, when the plugin died, an
+//     *ExitError matching transport.ErrBackendExited.
 //
-// Info(InfoDataPath) tells which way a stream took.
+// docs/design/plugins.md has the design of both paths and of the
+// protocol between host and plugin.
 //
 // # The host side
 //
@@ -181,15 +173,6 @@
 // stopped or unresponsive plugin. A plugin whose host died ends itself
 // and its children. The Dial after a plugin died launches it again, after
 // a backoff that grows while it keeps dying.
-//
-// # The protocol
-//
-// Host and plugin speak a small gRPC service declared by hand (there is
-// no generated code): see wire.go. Its messages are JSON, carried by a
-// gRPC codec registered under the content-subtype "transportkit-json";
-// go-plugin's own services on the same connection keep protobuf. There
-// are a few calls per stream (Dial, and Status and Release at its end),
-// never one per chunk of data.
 //
 // The host side needs Linux (process groups, waitid, SCM_RIGHTS);
 // elsewhere plugins are listed as unavailable, with the reason.

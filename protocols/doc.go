@@ -7,36 +7,18 @@
 //
 //	client := &http.Client{Transport: &protocols.Transport{Backend: b}}
 //
-// # Design
+// # Connections
 //
-// An HTTP/1.1 request runs on its caller's goroutine from start to end: the caller
-// takes a connection from the origin's idle stack (or dials one), writes
-// the request, reads the response head, and reads the body straight from
-// the connection's buffer. When the body reaches EOF the connection goes
-// back on the stack. There is no reader or writer goroutine per
-// connection, and an idle connection holds no buffer (buffers come from a
-// sync.Pool for the time of an exchange), so an idle pooled connection
-// costs a few hundred bytes of Go memory beyond its stream and no
-// goroutine.
-//
-// Idle connections are checked when taken: one that is readable (the
-// server closed it, or sent something unasked) is closed and the next one
-// tried. One timer per Transport closes connections idle for longer than
-// IdleConnTimeout.
-//
-// HTTP/1.1 is package h1, HTTP/2 package h2; the pool works with both
-// through a small internal interface, and the protocol is decided in one
-// place, alpn.go. An HTTP/2 connection is shared by the callers to its
-// origin up to the peer's SETTINGS_MAX_CONCURRENT_STREAMS, each holding a
-// reserved stream slot, and a new one is dialed when all are full. A dial
-// that may give HTTP/2 is shared by the callers that arrive while it is in
-// flight (each waits for it one second at most, or a quarter of what its
-// own deadline leaves, then dials its own), and its connection is handed
-// out only once the peer's SETTINGS are known. At MaxConnsPerHost, callers
-// wait in the pool, in order, for an idle HTTP/1.1 connection, a stream
-// slot on an HTTP/2 connection or a connection slot; no request enters a
-// connection without a slot. A connection that got GOAWAY or failed takes
-// no new requests and is closed when its last one ends.
+// An HTTP/1.1 exchange runs on the caller's goroutine, and an idle
+// HTTP/1.1 connection holds no goroutine and no buffer; a connection that
+// the server closed while it was idle is noticed (transport.Stream's
+// IsReadable) and dropped when it is next taken, and IdleConnTimeout
+// closes those left idle. An HTTP/2 connection is shared by the callers to its origin, up to
+// the streams the server allows, and a new one is dialed when it is full.
+// ALPN decides the protocol, in one place (alpn.go). MaxConnsPerHost makes
+// callers wait in the pool, in order of arrival, instead of dialing more.
+// docs/design/http-pool.md has the design (who reads and writes, dial
+// sharing, stream slots), and docs/ARCHITECTURE.md the contracts.
 //
 // # Proxies, tracing and limits
 //
@@ -75,8 +57,6 @@
 // another connection when the one it failed on is gone, after a growing
 // wait from about 100 ms when the server refused it on a live one.
 //
-// Neither this package nor package h1 writes to the standard logger; the
-// Transport's Logger gets its debug events. (Package h2's engine, before
-// its rewrite, logs a few peer protocol errors through the log package:
-// see its doc.)
+// Neither this package nor packages h1 and h2 write to the standard
+// logger; the Transport's Logger gets their debug events.
 package protocols

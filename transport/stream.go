@@ -24,9 +24,9 @@ type Stream interface {
 	IsReadable() bool
 
 	// Info returns extra facts about the stream under a documented key
-	// (see the Info* constants), the counterpart of the original design's
-	// get_extra_info. The boolean is false when the stream has no value for
-	// the key.
+	// (see the Info* constants), as Python asyncio's
+	// BaseTransport.get_extra_info does. The boolean is false when the
+	// stream has no value for the key.
 	Info(key InfoKey) (any, bool)
 }
 

@@ -3,16 +3,22 @@ package main
 import (
 	"context"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestNoTestingInTheBinary: no package of this module that transportctl
-// links imports package testing (test helpers live in *test packages:
-// transporttest, pluginstest). The one importer left is
-// github.com/hashicorp/go-plugin, whose testing.go is part of its
-// package; it is allowed by name, so a new importer fails the test.
+// goPlugin is the one package among transportctl's dependencies allowed to
+// import package testing: go-plugin's testing.go is a non-test file of its
+// main package, with no build tag (docs/ARCHITECTURE.md, "Dependencies").
+const goPlugin = "github.com/hashicorp/go-plugin"
+
+// TestNoTestingInTheBinary: no package that transportctl links imports
+// package testing (test helpers live in *test packages: transporttest,
+// pluginstest) except go-plugin, and the only way to testing is the chain
+// cmd/transportctl -> plugins -> go-plugin -> testing. A new importer, or a
+// new path to go-plugin, fails the test with the chain that leads to it.
 func TestNoTestingInTheBinary(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command:", err)
@@ -23,21 +29,61 @@ func TestNoTestingInTheBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := map[string]bool{"github.com/hashicorp/go-plugin": true}
-	found := 0
+	imports := map[string][]string{}
+	var root string // go list -deps prints the package itself last
 	for line := range strings.Lines(string(out)) {
 		f := strings.Fields(line)
-		for _, imp := range f[1:] {
-			if imp != "testing" {
-				continue
+		imports[f[0]], root = f[1:], f[0]
+	}
+	var importers []string
+	for pkg, imps := range imports {
+		if slices.Contains(imps, "testing") {
+			importers = append(importers, pkg)
+		}
+	}
+	slices.Sort(importers)
+	for _, pkg := range importers {
+		if pkg != goPlugin {
+			t.Errorf("%s imports testing, and transportctl links it: %s", pkg, strings.Join(chain(imports, root, pkg), " -> "))
+		}
+	}
+	if !slices.Contains(importers, goPlugin) {
+		t.Logf("go-plugin no longer imports testing (importers: %q): drop the allowance and the note in docs/ARCHITECTURE.md", importers)
+		return
+	}
+	// go-plugin is reached through package plugins only.
+	const plugins = "github.com/transportkit/transportkit/plugins"
+	for pkg, imps := range imports {
+		if pkg != plugins && strings.HasPrefix(pkg, "github.com/transportkit/transportkit/") && slices.Contains(imps, goPlugin) {
+			t.Errorf("%s imports go-plugin (and with it testing): only plugins should", pkg)
+		}
+	}
+	if got, want := chain(imports, root, goPlugin), []string{root, plugins, goPlugin}; !slices.Equal(got, want) {
+		t.Errorf("the chain to go-plugin is %q, want %q as docs/ARCHITECTURE.md says", got, want)
+	}
+}
+
+// chain returns a shortest import path from root to pkg.
+func chain(imports map[string][]string, root, pkg string) []string {
+	prev := map[string]string{root: ""}
+	queue := []string{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if p == pkg {
+			var path []string
+			for ; p != ""; p = prev[p] {
+				path = append(path, p)
 			}
-			found++
-			if !allowed[f[0]] {
-				t.Errorf("%s imports testing, and transportctl links it", f[0])
+			slices.Reverse(path)
+			return path
+		}
+		for _, imp := range imports[p] {
+			if _, seen := prev[imp]; !seen {
+				prev[imp] = p
+				queue = append(queue, imp)
 			}
 		}
 	}
-	if found == 0 {
-		t.Log("nothing imports testing any more: go list -deps ./cmd/transportctl | grep -x testing is empty; drop the allowance")
-	}
+	return []string{root, "?", pkg}
 }

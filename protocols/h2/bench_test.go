@@ -20,8 +20,9 @@ import (
 	"github.com/transportkit/transportkit/internal/testenv"
 )
 
-// Workload W5 (docs: shared BENCH.md): GETs of a small body by 16 or 32
-// goroutines over one HTTP/2 connection to a loopback net/http server,
+// Workload W5 in miniature (the bench module's W5, bench/w5_h2.go, runs it
+// against nginx; BENCHMARKS.md has its figures): GETs of a small body by
+// 16 or 32 goroutines over one HTTP/2 connection to a loopback net/http server,
 // with this package's Conn and with net/http's own HTTP/2 client, over
 // TLS and over h2c. Client and server share the machine's cores.
 

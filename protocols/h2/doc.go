@@ -40,22 +40,11 @@
 //
 // # How it works
 //
-// Each connection has one goroutine, its read loop: the Framer parses
-// the peer's frames (DATA payloads go straight from the read buffer into
-// the stream's body buffer), header blocks are decoded with hpack here so
-// that every CONTINUATION frame is counted, and control frames are
-// counted against Options.MaxControlFrames. Writes are made by the
-// goroutines that have something to send (RoundTrip, a body being read
-// returning flow-control credit, the read loop answering PING and
-// SETTINGS): they append frames to one buffer, and one of them at a time
-// writes it out, so concurrent requests share write calls. A request
-// whose body is in memory (GetBody set), small and within the windows is
-// written with its head by RoundTrip itself; other bodies get a goroutine
-// of their own, as in net/http. An idle connection holds the read loop's
-// goroutine and a small read buffer, no pooled buffer. The comparison
-// with net/http's and x/net's HTTP/2 clients, and the measurements, are
-// in docs/ARCHITECTURE.md ("The HTTP/2 engine").
-//
-// Interop: interop_test.go runs requests, Ping and Shutdown against
-// nghttpd and nginx, over TLS and h2c, where they are installed.
+// One goroutine per connection reads; the goroutines that have frames to
+// send share one write buffer, so concurrent requests share write calls.
+// An idle connection holds its read loop and a small read buffer.
+// docs/design/h2-engine.md has the design, and docs/ARCHITECTURE.md ("The
+// HTTP/2 engine") why the package exists, the comparison with net/http's
+// and x/net's HTTP/2 clients, and the measurements. interop_test.go runs
+// it against nghttpd and nginx, over TLS and h2c.
 package h2

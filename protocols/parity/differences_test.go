@@ -8,8 +8,8 @@ import (
 
 // A difference is an intended difference between net/http's Transport
 // and protocols.Transport: what a caller sees differently, why, and how
-// the comparison sets it aside. Each one is also described in doc.go
-// (and docs/ARCHITECTURE.md). An entry that no run shows any more fails
+// the comparison sets it aside. Each one is also described in
+// docs/ARCHITECTURE.md ("Intended differences"). An entry that no run shows any more fails
 // the suite, so the table cannot outlive the behaviour it excuses.
 type difference struct {
 	name   string

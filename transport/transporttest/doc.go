@@ -2,7 +2,7 @@
 // backends. Every Stream and Backend implementation, in tree or shipped as a
 // plugin, runs it from its own tests under the race detector.
 //
-// It has four entry points:
+// Its entry points:
 //
 //   - [TestStream] checks a Stream: it runs golang.org/x/net/nettest's
 //     TestConn (the net.Conn contract: I/O, concurrency, deadlines) and then
@@ -13,7 +13,8 @@
 //   - [TestBackend] checks a Backend's Dial: TCP and unix sockets, refused
 //     connections, context deadlines and cancellation, unsupported networks,
 //     bad addresses and Dial after Close, each with the typed errors the
-//     transport package promises.
+//     transport package promises. [TestBackendChecks] runs the checks it is
+//     given by name, for a backend some checks cannot apply to.
 //   - [TestOptions] checks that a Backend honours transport.Options:
 //     ConnectTimeout, Control, LocalAddr, DisableNoDelay, KeepAlive and
 //     Resolver. Backends that dial kernel sockets run it; it takes a
