@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -32,7 +31,7 @@ func init() {
 		ID:         "W4",
 		Title:      "HTTP/1.1 keep-alive GET of a 5-byte body from nginx (1 worker, loopback), concurrent callers: req/s",
 		Run:        runW4,
-		Contenders: "nethttp,tk-epoll=epoll,tk-stdnet=stdnet,fasthttp,wrk",
+		Contenders: "nethttp,tk-epoll=epoll,tk-stdnet=stdnet,fasthttp,wrk,transportctl",
 		Rounds:     5,
 		Duration:   3 * time.Second,
 	})
@@ -68,6 +67,13 @@ func runW4(env *Env, rep *Report) error {
 				continue
 			}
 			wrk = p
+		}
+		if ct.Backend == clientTransportctl && transportctlBin == "" {
+			if err := buildTransportctl(); err != nil {
+				rep.Notes = append(rep.Notes, "transportctl dropped: "+err.Error())
+				continue
+			}
+			defer removeTransportctl()
 		}
 		kept = append(kept, ct)
 	}
@@ -106,7 +112,7 @@ func runW4(env *Env, rep *Report) error {
 	}
 	url := "http://" + srv.HTTP + "/"
 	c := rep.Case(fmt.Sprintf("GET 5B/%dcallers", callers), metricReqs, metricEff, metricCPUReq, metricSrvCPU, metricAllocs)
-	return env.Interleave(func(round int, ct Contender) error {
+	err = env.Interleave(func(round int, ct Contender) error {
 		var s loadStats
 		var err error
 		switch ct.Backend {
@@ -114,6 +120,8 @@ func runW4(env *Env, rep *Report) error {
 			s, err = wrkSample(wrk, srv, url, callers, env.Duration)
 		case clientFastHTTP:
 			s, err = fastHTTPSample(srv, url, callers, env.Duration)
+		case clientTransportctl:
+			s, err = toolSample("transportctl", srv, env.Duration, parseTransportctl, transportctlArgs(url, callers))
 		default:
 			s, err = roundTripSample(ct, srv, url, callers, env.Duration)
 		}
@@ -126,11 +134,13 @@ func runW4(env *Env, rep *Report) error {
 		if cpu := s.cpuPerReq + s.srvCPUPerReq; cpu > 0 {
 			c.Add(ct.Label, metricEff.Name, 1e6/cpu)
 		}
-		if ct.Backend != clientWrk {
+		if ct.Backend != clientWrk && ct.Backend != clientTransportctl {
 			c.Add(ct.Label, metricAllocs.Name, s.allocsPerReq)
 		}
 		return nil
 	})
+	rep.Notes = append(rep.Notes, transportctlNotes(c, kept)...)
+	return err
 }
 
 // loadStats is one sample's figures.
@@ -185,27 +195,20 @@ func roundTripSample(ct Contender, srv *nginxProc, url string, callers int, d ti
 		return loadStats{}, err
 	}
 	defer pc.close()
-	client := &http.Client{Transport: pc.rt}
-	return loadRun(srv, callers, d, func() func() error {
-		req, _ := http.NewRequestWithContext(context.Background(), "GET", url, nil)
-		return func() error {
-			var resp *http.Response
-			var err error
-			if *flagW4Direct {
-				resp, err = pc.rt.RoundTrip(req)
-			} else {
-				resp, err = client.Do(req)
-			}
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if err == nil && resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-			return err
+	do := (&http.Client{Transport: pc.rt}).Do
+	if *flagW4Direct {
+		do = pc.rt.RoundTrip
+	}
+	// The same requests as transportctl bench's (loadgen.HTTPGet).
+	get := loadgen.HTTPGet(do, url, func(resp *http.Response) error {
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
 		}
+		return nil
+	})
+	return loadRun(srv, callers, d, func() func() error {
+		call := get()
+		return func() error { return call(context.Background()) }
 	})
 }
 

@@ -91,7 +91,7 @@ func w6ServeConfig() plugins.ServeConfig {
 	return plugins.ServeConfig{
 		Name:         "w6",
 		Description:  "an in-process backend in a plugin, for bench W6",
-		Capabilities: []string{"tcp"},
+		Capabilities: []registry.Capability{"tcp"},
 		Open: func(opts transport.Options) (transport.Backend, error) {
 			var cfg w6PluginConfig
 			if len(opts.Config) > 0 {

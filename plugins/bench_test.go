@@ -113,7 +113,7 @@ func contenders(b *testing.B) []contender {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ep.Close() })
-	sn, err := stdnet.New(transport.Options{})
+	sn, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -84,6 +84,15 @@ func newConnStream(c net.Conn, backend string, raddr net.Addr) *connStream {
 
 // opError turns err into the stream's *transport.OpError for op.
 func (s *connStream) opError(op string, err error) error {
+	return streamOpError(s.backend, s.RemoteAddr(), op, err)
+}
+
+// streamOpError turns the error of a stream operation into the
+// *transport.OpError the Stream contract asks for: nil stays nil, a
+// *net.OpError or *transport.OpError gives its Op and cause, and a passed
+// deadline becomes transport.ErrTimeout. It does not treat io.EOF; callers
+// return that as it is.
+func streamOpError(backend string, raddr net.Addr, op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -99,9 +108,9 @@ func (s *connStream) opError(op string, err error) error {
 	if errors.Is(cause, os.ErrDeadlineExceeded) && !errors.Is(cause, transport.ErrTimeout) {
 		cause = transport.ErrTimeout
 	}
-	e := &transport.OpError{Op: op, Backend: s.backend, Err: cause}
-	if a := s.RemoteAddr(); a != nil {
-		e.Network, e.Address = a.Network(), a.String()
+	e := &transport.OpError{Op: op, Backend: backend, Err: cause}
+	if raddr != nil {
+		e.Network, e.Address = raddr.Network(), raddr.String()
 	}
 	return e
 }

@@ -35,7 +35,7 @@ type DialFunc func(ctx context.Context, network, address string) (net.Conn, erro
 //
 // open is called once each time the host opens the backend, with the
 // backend's section of the host's config file decoded into a C by
-// DecodeConfig (unknown keys are refused; use struct{} for a plugin
+// registry.DecodeConfig (unknown keys are refused; use struct{} for a plugin
 // without settings) and a DialFunc that connects directly with the host's
 // options; a refusal (a missing setting, say) fails the host's Dial with
 // open's error. See DialerBackend for what the backend does around the
@@ -61,16 +61,16 @@ func ServeDialer[C any](name string, open func(cfg C, direct DialFunc) (DialFunc
 // DialerCapabilities are the capabilities ServeDialer's plugins report:
 // the networks a DialerBackend takes, tcp (tcp4, tcp6) and unix, which it
 // passes to the dial function.
-var DialerCapabilities = []string{registry.CapTCP, registry.CapUnix}
+var DialerCapabilities = []registry.Capability{registry.CapTCP, registry.CapUnix}
 
 // OpenDialer returns a ServeConfig.Open that decodes the host's
-// Options.Config into a C with DecodeConfig, calls open with it and
+// Options.Config into a C with registry.DecodeConfig, calls open with it and
 // Direct(opts), and returns the DialerBackend, named "plugin:" + name, of
 // the DialFunc open made. ServeDialer uses it; a plugin that sets more of
 // ServeConfig (Description, Capabilities, ...) uses it as ServeConfig.Open.
 func OpenDialer[C any](name string, open func(cfg C, direct DialFunc) (DialFunc, error)) func(transport.Options) (transport.Backend, error) {
 	return func(opts transport.Options) (transport.Backend, error) {
-		cfg, err := DecodeConfig[C](opts.Config)
+		cfg, err := registry.DecodeConfig[C](opts.Config)
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +211,6 @@ type timeoutCause struct{ err error }
 func (e timeoutCause) Error() string   { return e.err.Error() }
 func (e timeoutCause) Unwrap() []error { return []error{e.err, transport.ErrTimeout} }
 func (e timeoutCause) Timeout() bool   { return true }
-func (e timeoutCause) Temporary() bool { return true }
 
 // checkAddress checks network and address before a dial, and returns
 // the address to dial (a TCP port made numeric) and the stream's remote

@@ -82,7 +82,7 @@ func tlsPipe(t *testing.T) transporttest.MakePipe {
 }
 
 func TestNewStream(t *testing.T) {
-	sb, err := stdnet.New(transport.Options{})
+	sb, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func init() { registry.RegisterDiscoverer(discoverDrivers) }
 
 // discoverDrivers is the registry's Discoverer for plugin binaries.
 func discoverDrivers(cfg registry.PluginConfig) ([]registry.Driver, error) {
-	found, err := Discover(cfg)
+	found, err := discover(cfg)
 	drivers := make([]registry.Driver, len(found))
 	for i, p := range found {
 		drivers[i] = p.Driver()
@@ -68,7 +68,7 @@ func discoverDrivers(cfg registry.PluginConfig) ([]registry.Driver, error) {
 	return drivers, err
 }
 
-// Discover finds the plugin binaries in cfg.Dirs: files named
+// discover finds the plugin binaries in cfg.Dirs: files named
 // transportkit-backend-NAME that are executable. When two directories
 // hold the same NAME, the first wins, as for PATH. Checksums and the start
 // timeout are taken from cfg. Directories that do not exist are skipped;
@@ -78,9 +78,9 @@ func discoverDrivers(cfg registry.PluginConfig) ([]registry.Driver, error) {
 // made absolute). Binaries found through a relative directory are
 // returned with their relative Path, which Check refuses (ErrRelativePath)
 // and listings show as refused: the directory would be taken from the
-// working directory of whoever runs the host. Discover only lists: it
+// working directory of whoever runs the host. discover only lists: it
 // applies none of the trust rules.
-func Discover(cfg registry.PluginConfig) ([]Plugin, error) {
+func discover(cfg registry.PluginConfig) ([]Plugin, error) {
 	var (
 		found []Plugin
 		errs  []error

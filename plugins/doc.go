@@ -24,7 +24,7 @@
 //	}
 //
 // Build it as transportkit-backend-relay. open gets the backend's config
-// section decoded strictly into its config type (DecodeConfig: unknown
+// section decoded strictly into its config type (registry.DecodeConfig: unknown
 // keys are errors that name the dotted key) and direct, which connects
 // with the host's options. The SDK (DialerBackend) makes the rest of a
 // transport.Backend: it checks networks and addresses, bounds each Dial by
@@ -95,8 +95,9 @@
 // transportkit-backend-NAME in the directories of TRANSPORTKIT_PLUGIN_PATH
 // and of the config file's plugins.dirs appear as backends "plugin:NAME"
 // of kind registry.KindPlugin, with their path, version (from the
-// binary's Go build information) and checksum status in Details. Discover,
-// Plugin.Check, Open and Verify do the same things directly.
+// binary's Go build information) and checksum status in Details
+// (registry.List shows them). Plugin.Check, Open and Verify do the same
+// things directly for one binary.
 //
 // A plugin is launched on the first Dial of its Backend, never at
 // discovery, and only if it passes the trust rules below; go-plugin then

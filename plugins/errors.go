@@ -52,7 +52,61 @@ var (
 	// ErrStartTimeout is matched by the error of a plugin that did not
 	// complete go-plugin's handshake within its start timeout.
 	ErrStartTimeout = errors.New("plugins: plugin did not start in time")
+
+	// ErrNotPlugin is matched by the error of a launch, or a Verify, of
+	// a file that is not a transportkit plugin at all: not a regular
+	// file, a file the system cannot execute (no execute permission, not
+	// a program), or a program that does not carry the plugin handshake
+	// of this package (it was not built on plugins.Serve) and ended or
+	// timed out without answering it, such as /bin/true. A plugin
+	// binary that fails before its handshake (a crash at start) is not
+	// such an error: its error is an *ExitError or matches
+	// ErrStartTimeout. The error is a *NotPluginError.
+	ErrNotPlugin = errors.New("plugins: not a transportkit plugin")
 )
+
+// OpenError reports that a plugin refused to open its backend with the
+// options it was given (its Open returned an error): most often its
+// section of the config file, Options.Config, is wrong (an unknown key, a
+// missing or malformed value). The plugin process is ended.
+type OpenError struct {
+	// Plugin is the backend's name ("plugin:socks5").
+	Plugin string
+	// Err is the plugin's error, a *RemoteError whose message is the
+	// plugin's (for a config decoded with DecodeConfig, the field and
+	// what is wrong with it).
+	Err error
+}
+
+func (e *OpenError) Error() string {
+	return "plugins: " + e.Plugin + " refused its options and config: " + e.Err.Error()
+}
+
+// Unwrap returns Err.
+func (e *OpenError) Unwrap() error { return e.Err }
+
+// NotPluginError reports that the file at Path is not a transportkit
+// plugin, and why. It matches ErrNotPlugin, and through Err what the
+// launch saw (an *ExitError, ErrStartTimeout, syscall.ENOEXEC, ...).
+type NotPluginError struct {
+	// Path is the plugin path as given.
+	Path string
+	// Reason says what was found instead of a plugin.
+	Reason string
+	// Err is the launch's own error; nil when the file was refused
+	// before a launch.
+	Err error
+}
+
+func (e *NotPluginError) Error() string {
+	return "plugins: " + e.Path + " is not a transportkit plugin: " + e.Reason
+}
+
+// Is reports whether target is ErrNotPlugin.
+func (e *NotPluginError) Is(target error) bool { return target == ErrNotPlugin }
+
+// Unwrap returns Err.
+func (e *NotPluginError) Unwrap() error { return e.Err }
 
 // ChecksumError reports a plugin binary whose SHA-256 is not the pinned
 // one. It matches ErrChecksumMismatch.
@@ -193,13 +247,6 @@ func (e *RemoteError) Unwrap() []error { return e.causes }
 
 // Timeout reports whether the plugin's error was a timeout.
 func (e *RemoteError) Timeout() bool { return errors.Is(e, transport.ErrTimeout) }
-
-// Temporary reports the same as Timeout.
-//
-// Deprecated: as for net.Error, use Timeout or errors.Is.
-func (e *RemoteError) Temporary() bool { return e.Timeout() }
-
-var _ net.Error = (*RemoteError)(nil)
 
 // wireError is an error in transit: its text and what it matched.
 type wireError struct {

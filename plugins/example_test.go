@@ -2,7 +2,6 @@ package plugins_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/plugins"
@@ -26,7 +24,7 @@ func ExampleServe() {
 		Name:        "mine",
 		Description: "stdnet, out of process",
 		Open: func(opts transport.Options) (transport.Backend, error) {
-			return stdnet.New(opts)
+			return stdnet.Open(opts)
 		},
 	})
 	if err != nil {
@@ -34,7 +32,10 @@ func ExampleServe() {
 	}
 }
 
-func ExampleDiscover() {
+// The registry finds plugins (registry.List, Open and Select) in the
+// directories of TRANSPORTKIT_PLUGIN_PATH and the config file's
+// plugins.dirs.
+func Example_discovery() {
 	dir, err := os.MkdirTemp("", "plugins-example-")
 	if err != nil {
 		log.Fatal(err)
@@ -45,13 +46,14 @@ func ExampleDiscover() {
 			log.Fatal(err)
 		}
 	}
-	found, err := plugins.Discover(registry.PluginConfig{Dirs: []string{dir}})
+	list, err := registry.List(&registry.Config{Plugins: registry.PluginConfig{Dirs: []string{dir}}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, p := range found {
-		d := p.Driver()
-		fmt.Println(d.Name, d.Kind, filepath.Base(d.Details["path"]), d.Details["checksum"])
+	for _, in := range list {
+		if in.Kind == registry.KindPlugin {
+			fmt.Println(in.Name, in.Kind, filepath.Base(in.Details["path"]), in.Details["checksum"])
+		}
 	}
 	// Output:
 	// plugin:socks5 plugin transportkit-backend-socks5 unpinned
@@ -83,19 +85,4 @@ func ExampleServeDialer() {
 		}, nil
 	}
 	plugins.ServeDialer("relay", open) // serves, then exits the process
-}
-
-func ExampleDecodeConfig() {
-	type config struct {
-		Relay   string        `json:"relay"`
-		Timeout time.Duration `json:"timeout"`
-	}
-	cfg, err := plugins.DecodeConfig[config](json.RawMessage(`{"relay": "10.0.0.1:8080", "timeout": "5s"}`))
-	fmt.Println(cfg.Relay, cfg.Timeout, err)
-	_, err = plugins.DecodeConfig[config](json.RawMessage(`{"relay": "10.0.0.1:8080", "retries": 3}`))
-	var ce *registry.ConfigError
-	fmt.Println(errors.As(err, &ce), ce.Field, errors.Is(err, registry.ErrUnknownField))
-	// Output:
-	// 10.0.0.1:8080 5s <nil>
-	// true retries true
 }

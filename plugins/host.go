@@ -466,7 +466,7 @@ func (b *Backend) openInstance(ctx context.Context, inst *instance) error {
 	case err != nil:
 		err = inst.callError(ctx, err)
 	case resp.Err != nil:
-		err = fmt.Errorf("plugins: opening the plugin's backend: %w", resp.Err.decode())
+		err = &OpenError{Plugin: b.name, Err: resp.Err.decode()}
 	default:
 		inst.tls, inst.streamAddr = resp.TLS, resp.StreamAddr
 		if inst.broker != nil {

@@ -27,7 +27,7 @@ func TestHandoffFallback(t *testing.T) {
 	for name, in := range map[string]func() transport.Backend{
 		"none": func() transport.Backend { return nil },
 		"no-adopt": func() transport.Backend {
-			sb, err := stdnet.New(transport.Options{})
+			sb, err := stdnet.Open(transport.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

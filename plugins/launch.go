@@ -2,10 +2,13 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -116,7 +119,7 @@ func launchProcess(ctx context.Context, p Plugin, name string, log hclog.Logger)
 			case <-time.After(exitGrace):
 			}
 		}
-		return fail(startError(p, err, timedOut, timeout, inst))
+		return fail(notPlugin(p, bin, startError(p, err, timedOut, timeout, inst)))
 	}
 	// The process runs, so its binary can no longer be written; make sure
 	// it was not between the hash and the start.
@@ -153,6 +156,30 @@ func startError(p Plugin, err error, timedOut bool, timeout time.Duration, inst 
 		return e
 	}
 	return fmt.Errorf("plugins: starting %s: %w", p.Path, err)
+}
+
+// notPlugin returns err, the error of a launch that got no handshake,
+// as a *NotPluginError when the file is not a plugin: the system could
+// not execute it, or it does not carry the plugin handshake.
+func notPlugin(p Plugin, bin *openedBinary, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOEXEC):
+		return &NotPluginError{Path: p.Path, Reason: "the system cannot execute it (not a program for this machine)", Err: err}
+	case errors.Is(err, syscall.EACCES):
+		return &NotPluginError{Path: p.Path, Reason: "it is not executable (chmod +x?)", Err: err}
+	case bin.handshake:
+		return err // a plugin that failed before its handshake
+	}
+	var ee *ExitError
+	how := "and ended without answering it"
+	if errors.As(err, &ee) && ee.Status != "" {
+		if i := strings.LastIndex(ee.Status, "; "); i >= 0 {
+			how = "and ended without answering it (" + ee.Status[i+2:] + ")"
+		}
+	} else if errors.Is(err, ErrStartTimeout) {
+		how = "and did not answer it in time"
+	}
+	return &NotPluginError{Path: p.Path, Reason: "it does not carry the transportkit plugin handshake (a main that calls plugins.Serve or plugins.ServeDialer) " + how, Err: err}
 }
 
 // processStatus returns how the process ended, once go-plugin has reaped

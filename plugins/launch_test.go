@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -155,7 +156,7 @@ func TestVerify(t *testing.T) {
 		Name:         "test",
 		Version:      "v0.0.1-test",
 		Description:  testServeConfig().Description,
-		Capabilities: []string{"tcp", "unix"},
+		Capabilities: []registry.Capability{"tcp", "unix"},
 		Handoff:      true,
 		Protocol:     plugins.ProtocolVersion,
 		Path:         testPluginPath,
@@ -197,7 +198,7 @@ func TestVerifyAnyName(t *testing.T) {
 
 func equalDesc(a, b plugins.Description) bool {
 	return a.Name == b.Name && a.Version == b.Version && a.Description == b.Description &&
-		strings.Join(a.Capabilities, ",") == strings.Join(b.Capabilities, ",") &&
+		slices.Equal(a.Capabilities, b.Capabilities) &&
 		a.Handoff == b.Handoff && a.Protocol == b.Protocol && a.Path == b.Path && a.SHA256 == b.SHA256
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/plugins/pluginstest"
+	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -141,7 +142,7 @@ func testServeConfig() plugins.ServeConfig {
 		Name:         "test",
 		Version:      "v0.0.1-test",
 		Description:  "stdnet in a plugin, for the plugins package's tests",
-		Capabilities: []string{"tcp", "unix"},
+		Capabilities: []registry.Capability{"tcp", "unix"},
 		Open:         openTestBackend,
 	}
 }
@@ -160,7 +161,7 @@ func openTestBackend(opts transport.Options) (transport.Backend, error) {
 	}
 	inner := opts
 	inner.Config = nil
-	base, err := stdnet.New(inner)
+	base, err := stdnet.Open(inner)
 	if err != nil {
 		return nil, err
 	}

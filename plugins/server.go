@@ -43,7 +43,7 @@ type ServeConfig struct {
 
 	// Capabilities lists what the backend can do, as registry.Cap*
 	// values or the plugin's own words. It may be nil.
-	Capabilities []string
+	Capabilities []registry.Capability
 
 	// Open creates the backend when the host opens the plugin, with the
 	// host's options: ConnectTimeout, LocalAddr, DisableNoDelay,

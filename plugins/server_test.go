@@ -115,7 +115,7 @@ func loopbackStream(t *testing.T) (transport.Stream, net.Conn) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	b, err := stdnet.New(transport.Options{})
+	b, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestReleaseBeforeAttach(t *testing.T) {
 
 func TestOpenTwice(t *testing.T) {
 	b := inProcessBackend(t, ServeConfig{Name: "twice", Open: func(opts transport.Options) (transport.Backend, error) {
-		return stdnet.New(transport.Options{})
+		return stdnet.Open(transport.Options{})
 	}}, transport.Options{})
 	b.mu.Lock()
 	inst := b.inst
@@ -261,7 +261,7 @@ func TestOpenFails(t *testing.T) {
 
 func TestStreamGone(t *testing.T) {
 	b := inProcessBackend(t, ServeConfig{Name: "gone", Open: func(opts transport.Options) (transport.Backend, error) {
-		return stdnet.New(transport.Options{})
+		return stdnet.Open(transport.Options{})
 	}, DisableHandoff: true}, transport.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -295,7 +295,7 @@ func TestStreamGone(t *testing.T) {
 }
 
 func TestServeInProcessRefuses(t *testing.T) {
-	open := func(transport.Options) (transport.Backend, error) { return stdnet.New(transport.Options{}) }
+	open := func(transport.Options) (transport.Backend, error) { return stdnet.Open(transport.Options{}) }
 	for _, tc := range []struct {
 		cfg  ServeConfig
 		opts transport.Options
@@ -314,7 +314,7 @@ func TestServeInProcessRefuses(t *testing.T) {
 
 func TestAttachRefusals(t *testing.T) {
 	b := inProcessBackend(t, ServeConfig{Name: "attach", Open: func(opts transport.Options) (transport.Backend, error) {
-		return stdnet.New(transport.Options{})
+		return stdnet.Open(transport.Options{})
 	}}, transport.Options{})
 	b.mu.Lock()
 	inst := b.inst

@@ -187,9 +187,15 @@ func (s *byteStream) LocalAddr() net.Addr  { return s.laddr }
 func (s *byteStream) RemoteAddr() net.Addr { return s.raddr }
 
 // Deadlines are kept by the host's connection.
-func (s *byteStream) SetDeadline(t time.Time) error      { return s.raw.SetDeadline(t) }
-func (s *byteStream) SetReadDeadline(t time.Time) error  { return s.raw.SetReadDeadline(t) }
-func (s *byteStream) SetWriteDeadline(t time.Time) error { return s.raw.SetWriteDeadline(t) }
+func (s *byteStream) SetDeadline(t time.Time) error {
+	return streamOpError(s.backend, s.raddr, "set", s.raw.SetDeadline(t))
+}
+func (s *byteStream) SetReadDeadline(t time.Time) error {
+	return streamOpError(s.backend, s.raddr, "set", s.raw.SetReadDeadline(t))
+}
+func (s *byteStream) SetWriteDeadline(t time.Time) error {
+	return streamOpError(s.backend, s.raddr, "set", s.raw.SetWriteDeadline(t))
+}
 
 // Info answers the common keys, InfoTLS and InfoALPN after a handshake in
 // the plugin, and InfoDataPath. There is no InfoFD: the stream's socket is
@@ -293,7 +299,46 @@ func newFileStream(f *os.File, backend string) (*fileStream, error) {
 // Close closes the socket; a second Close fails with net.ErrClosed.
 func (s *fileStream) Close() error {
 	s.closed.Store(true)
-	return s.sockConn.Close()
+	return s.opError("close", s.sockConn.Close())
+}
+
+// opError makes err a *transport.OpError, as every stream error but
+// Read's io.EOF is.
+func (s *fileStream) opError(op string, err error) error {
+	return streamOpError(s.backend, s.RemoteAddr(), op, err)
+}
+
+// Read reads from the socket; its end is io.EOF.
+func (s *fileStream) Read(p []byte) (int, error) {
+	n, err := s.sockConn.Read(p)
+	if err == io.EOF {
+		return n, err
+	}
+	return n, s.opError("read", err)
+}
+
+// Write writes to the socket.
+func (s *fileStream) Write(p []byte) (int, error) {
+	n, err := s.sockConn.Write(p)
+	return n, s.opError("write", err)
+}
+
+// CloseWrite shuts the socket down for writing.
+func (s *fileStream) CloseWrite() error { return s.opError("close", s.sockConn.CloseWrite()) }
+
+// SetDeadline sets both deadlines.
+func (s *fileStream) SetDeadline(t time.Time) error {
+	return s.opError("set", s.sockConn.SetDeadline(t))
+}
+
+// SetReadDeadline sets the read deadline.
+func (s *fileStream) SetReadDeadline(t time.Time) error {
+	return s.opError("set", s.sockConn.SetReadDeadline(t))
+}
+
+// SetWriteDeadline sets the write deadline.
+func (s *fileStream) SetWriteDeadline(t time.Time) error {
+	return s.opError("set", s.sockConn.SetWriteDeadline(t))
 }
 
 // IsReadable peeks at the socket.

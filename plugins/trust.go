@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -94,7 +95,7 @@ func resolveTrusted(path string) (string, error) {
 		}
 	}
 	if real == "/" {
-		return "", fmt.Errorf("plugins: %s is not a regular file", path)
+		return "", &NotPluginError{Path: path, Reason: "not a regular file"}
 	}
 	dir := filepath.Dir(real)
 	if fi, err := os.Lstat(dir); err != nil {
@@ -135,7 +136,11 @@ func checkEntry(fi fs.FileInfo, path, plugin string) error {
 // cannot write.
 func checkBinary(fi fs.FileInfo, real, plugin string) error {
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("plugins: %s is not a regular file", plugin)
+		reason := "not a regular file"
+		if fi.IsDir() {
+			reason = "a directory"
+		}
+		return &NotPluginError{Path: plugin, Reason: reason}
 	}
 	uid := fileOwner(fi)
 	if !trustedOwner(uid) || othersWrite(fi.Mode()) {
@@ -157,6 +162,9 @@ type openedBinary struct {
 	real  string // its real path
 	sum   string // its hex SHA-256
 	stamp fileStamp
+	// handshake is whether the binary carries the plugin handshake's
+	// magic cookie key, as every binary built on this package does.
+	handshake bool
 }
 
 // openBinary resolves p.Path under the trust rules, opens the binary once
@@ -195,14 +203,15 @@ func checkOpen(f *os.File, real string, p Plugin) (*openedBinary, error) {
 		return nil, err
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	mark := &scanner{needle: []byte(Handshake.MagicCookieKey)}
+	if _, err := io.Copy(io.MultiWriter(h, mark), f); err != nil {
 		return nil, fmt.Errorf("plugins: checking %s: %w", p.Path, err)
 	}
 	after, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
-	b := &openedBinary{f: f, real: real, sum: hex.EncodeToString(h.Sum(nil)), stamp: stampOf(fi)}
+	b := &openedBinary{f: f, real: real, sum: hex.EncodeToString(h.Sum(nil)), stamp: stampOf(fi), handshake: mark.found}
 	if stampOf(after) != b.stamp {
 		return nil, fmt.Errorf("%w: %s was modified while it was being hashed", ErrBinaryChanged, p.Path)
 	}
@@ -236,4 +245,23 @@ func (b *openedBinary) unchanged(p Plugin) error {
 		return fmt.Errorf("%w: %s was modified between its check and the start of the process", ErrBinaryChanged, p.Path)
 	}
 	return nil
+}
+
+// scanner is an io.Writer that records whether what was written to it
+// contains needle, across the boundaries of the writes.
+type scanner struct {
+	needle []byte
+	buf    []byte // the end of the previous write, then the current one
+	found  bool
+}
+
+func (s *scanner) Write(p []byte) (int, error) {
+	if s.found {
+		return len(p), nil
+	}
+	s.buf = append(s.buf, p...)
+	s.found = bytes.Contains(s.buf, s.needle)
+	keep := min(len(s.buf), len(s.needle)-1)
+	s.buf = append(s.buf[:0], s.buf[len(s.buf)-keep:]...)
+	return len(p), nil
 }

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 
+	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -88,7 +89,7 @@ type Description struct {
 	Description string `json:"description,omitempty"`
 	// Capabilities lists what the plugin's backend can do (registry.Cap*
 	// values or the plugin's own words).
-	Capabilities []string `json:"capabilities"`
+	Capabilities []registry.Capability `json:"capabilities"`
 	// Handoff reports whether the plugin hands kernel sockets to the host.
 	Handoff bool `json:"handoff"`
 	// Protocol is the protocol version host and plugin agreed on.

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/transportkit/transportkit/protocols/h1"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -23,7 +23,7 @@ const (
 	// ProtoH2 is HTTP/2 over TLS's ALPN ID.
 	ProtoH2 = h2.NextProtoTLS
 	// ProtoH2C names HTTP/2 over clear text with prior knowledge. It is
-	// never sent by ALPN; Negotiated and Response.Proto tell it apart.
+	// never sent by ALPN; Response.Proto tells it apart.
 	ProtoH2C = "h2c"
 )
 
@@ -32,9 +32,9 @@ const (
 // Transport.NextProtos offers one.
 var ErrUnsupportedProtocol = errors.New("protocols: unsupported application protocol")
 
-// NextProtos returns the ALPN IDs a Transport offers by default, most
+// defaultNextProtos returns the ALPN IDs a Transport offers by default, most
 // preferred first: h2, then http/1.1.
-func NextProtos() []string { return []string{ProtoH2, ProtoHTTP11} }
+func defaultNextProtos() []string { return []string{ProtoH2, ProtoHTTP11} }
 
 // nextProtos returns what t offers by ALPN: Transport.NextProtos, or the
 // default; only http/1.1 when keep-alives are off, since an HTTP/2
@@ -44,7 +44,7 @@ func (t *Transport) nextProtos() ([]string, error) {
 		return []string{ProtoHTTP11}, nil
 	}
 	if t.NextProtos == nil {
-		return NextProtos(), nil
+		return defaultNextProtos(), nil
 	}
 	for _, p := range t.NextProtos {
 		if p != ProtoH2 && p != ProtoHTTP11 {
@@ -70,9 +70,9 @@ func tlsConfigFor(base *tls.Config, protos []string) *tls.Config {
 	return cfg
 }
 
-// Negotiated returns the application protocol of s: the ALPN result of a
+// negotiated returns the application protocol of s: the ALPN result of a
 // TLS stream, or ProtoHTTP11 when ALPN chose none or s is clear text.
-func Negotiated(s transport.Stream) string {
+func negotiated(s transport.Stream) string {
 	if p := transport.NegotiatedProtocol(s); p != "" {
 		return p
 	}
@@ -97,7 +97,7 @@ func (p *hostPool) mayShareDial() bool {
 // ctx) for the peer's SETTINGS, so that the connection is shared only up
 // to the peer's limit.
 func (p *hostPool) newConn(ctx context.Context, s transport.Stream) (conn, error) {
-	proto := Negotiated(s)
+	proto := negotiated(s)
 	if p.key.scheme == "http" && p.t.H2C {
 		proto = ProtoH2C
 	}

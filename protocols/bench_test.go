@@ -43,7 +43,7 @@ func BenchmarkGetNginx(b *testing.B) {
 		run(b, tr)
 	})
 	b.Run("stdnet", func(b *testing.B) {
-		be, _ := stdnet.New(transport.Options{})
+		be, _ := stdnet.Open(transport.Options{})
 		defer be.Close()
 		tr := &Transport{Backend: be, MaxIdleConnsPerHost: 128}
 		defer tr.Close()
@@ -123,7 +123,7 @@ func BenchmarkIdleMemory(b *testing.B) {
 		run(b, tr, tr.CloseIdleConnections)
 	})
 	b.Run("stdnet", func(b *testing.B) {
-		be, _ := stdnet.New(transport.Options{})
+		be, _ := stdnet.Open(transport.Options{})
 		defer be.Close()
 		tr := &Transport{Backend: be, MaxIdleConnsPerHost: idleConns}
 		defer tr.Close()

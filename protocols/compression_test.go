@@ -43,7 +43,7 @@ func TestCompression(t *testing.T) {
 	defer secure.Close()
 	roots := secure.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 
-	b, err := stdnet.New(transport.Options{})
+	b, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/protocols/internal/httperr"
 	"github.com/transportkit/transportkit/transport"
 )

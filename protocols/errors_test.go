@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"github.com/transportkit/transportkit/protocols/h1"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/transport"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -35,6 +35,13 @@ func newH2Engine() bool { return h2.ErrRetryable == ErrNotProcessed }
 // HEADERS frame; it returns when onHeaders returns false or the
 // connection ends.
 func rawH2(onHeaders func(fr *http2.Framer, enc *hpack.Encoder, hbuf *bytes.Buffer, id uint32) bool) func(net.Conn) {
+	return rawH2Peer(false, onHeaders)
+}
+
+// rawH2Peer is rawH2, calling onRequest at each request's HEADERS frame,
+// or, if whole, once the request has ended (its END_STREAM, on HEADERS or
+// DATA).
+func rawH2Peer(whole bool, onRequest func(fr *http2.Framer, enc *hpack.Encoder, hbuf *bytes.Buffer, id uint32) bool) func(net.Conn) {
 	return func(nc net.Conn) {
 		defer nc.Close()
 		preface := make([]byte, len(http2.ClientPreface))
@@ -58,7 +65,11 @@ func rawH2(onHeaders func(fr *http2.Framer, enc *hpack.Encoder, hbuf *bytes.Buff
 					fr.WriteSettingsAck()
 				}
 			case *http2.HeadersFrame:
-				if !onHeaders(fr, enc, &hbuf, f.StreamID) {
+				if (!whole || f.StreamEnded()) && !onRequest(fr, enc, &hbuf, f.StreamID) {
+					return
+				}
+			case *http2.DataFrame:
+				if whole && f.StreamEnded() && !onRequest(fr, enc, &hbuf, f.StreamID) {
 					return
 				}
 			}

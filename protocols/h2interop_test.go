@@ -37,7 +37,7 @@ type testBackend struct {
 func realBackends() []testBackend {
 	return []testBackend{
 		{stdnet.Name, func(t *testing.T) transport.Backend {
-			b, err := stdnet.New(transport.Options{})
+			b, err := stdnet.Open(transport.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -43,7 +43,7 @@ func TestRequestSettingsOverHTTP2(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 
-	b, err := stdnet.New(transport.Options{})
+	b, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

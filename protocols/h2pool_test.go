@@ -15,10 +15,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/internal/testenv"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 	"golang.org/x/net/http2"
@@ -244,28 +246,12 @@ func TestH2SharedDialerCanceled(t *testing.T) {
 		nc.Close()
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
-	first := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://slow.test/", nil)
-		_, err := tr.RoundTrip(req)
-		first <- err
-	}()
+	first := goGet(ctx, tr, "http://slow.test/")
 	// The first caller is waiting for the peer's SETTINGS; a second one
 	// waits for its dial.
-	deadline := time.Now().Add(10 * time.Second)
-	for !dialPending(tr, key{scheme: "http", host: "slow.test"}) {
-		if time.Now().After(deadline) {
-			t.Fatal("dial never started")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return dialPending(tr, key{scheme: "http", host: "slow.test"}) })
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	second := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx2, "GET", "http://slow.test/", nil)
-		_, err := tr.RoundTrip(req)
-		second <- err
-	}()
+	second := goGet(ctx2, tr, "http://slow.test/")
 	cancel()
 	if err := <-first; !errors.Is(err, context.Canceled) {
 		t.Errorf("dialer: %v", err)
@@ -317,31 +303,36 @@ func TestH2GoAwayReplaced(t *testing.T) {
 	}
 }
 
-func TestH2FullConnectionDialsAnother(t *testing.T) {
-	tr, b := newMockTransport(t)
-	tr.H2C = true
+// holdFirstStream serves a.test:80 on b with x/net's HTTP/2 server, one
+// stream a connection, answering "ok"; the first request waits in the
+// handler until hold is closed. It sends that first request through tr
+// from a goroutine of its own, its error to come on first, and returns
+// once the request is in the handler.
+func holdFirstStream(t *testing.T, tr *Transport, b *mock.Backend) (hold chan<- struct{}, first <-chan error) {
+	t.Helper()
 	var n atomic.Int32
-	hold := make(chan struct{})
+	release := make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {
-			<-hold
+			<-release
 		}
 		io.WriteString(w, "ok")
 	})
 	b.Handle("a.test:80", h2cPeer(&http2.Server{MaxConcurrentStreams: 1}, h))
-	first := make(chan error, 1)
+	errc := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest("GET", "http://a.test/", nil)
 		_, _, err := do(t, tr, req)
-		first <- err
+		errc <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("first request never arrived")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return n.Load() > 0 }) // the first request arrives
+	return release, errc
+}
+
+func TestH2FullConnectionDialsAnother(t *testing.T) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	hold, first := holdFirstStream(t, tr, b)
 	// The connection is full: a second request gets a second connection.
 	req, _ := http.NewRequest("POST", "http://a.test/", strings.NewReader("body"))
 	if _, body, err := do(t, tr, req); err != nil || body != "ok" {
@@ -361,54 +352,20 @@ func TestH2FullConnectionDialsAnother(t *testing.T) {
 }
 
 // refuseFirstStream is a raw HTTP/2 peer that refuses the first stream of
-// each connection with RST_STREAM(REFUSED_STREAM) and answers the others
-// with 200 and "ok".
+// each connection with RST_STREAM(REFUSED_STREAM) and answers the others,
+// once their body is whole, with 200 and "ok".
 func refuseFirstStream(nc net.Conn) {
-	preface := make([]byte, len(http2.ClientPreface))
-	if _, err := io.ReadFull(nc, preface); err != nil {
-		return
-	}
-	fr := http2.NewFramer(nc, nc)
-	if fr.WriteSettings() != nil {
-		return
-	}
-	var hbuf bytes.Buffer
-	enc := hpack.NewEncoder(&hbuf)
 	first := true
-	for {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return
+	rawH2Peer(true, func(fr *http2.Framer, enc *hpack.Encoder, hbuf *bytes.Buffer, id uint32) bool {
+		if first {
+			first = false
+			fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
+			return true
 		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				fr.WriteSettingsAck()
-			}
-		case *http2.HeadersFrame:
-			if !f.StreamEnded() {
-				// Wait for the body's end before answering.
-				continue
-			}
-			answer(fr, enc, &hbuf, f.StreamID, &first)
-		case *http2.DataFrame:
-			if f.StreamEnded() {
-				answer(fr, enc, &hbuf, f.StreamID, &first)
-			}
-		}
-	}
-}
-
-func answer(fr *http2.Framer, enc *hpack.Encoder, hbuf *bytes.Buffer, id uint32, first *bool) {
-	if *first {
-		*first = false
-		fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
-		return
-	}
-	hbuf.Reset()
-	enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true})
-	fr.WriteData(id, true, []byte("ok"))
+		writeHead(fr, enc, hbuf, id, false)
+		fr.WriteData(id, true, []byte("ok"))
+		return true
+	})(nc)
 }
 
 func TestH2RefusedStreamRetried(t *testing.T) {
@@ -450,28 +407,7 @@ func TestH2AtMaxConnsPerHost(t *testing.T) {
 	tr, b := newMockTransport(t)
 	tr.H2C = true
 	tr.MaxConnsPerHost = 1
-	var n atomic.Int32
-	hold := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1) == 1 {
-			<-hold
-		}
-		io.WriteString(w, "ok")
-	})
-	b.Handle("a.test:80", h2cPeer(&http2.Server{MaxConcurrentStreams: 1}, h))
-	first := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequest("GET", "http://a.test/", nil)
-		_, _, err := do(t, tr, req)
-		first <- err
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("first request never arrived")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	hold, first := holdFirstStream(t, tr, b)
 	second := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest("GET", "http://a.test/", nil)
@@ -493,41 +429,39 @@ func TestH2AtMaxConnsPerHost(t *testing.T) {
 	}
 }
 
+// TestH2IdleConnTimeout: an idle HTTP/2 connection is closed after
+// IdleConnTimeout while a busy one stays, until it is idle in turn.
+//
+// It runs in a synctest bubble: the mock backend is in memory, so the
+// timers run on the bubble's clock, however loaded the machine.
 func TestH2IdleConnTimeout(t *testing.T) {
-	tr, b := newMockTransport(t)
-	tr.H2C = true
-	tr.IdleConnTimeout = 30 * time.Millisecond
-	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
-	b.Handle("b.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
-	req, _ := http.NewRequest("GET", "http://a.test/", nil)
-	if _, body, err := do(t, tr, req); err != nil || body != "hello" {
-		t.Fatalf("%q %v", body, err)
-	}
-	// A second origin's connection stays busy (its body unread) while
-	// the first expires.
-	req, _ = http.NewRequest("GET", "http://b.test/", nil)
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for tr.Stats().HTTP2 != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("idle HTTP/2 connection never expired: %+v", tr.Stats())
+	synctest.Test(t, func(t *testing.T) {
+		tr, b := newMockTransport(t)
+		tr.H2C = true
+		tr.IdleConnTimeout = 30 * time.Millisecond
+		b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
+		b.Handle("b.test:80", mock.HandlerPeer(helloHandler(), mock.H2C))
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		if _, body, err := do(t, tr, req); err != nil || body != "hello" {
+			t.Fatalf("%q %v", body, err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for tr.Stats().HTTP2 != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("second connection never expired: %+v", tr.Stats())
+		// A second origin's connection stays busy (its body unread) while
+		// the first expires.
+		req, _ = http.NewRequest("GET", "http://b.test/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if s := tr.Stats(); s.Open != 0 || s.Dials != 2 {
-		t.Errorf("stats %+v", s)
-	}
+		// The idle connection expires.
+		testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().HTTP2 == 1 })
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// So does the second, once idle.
+		testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().HTTP2 == 0 })
+		if s := tr.Stats(); s.Open != 0 || s.Dials != 2 {
+			t.Errorf("stats %+v", s)
+		}
+	})
 }
 
 // TestH2CloseWithBusyConnection shows that Close lets a request in flight
@@ -569,19 +503,8 @@ func TestH2WaiterCanceled(t *testing.T) {
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	first := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://slow.test/", nil)
-		_, err := tr.RoundTrip(req)
-		first <- err
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !dialPending(tr, key{scheme: "http", host: "slow.test"}) {
-		if time.Now().After(deadline) {
-			t.Fatal("dial never started")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	first := goGet(ctx, tr, "http://slow.test/")
+	testenv.Eventually(t, 10*time.Second, func() bool { return dialPending(tr, key{scheme: "http", host: "slow.test"}) })
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
 	req, _ := http.NewRequestWithContext(ctx2, "GET", "http://slow.test/", nil)
@@ -744,7 +667,6 @@ func dropAfter(nc net.Conn, n int) {
 	}
 	var hbuf bytes.Buffer
 	enc := hpack.NewEncoder(&hbuf)
-	first := false
 	for n > 0 {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -757,7 +679,8 @@ func dropAfter(nc net.Conn, n int) {
 			}
 		case *http2.HeadersFrame:
 			if f.StreamEnded() {
-				answer(fr, enc, &hbuf, f.StreamID, &first)
+				writeHead(fr, enc, &hbuf, f.StreamID, false)
+				fr.WriteData(f.StreamID, true, []byte("ok"))
 				n--
 			}
 		}

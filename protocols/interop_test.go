@@ -50,7 +50,7 @@ func TestInteropNginx(t *testing.T) {
 	}
 	t.Run("stdnet", func(t *testing.T) {
 		transporttest.VerifyNoLeaks(t)
-		b, err := stdnet.New(transport.Options{})
+		b, err := stdnet.Open(transport.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

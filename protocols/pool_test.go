@@ -10,10 +10,12 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/internal/testenv"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -39,7 +41,7 @@ func TestNewConnRejectsUnknownProtocol(t *testing.T) {
 	if _, err := p.newConn(context.Background(), s); !errors.Is(err, ErrUnsupportedProtocol) || !s.closed {
 		t.Errorf("error %v, stream closed %v", err, s.closed)
 	}
-	if got := Negotiated(&alpnStream{}); got != ProtoHTTP11 {
+	if got := negotiated(&alpnStream{}); got != ProtoHTTP11 {
 		t.Errorf("Negotiated on clear text: %q", got)
 	}
 }
@@ -126,31 +128,38 @@ func TestMaxIdlePerHost(t *testing.T) {
 	}
 }
 
+// TestSweepRearms: the janitor's run for the first idle connection,
+// finding a second one not yet expired, arms itself again for that one.
+// It runs in a synctest bubble (the mock backend is in memory), so the
+// second connection goes idle 40 ms after the first on the bubble's
+// clock, however loaded the machine.
 func TestSweepRearms(t *testing.T) {
-	tr, b := newMockTransport(t)
-	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
-	b.Handle("b.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
-	tr.IdleConnTimeout = 60 * time.Millisecond
-	req, _ := http.NewRequest("GET", "http://a.test/", nil)
-	do(t, tr, req)
-	time.Sleep(40 * time.Millisecond)
-	req, _ = http.NewRequest("GET", "http://b.test/", nil)
-	do(t, tr, req)
-	deadline := time.Now().Add(10 * time.Second)
-	for tr.Stats().Idle != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("idle connections never expired: %+v", tr.Stats())
+	synctest.Test(t, func(t *testing.T) {
+		tr, b := newMockTransport(t)
+		b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
+		b.Handle("b.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
+		tr.IdleConnTimeout = 60 * time.Millisecond
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		do(t, tr, req)
+		time.Sleep(40 * time.Millisecond)
+		req, _ = http.NewRequest("GET", "http://b.test/", nil)
+		do(t, tr, req)
+		// At 70 ms the first has expired, the second not.
+		time.Sleep(30 * time.Millisecond)
+		synctest.Wait()
+		if s := tr.Stats(); s.Idle != 1 {
+			t.Errorf("stats %+v at 70 ms, want the second connection still idle", s)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	// No limit: nothing expires and no timer runs.
-	tr2 := &Transport{Backend: b, IdleConnTimeout: -1}
-	defer tr2.Close()
-	req, _ = http.NewRequest("GET", "http://a.test/", nil)
-	do(t, tr2, req)
-	if tr2.janitor != nil || tr2.Stats().Idle != 1 {
-		t.Errorf("janitor %v, stats %+v", tr2.janitor, tr2.Stats())
-	}
+		testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().Idle == 0 }) // both idle connections expire
+		// No limit: nothing expires and no timer runs.
+		tr2 := &Transport{Backend: b, IdleConnTimeout: -1}
+		defer tr2.Close()
+		req, _ = http.NewRequest("GET", "http://a.test/", nil)
+		do(t, tr2, req)
+		if tr2.janitor != nil || tr2.Stats().Idle != 1 {
+			t.Errorf("janitor %v, stats %+v", tr2.janitor, tr2.Stats())
+		}
+	})
 }
 
 // TestPoolTLSConfigShared checks that every dial of an origin shares one
@@ -203,19 +212,11 @@ func TestSharedDialNeverEnds(t *testing.T) {
 			url := tc.scheme + "://a.test/"
 			stuckCtx, cancelStuck := context.WithCancel(context.Background())
 			defer cancelStuck()
-			stuck := make(chan error, 1)
-			go func() {
-				req, _ := http.NewRequestWithContext(stuckCtx, "GET", url, nil)
-				_, err := tr.RoundTrip(req)
-				stuck <- err
-			}()
-			deadline := time.Now().Add(10 * time.Second)
-			for len(b.Conns()) == 0 || !dialPending(tr, key{scheme: tc.scheme, host: "a.test"}) {
-				if time.Now().After(deadline) {
-					t.Fatal("the first dial never connected")
-				}
-				time.Sleep(time.Millisecond)
-			}
+			stuck := goGet(stuckCtx, tr, url)
+			// The first dial connects and waits for its answer.
+			testenv.Eventually(t, 10*time.Second, func() bool {
+				return len(b.Conns()) > 0 && dialPending(tr, key{scheme: tc.scheme, host: "a.test"})
+			})
 			// Later connections are answered.
 			b.Handle(tc.addr, tc.peer)
 			const n = 5
@@ -305,27 +306,31 @@ func TestSetupTimeoutDefault(t *testing.T) {
 // TestH2CSettingsTimeout shows that an h2c peer that never sends
 // SETTINGS fails the request after TLSHandshakeTimeout, with a timeout
 // error, even when the request has no deadline of its own.
+//
+// It runs in a synctest bubble: the mock backend is in memory, so the
+// timers run on the bubble's clock, however loaded the machine.
 func TestH2CSettingsTimeout(t *testing.T) {
-	tr, b := newMockTransport(t)
-	tr.H2C = true
-	tr.TLSHandshakeTimeout = 100 * time.Millisecond
-	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C), mock.Stall())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
-		_, err := tr.RoundTrip(req)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("error %v, want a timeout", err)
+	synctest.Test(t, func(t *testing.T) {
+		tr, b := newMockTransport(t)
+		tr.H2C = true
+		tr.TLSHandshakeTimeout = 100 * time.Millisecond
+		b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.H2C), mock.Stall())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		start := time.Now()
+		done := goGet(ctx, tr, "http://a.test/")
+		select {
+		case err := <-done:
+			if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("error %v, want a timeout", err)
+			}
+			if d := time.Since(start); d != tr.TLSHandshakeTimeout {
+				t.Errorf("failed after %v on the bubble's clock, want TLSHandshakeTimeout (%v)", d, tr.TLSHandshakeTimeout)
+			}
+		case <-time.After(10 * time.Second):
+			cancel()
+			<-done
+			t.Fatal("no SETTINGS: the request waited past TLSHandshakeTimeout")
 		}
-	case <-time.After(10 * time.Second):
-		cancel()
-		<-done
-		t.Fatal("no SETTINGS: the request waited past TLSHandshakeTimeout")
-	}
+	})
 }

@@ -18,7 +18,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/internal/testenv"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -64,7 +65,7 @@ func TestTransportManyOrigins(t *testing.T) {
 	// Warm up (one origin) so that one-time allocations are in the
 	// baseline.
 	getBody(t, tr, "http://warm.test/")
-	waitFor(t, "the warm-up pool to go", func() bool { return poolCount(tr) == 0 })
+	testenv.Eventually(t, 10*time.Second, func() bool { return poolCount(tr) == 0 })
 	baseHeap, baseG := heapLive(), runtime.NumGoroutine()
 
 	const origins, workers = 10000, 8
@@ -97,25 +98,13 @@ func TestTransportManyOrigins(t *testing.T) {
 	if d := tr.Stats().Dials; d < origins+1 {
 		t.Fatalf("%d dials, want one per origin at least (%d)", d, origins+1)
 	}
-	waitFor(t, "every pool to go", func() bool { return poolCount(tr) == 0 && tr.Stats().Open == 0 })
-	waitFor(t, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= baseG+2 })
+	testenv.Eventually(t, 10*time.Second, func() bool { return poolCount(tr) == 0 && tr.Stats().Open == 0 })
+	testenv.Eventually(t, 10*time.Second, func() bool { return runtime.NumGoroutine() <= baseG+2 })
 	heap := heapLive()
 	const bound = 1 << 20 // a hostPool alone is ~400 bytes: 4 MB for 10,000
 	t.Logf("live heap: %d KiB before, %d KiB after %d origins", baseHeap>>10, heap>>10, origins)
 	if heap > baseHeap+bound {
 		t.Fatalf("live heap grew by %d KiB over %d origins, want under %d KiB", (heap-baseHeap)>>10, origins, bound>>10)
-	}
-}
-
-// waitFor polls cond for 10 s at most.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -72,7 +72,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -164,13 +164,6 @@ func (e *ProxyError) Unwrap() error { return e.Err }
 func (e *ProxyError) Timeout() bool {
 	return errors.Is(e.Err, os.ErrDeadlineExceeded) || errors.Is(e.Err, context.DeadlineExceeded)
 }
-
-// Temporary reports whether the failure was a timeout.
-//
-// Deprecated: as for net.Error, use Timeout or errors.Is.
-func (e *ProxyError) Temporary() bool { return e.Timeout() }
-
-var _ net.Error = (*ProxyError)(nil)
 
 // SOCKSReplyError is a SOCKS5 proxy's refusal to connect to the target:
 // a reply code other than success (RFC 1928, section 6). It matches

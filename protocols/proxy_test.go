@@ -24,7 +24,7 @@ import (
 
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/internal/testenv"
-	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -1235,11 +1235,11 @@ func TestProxyErrorMessage(t *testing.T) {
 	if e.Error() != want {
 		t.Fatalf("%q\nwant %q", e.Error(), want)
 	}
-	if e.Timeout() || e.Temporary() {
+	if _, ok := errors.AsType[net.Error](e); e.Timeout() || ok {
 		t.Fatal("not a timeout")
 	}
 	e = &ProxyError{Op: "dial", Proxy: "socks5://p.test:1080", Err: transport.ErrTimeout}
-	if !e.Timeout() || !e.Temporary() || e.Error() != "protocols: proxy socks5://p.test:1080: dial: i/o timeout" {
+	if ne, ok := errors.AsType[net.Error](e); !e.Timeout() || !ok || !ne.Timeout() || e.Error() != "protocols: proxy socks5://p.test:1080: dial: i/o timeout" {
 		t.Fatalf("timeout %v: %q", e.Timeout(), e.Error())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
@@ -30,6 +31,21 @@ func (l *headersLog) get() []time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]time.Time(nil), l.times...)
+}
+
+// h2cAnswering returns a Transport speaking h2c to a.test:80 on the mock
+// backend, where a raw HTTP/2 peer answers each request's HEADERS with
+// answer (and ends the connection when it returns false), and the log of
+// when those HEADERS came.
+func h2cAnswering(t *testing.T, answer func(fr *http2.Framer, id uint32) bool) (*Transport, *headersLog) {
+	tr, b := newMockTransport(t)
+	tr.H2C = true
+	heads := &headersLog{}
+	b.Handle("a.test:80", mock.FuncPeer(rawH2(func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer, id uint32) bool {
+		heads.add()
+		return answer(fr, id)
+	})))
+	return tr, heads
 }
 
 // recordWaits replaces retryWait for the test with one that records the
@@ -56,59 +72,56 @@ func recordWaits(t *testing.T) func() []time.Duration {
 // it keeps open: the request is sent maxAttempts times, with growing
 // gaps between the sends, and the caller's error is an *Error matching
 // ErrNotProcessed.
+//
+// It runs in a synctest bubble: the mock backend is in memory, so the
+// timers run on the bubble's clock, however loaded the machine.
 func TestRetryRefusedBackoff(t *testing.T) {
-	tr, b := newMockTransport(t)
-	tr.H2C = true
-	var heads headersLog
-	b.Handle("a.test:80", mock.FuncPeer(rawH2(func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer, id uint32) bool {
-		heads.add()
-		fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
-		return true
-	})))
-	waits := recordWaits(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a bound, not a timing
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
-	_, err := tr.RoundTrip(req)
-	var e *Error
-	if !errors.Is(err, ErrNotProcessed) || !errors.As(err, &e) || e.Proto != protoNameHTTP2 {
-		t.Fatalf("error %T %v, want an *Error matching ErrNotProcessed", err, err)
-	}
-	got := heads.get()
-	if len(got) != maxAttempts {
-		t.Fatalf("%d HEADERS for one request, want %d", len(got), maxAttempts)
-	}
-	for i := 2; i < len(got); i++ {
-		if prev, gap := got[i-1].Sub(got[i-2]), got[i].Sub(got[i-1]); gap <= prev {
-			t.Errorf("gap %d (%v) not longer than gap %d (%v): %v", i, gap, i-1, prev, got)
+	synctest.Test(t, func(t *testing.T) {
+		tr, heads := h2cAnswering(t, func(fr *http2.Framer, id uint32) bool {
+			fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
+			return true
+		})
+		waits := recordWaits(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a bound, not a timing
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
+		_, err := tr.RoundTrip(req)
+		var e *Error
+		if !errors.Is(err, ErrNotProcessed) || !errors.As(err, &e) || e.Proto != protoNameHTTP2 {
+			t.Fatalf("error %T %v, want an *Error matching ErrNotProcessed", err, err)
 		}
-	}
-	w := waits()
-	if len(w) != maxAttempts-1 || w[0] < retryBackoff*9/10 || w[0] > retryBackoff*11/10 {
-		t.Fatalf("waits %v, want %d starting near %v", w, maxAttempts-1, retryBackoff)
-	}
-	for i := 1; i < len(w); i++ {
-		if w[i] <= w[i-1] {
-			t.Errorf("waits %v do not grow", w)
+		got := heads.get()
+		if len(got) != maxAttempts {
+			t.Fatalf("%d HEADERS for one request, want %d", len(got), maxAttempts)
 		}
-	}
-	if s := tr.Stats(); s.Dials != 1 {
-		t.Errorf("stats %+v: the connection stayed up, one dial was enough", s)
-	}
+		for i := 2; i < len(got); i++ {
+			if prev, gap := got[i-1].Sub(got[i-2]), got[i].Sub(got[i-1]); gap <= prev {
+				t.Errorf("gap %d (%v) not longer than gap %d (%v): %v", i, gap, i-1, prev, got)
+			}
+		}
+		w := waits()
+		if len(w) != maxAttempts-1 || w[0] < retryBackoff*9/10 || w[0] > retryBackoff*11/10 {
+			t.Fatalf("waits %v, want %d starting near %v", w, maxAttempts-1, retryBackoff)
+		}
+		for i := 1; i < len(w); i++ {
+			if w[i] <= w[i-1] {
+				t.Errorf("waits %v do not grow", w)
+			}
+		}
+		if s := tr.Stats(); s.Dials != 1 {
+			t.Errorf("stats %+v: the connection stayed up, one dial was enough", s)
+		}
+	})
 }
 
 // TestRetryWaitCutByContext shows that the request's context cuts a
 // retry's wait short, and that the error then matches both the context's
 // end and the refusal.
 func TestRetryWaitCutByContext(t *testing.T) {
-	tr, b := newMockTransport(t)
-	tr.H2C = true
-	var heads headersLog
-	b.Handle("a.test:80", mock.FuncPeer(rawH2(func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer, id uint32) bool {
-		heads.add()
+	tr, heads := h2cAnswering(t, func(fr *http2.Framer, id uint32) bool {
 		fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
 		return true
-	})))
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	retryWait = func(ctx context.Context, d time.Duration, failed error) error {
@@ -131,31 +144,37 @@ func TestRetryWaitCutByContext(t *testing.T) {
 // every request with GOAWAY naming no stream processed, then closes: each
 // retry needs a new connection and goes at once, up to maxAttempts
 // sends, since none of these connections served a request.
+//
+// It runs in a synctest bubble (the mock backend is in memory), whose
+// clock does not move while a goroutine runs: "at once" is no time at
+// all on it.
 func TestRetryGoAwayAtOnce(t *testing.T) {
-	tr, b := newMockTransport(t)
-	tr.H2C = true
-	var heads headersLog
-	b.Handle("a.test:80", mock.FuncPeer(rawH2(func(fr *http2.Framer, _ *hpack.Encoder, _ *bytes.Buffer, id uint32) bool {
-		heads.add()
-		fr.WriteGoAway(0, http2.ErrCodeNo, nil)
-		return false
-	})))
-	waits := recordWaits(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
-	_, err := tr.RoundTrip(req)
-	var e *Error
-	if !errors.Is(err, ErrNotProcessed) || !errors.As(err, &e) {
-		t.Fatalf("error %v, want an *Error matching ErrNotProcessed", err)
-	}
-	if n := len(heads.get()); n != maxAttempts {
-		t.Errorf("%d HEADERS, want %d", n, maxAttempts)
-	}
-	if s := tr.Stats(); s.Dials != maxAttempts {
-		t.Errorf("stats %+v, want a connection per attempt", s)
-	}
-	if w := waits(); len(w) != 0 {
-		t.Errorf("waited %v before retrying after GOAWAY", w)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		tr, heads := h2cAnswering(t, func(fr *http2.Framer, id uint32) bool {
+			fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+			return false
+		})
+		waits := recordWaits(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
+		start := time.Now()
+		_, err := tr.RoundTrip(req)
+		var e *Error
+		if !errors.Is(err, ErrNotProcessed) || !errors.As(err, &e) {
+			t.Fatalf("error %v, want an *Error matching ErrNotProcessed", err)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("the retries took %v on the bubble's clock, want none", d)
+		}
+		if n := len(heads.get()); n != maxAttempts {
+			t.Errorf("%d HEADERS, want %d", n, maxAttempts)
+		}
+		if s := tr.Stats(); s.Dials != maxAttempts {
+			t.Errorf("stats %+v, want a connection per attempt", s)
+		}
+		if w := waits(); len(w) != 0 {
+			t.Errorf("waited %v before retrying after GOAWAY", w)
+		}
+	})
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -136,7 +137,7 @@ func TestTraceLikeNetHTTP(t *testing.T) {
 				t.Run(tg.name, func(t *testing.T) {
 					protos := []string{ProtoHTTP11}
 					if tg.h2 {
-						protos = NextProtos()
+						protos = defaultNextProtos()
 					}
 					ours := &Transport{Backend: b, Proxy: NoProxy, NextProtos: protos,
 						TLSClientConfig: &tls.Config{RootCAs: tg.roots}}
@@ -239,7 +240,7 @@ func TestTraceSharedH2Dial(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go get(first, &wg)
-	waitFor(t, "the dial", func() bool { return dialPending(tr, key{scheme: "http", host: "slow.test"}) })
+	testenv.Eventually(t, 10*time.Second, func() bool { return dialPending(tr, key{scheme: "http", host: "slow.test"}) })
 	go get(second, &wg)
 	wg.Wait()
 	want1 := []string{"GetConn slow.test:80", "ConnectStart tcp slow.test:80", "ConnectDone tcp slow.test:80 <nil>", "GotConn reused=false wasIdle=false idleTime>0=false"}

@@ -18,8 +18,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/transportkit/transportkit/protocols/h1"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
@@ -140,7 +140,7 @@ type Transport struct {
 	// NextProtos are the application protocols offered by ALPN to https
 	// origins, most preferred first: ProtoH2 and ProtoHTTP11 are known,
 	// and any other makes RoundTrip fail with ErrUnsupportedProtocol. If
-	// nil, NextProtos() (h2, then http/1.1). With DisableKeepAlives,
+	// nil, h2, then http/1.1. With DisableKeepAlives,
 	// only http/1.1 is offered.
 	NextProtos []string
 

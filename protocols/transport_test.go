@@ -14,10 +14,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
-	"github.com/transportkit/transportkit/protocols/h1"
+	"github.com/transportkit/transportkit/internal/testenv"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
@@ -31,6 +33,18 @@ func newMockTransport(t *testing.T) (*Transport, *mock.Backend) {
 		b.Close()
 	})
 	return tr, b
+}
+
+// goGet sends a GET for url with ctx through rt from a goroutine of its
+// own; the error comes on the channel returned.
+func goGet(ctx context.Context, rt http.RoundTripper, url string) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		_, err := rt.RoundTrip(req)
+		errc <- err
+	}()
+	return errc
 }
 
 func helloHandler() http.Handler {
@@ -192,12 +206,7 @@ func TestMaxConnsPerHostWaits(t *testing.T) {
 	<-g.in
 	// Two requests are in the handler; the others wait for a connection.
 	ctx, cancel := context.WithCancel(context.Background())
-	waiting := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
-		_, err := tr.RoundTrip(req)
-		waiting <- err
-	}()
+	waiting := goGet(ctx, tr, "http://a.test/")
 	cancel()
 	if err := <-waiting; !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled waiter: %v", err)
@@ -265,20 +274,23 @@ func TestRetryOnStaleConnection(t *testing.T) {
 	}
 }
 
+// TestIdleConnTimeout: an idle connection is closed once idle for
+// IdleConnTimeout, by the janitor (in a synctest bubble: the mock backend
+// is in memory, so the timer runs on the bubble's clock however loaded
+// the machine) or at checkout, before the sweep (in real time: the
+// connection must age between two requests).
 func TestIdleConnTimeout(t *testing.T) {
-	tr, b := newMockTransport(t)
-	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
-	tr.IdleConnTimeout = 30 * time.Millisecond
-	req, _ := http.NewRequest("GET", "http://a.test/", nil)
-	do(t, tr, req)
-	deadline := time.Now().Add(10 * time.Second)
-	for tr.Stats().Idle != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("idle connection never expired")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		tr, b := newMockTransport(t)
+		b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
+		tr.IdleConnTimeout = 30 * time.Millisecond
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		do(t, tr, req)
+		testenv.Eventually(t, 10*time.Second, func() bool { return tr.Stats().Idle == 0 }) // the idle connection expires
+	})
 	// Expired at checkout, before the sweep.
+	_, b := newMockTransport(t)
+	b.Handle("a.test:80", mock.HandlerPeer(helloHandler(), mock.HTTP1))
 	tr2 := &Transport{Backend: b, IdleConnTimeout: time.Nanosecond}
 	defer tr2.Close()
 	for i := 0; i < 2; i++ {

@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"time"
 
 	"github.com/transportkit/transportkit/transport"
@@ -156,148 +154,19 @@ func ResolveConfig(path string) (*Config, error) {
 	return LoadConfig(path)
 }
 
-// decodeConfig decodes data into cfg strictly and checks the values.
+// decodeConfig decodes data into cfg strictly and checks the values. It
+// uses the module's one config decoder (DecodeConfig's), with keys matched
+// exactly; an empty file is an error, where an empty backend section is
+// not.
 func decodeConfig(data []byte, cfg *Config) *ConfigError {
-	if err := decodeObject(data, "", reflect.ValueOf(cfg).Elem()); err != nil {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return &ConfigError{Err: errors.New("unexpected end of JSON input")}
+	}
+	d := decoder{exact: true}
+	if err := d.value(data, "", reflect.ValueOf(cfg).Elem()); err != nil {
 		return err
 	}
 	return cfg.check()
-}
-
-var durationType = reflect.TypeFor[time.Duration]()
-
-// decodeObject decodes the JSON object in data into the struct dst, key
-// by key, so that every error can name its field: prefix is the dotted
-// path of the object itself. Keys must match a json tag exactly; nested
-// structs are decoded the same way, time.Duration fields from duration
-// strings, and everything else with a strict json.Decoder. A JSON null
-// leaves dst as it is.
-func decodeObject(data []byte, prefix string, dst reflect.Value) *ConfigError {
-	fail := func(field string, err error) *ConfigError {
-		return &ConfigError{Field: field, Err: err}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return fail(prefix, syntaxError(data, dec, err))
-	}
-	if tok == nil {
-		return nil
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return fail(prefix, errors.New("want a JSON object"))
-	}
-	fields := fieldsByTag(dst.Type())
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return fail(prefix, syntaxError(data, dec, err))
-		}
-		key, _ := tok.(string) // object keys are always strings
-		name := join(prefix, key)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return fail(name, syntaxError(data, dec, err))
-		}
-		i, ok := fields[key]
-		if !ok {
-			return fail(name, ErrUnknownField)
-		}
-		if seen[key] {
-			return fail(name, errors.New("given twice"))
-		}
-		seen[key] = true
-		f := dst.Field(i)
-		switch {
-		case f.Kind() == reflect.Struct:
-			if err := decodeObject(raw, name, f); err != nil {
-				return err
-			}
-		case f.Type() == durationType:
-			d, err := parseDuration(raw)
-			if err != nil {
-				return fail(name, err)
-			}
-			f.SetInt(int64(d))
-		default:
-			if err := decodeStrict(raw, f.Addr().Interface()); err != nil {
-				return fail(name, err)
-			}
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return fail(prefix, syntaxError(data, dec, err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fail(prefix, errors.New("unexpected data after the JSON object"))
-	}
-	return nil
-}
-
-// syntaxError adds the line and column to a JSON syntax error.
-func syntaxError(data []byte, dec *json.Decoder, err error) error {
-	if err == io.EOF {
-		return errors.New("unexpected end of JSON input")
-	}
-	off := dec.InputOffset()
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		off = se.Offset
-	}
-	line := 1 + bytes.Count(data[:off], []byte("\n"))
-	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
-	return fmt.Errorf("line %d, column %d: %w", line, col, err)
-}
-
-// fieldsByTag maps the json tag names of struct type t to field indexes.
-func fieldsByTag(t reflect.Type) map[string]int {
-	m := map[string]int{}
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "-" {
-			m[name] = i
-		}
-	}
-	return m
-}
-
-// decodeStrict decodes one JSON value into v, refusing unknown fields in
-// any struct below it.
-func decodeStrict(raw json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return fmt.Errorf("want %s, got JSON %s", te.Type, te.Value)
-		}
-		return err
-	}
-	return nil
-}
-
-// parseDuration decodes a JSON string holding a Go duration.
-func parseDuration(raw json.RawMessage) (time.Duration, error) {
-	if string(raw) == "null" {
-		return 0, nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return 0, fmt.Errorf("want a duration string such as \"5s\", got %s", raw)
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, err
-	}
-	return d, nil
-}
-
-func join(prefix, key string) string {
-	if prefix == "" {
-		return key
-	}
-	return prefix + "." + key
 }
 
 // check validates the values that decoding alone does not.
@@ -381,4 +250,15 @@ func (c *Config) pluginConfig() PluginConfig {
 	}
 	pc.Dirs = append(dirs, pc.Dirs...)
 	return pc
+}
+
+// BackendOptions returns base completed by the config file as the
+// registry completes the options of backend name when it opens it: fields
+// left zero in base take the "options" section's values, and
+// Options.Config takes the file's section for name (backends.NAME). A
+// tool that opens a backend by other means than the registry, such as a
+// plugin binary given by its path, calls it to open it the same way. A
+// nil c returns base.
+func (c *Config) BackendOptions(name string, base transport.Options) transport.Options {
+	return c.options(name, base)
 }

@@ -19,14 +19,19 @@ const (
 	KindPlugin Kind = "plugin"
 )
 
+// Capability is something a backend can do, as listings show it (a
+// string in JSON). The Cap* constants are the known ones; a backend may
+// add words of its own.
+type Capability string
+
 // Capabilities a driver can advertise in Driver.Capabilities.
 const (
-	CapTCP      = "tcp"      // dials tcp, tcp4 and tcp6
-	CapUnix     = "unix"     // dials unix stream sockets
-	CapFD       = "fd"       // streams expose a kernel file descriptor (InfoFD)
-	CapTLS      = "tls"      // does its own TLS (transport.TLSDialer)
-	CapReadable = "readable" // IsReadable needs no syscall
-	CapInMemory = "inmemory" // no sockets at all (tests)
+	CapTCP      Capability = "tcp"      // dials tcp, tcp4 and tcp6
+	CapUnix     Capability = "unix"     // dials unix stream sockets
+	CapFD       Capability = "fd"       // streams expose a kernel file descriptor (InfoFD)
+	CapTLS      Capability = "tls"      // does its own TLS (transport.TLSDialer)
+	CapReadable Capability = "readable" // IsReadable needs no syscall
+	CapInMemory Capability = "inmemory" // no sockets at all (tests)
 )
 
 // Driver describes a backend to the registry.
@@ -40,7 +45,7 @@ type Driver struct {
 	Description string
 	// Capabilities lists what the backend can do (the Cap* constants, or
 	// the backend's own words).
-	Capabilities []string
+	Capabilities []Capability
 	// Available reports nil when the backend can run here, or an error
 	// wrapping transport.ErrUnavailable that says why not. If nil, the
 	// backend is always available.

@@ -2,8 +2,10 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
@@ -23,7 +25,7 @@ func init() {
 	registry.Register(registry.Driver{
 		Name:         "example",
 		Description:  "a backend that dials nothing",
-		Capabilities: []string{registry.CapInMemory},
+		Capabilities: []registry.Capability{registry.CapInMemory},
 		Open: func(opts transport.Options) (transport.Backend, error) {
 			return loopless{}, nil
 		},
@@ -90,4 +92,19 @@ func ExampleSelect() {
 	defer b.Close()
 	fmt.Println(choice.Name, choice.Source)
 	// Output: example explicit
+}
+
+func ExampleDecodeConfig() {
+	type config struct {
+		Relay   string        `json:"relay"`
+		Timeout time.Duration `json:"timeout"`
+	}
+	cfg, err := registry.DecodeConfig[config](json.RawMessage(`{"relay": "10.0.0.1:8080", "timeout": "5s"}`))
+	fmt.Println(cfg.Relay, cfg.Timeout, err)
+	_, err = registry.DecodeConfig[config](json.RawMessage(`{"relay": "10.0.0.1:8080", "retries": 3}`))
+	var ce *registry.ConfigError
+	fmt.Println(errors.As(err, &ce), ce.Field, errors.Is(err, registry.ErrUnknownField))
+	// Output:
+	// 10.0.0.1:8080 5s <nil>
+	// true retries true
 }

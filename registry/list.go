@@ -21,7 +21,7 @@ type Info struct {
 	// available one of DefaultChain. At most one Info has it.
 	Default bool `json:"default"`
 	// Capabilities lists what the backend can do; never nil.
-	Capabilities []string `json:"capabilities"`
+	Capabilities []Capability `json:"capabilities"`
 	// Description is one line about the backend.
 	Description string `json:"description"`
 	// Details holds extra facts (for plugins: path, version, checksum
@@ -50,7 +50,7 @@ func List(cfg *Config) ([]Info, error) {
 			Name:         d.Name,
 			Kind:         d.Kind,
 			Available:    true,
-			Capabilities: append([]string{}, d.Capabilities...),
+			Capabilities: append([]Capability{}, d.Capabilities...),
 			Description:  d.Description,
 			Details:      d.Details,
 		}

@@ -41,7 +41,7 @@ func fake(name string) Driver {
 	return Driver{
 		Name:         name,
 		Description:  "fake " + name,
-		Capabilities: []string{CapTCP},
+		Capabilities: []Capability{CapTCP},
 		Open: func(opts transport.Options) (transport.Backend, error) {
 			return &fakeBackend{name: name, opts: opts}, nil
 		},

@@ -44,7 +44,7 @@ var certs = func() *testenv.Certs {
 
 func newBackend(t testing.TB) transport.Backend {
 	t.Helper()
-	b, err := stdnet.New(transport.Options{})
+	b, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,13 +318,7 @@ func TestTLSIsReadable(t *testing.T) {
 		t.Fatal("quiet TLS stream is readable")
 	}
 	go c2.Write([]byte("x"))
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.IsReadable() {
-		if time.Now().After(deadline) {
-			t.Fatal("TLS stream not readable after the peer wrote")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, s.IsReadable) // once the peer wrote
 	s.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if b, err := io.ReadAll(io.LimitReader(s, 1)); err != nil || string(b) != "x" {
 		t.Fatalf("read %q, %v", b, err)

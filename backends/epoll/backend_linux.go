@@ -54,7 +54,7 @@ func (b *Backend) Name() string { return Name }
 // Config returns the configuration in force, defaults filled in.
 func (b *Backend) Config() Config { return b.cfg }
 
-// Close stops the backend: later Dials and NewStreams fail with an error
+// Close stops the backend: later Dials and Adopts fail with an error
 // matching transport.ErrClosed. Streams already returned keep working; a
 // loop exits when its last stream is closed. Close waits for the loops that
 // serve no stream to exit. It is idempotent.
@@ -79,7 +79,7 @@ func (b *Backend) pickLoop() (*loop, bool) {
 	return l, l.acquire()
 }
 
-// NewStream adopts fd, a connected stream socket (TCP or unix, SOCK_STREAM)
+// newStream adopts fd, a connected stream socket (TCP or unix, SOCK_STREAM)
 // such as one received from another process, and returns it as a Stream
 // served by this backend. network ("tcp", "tcp4", "tcp6" or "unix") is
 // what the stream reports; if empty, it is derived from the socket's
@@ -88,7 +88,7 @@ func (b *Backend) pickLoop() (*loop, bool) {
 // Ownership: on success the stream owns fd and closes it on Close; the
 // caller must not use or close it any more. On failure fd is untouched
 // (apart from the two flags) and stays the caller's to close.
-func (b *Backend) NewStream(fd int, network string) (transport.Stream, error) {
+func (b *Backend) newStream(fd int, network string) (transport.Stream, error) {
 	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	if err != nil {
 		return nil, opError("adopt", network, "", os.NewSyscallError("getsockopt", err))
@@ -149,7 +149,7 @@ func (b *Backend) Adopt(f *os.File) (transport.Stream, error) {
 	if dupErr != nil {
 		return nil, opError("adopt", "", "", os.NewSyscallError("fcntl", dupErr))
 	}
-	s, err := b.NewStream(nfd, "")
+	s, err := b.newStream(nfd, "")
 	if err != nil {
 		unix.Close(nfd)
 		return nil, err

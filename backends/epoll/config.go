@@ -1,13 +1,12 @@
 package epoll
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
 
+	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -75,79 +74,21 @@ func DefaultLoops() int {
 	return n
 }
 
-var (
-	// ErrUnknownField is the cause in a ConfigError for a field the
-	// backend does not know.
-	ErrUnknownField = errors.New("unknown field")
+// ErrOutOfRange is matched (errors.Is) by the cause in a
+// *registry.ConfigError for a number outside the range its Config field
+// documents.
+var ErrOutOfRange = errors.New("out of range")
 
-	// ErrOutOfRange is matched (errors.Is) by the cause in a ConfigError
-	// for a number outside the range its Config field documents.
-	ErrOutOfRange = errors.New("out of range")
-)
-
-// ConfigError reports a bad field in the backend's JSON configuration.
-type ConfigError struct {
-	// Field is the JSON name of the field at fault; empty when the
-	// configuration is not a JSON object at all.
-	Field string
-	// Err is the cause: ErrUnknownField, a JSON decoding error, or a
-	// description of the bad value.
-	Err error
-}
-
-// Error names the field and the cause.
-func (e *ConfigError) Error() string {
-	if e.Field == "" {
-		return "epoll: config: " + e.Err.Error()
-	}
-	return fmt.Sprintf("epoll: config field %q: %v", e.Field, e.Err)
-}
-
-// Unwrap returns the cause.
-func (e *ConfigError) Unwrap() error { return e.Err }
-
-// ParseConfig decodes the backend's JSON configuration and fills in the
-// defaults. An empty or null message gives the defaults. An unknown field,
-// a field given twice, a value of the wrong type or a number outside its
-// range is reported as a *ConfigError naming the field.
+// ParseConfig decodes the backend's JSON configuration with
+// registry.DecodeConfig and fills in the defaults. An empty or null
+// message gives the defaults. An unknown field (the cause is
+// registry.ErrUnknownField), a field given twice, a value of the wrong
+// type or a number outside its range is reported as a
+// *registry.ConfigError naming the field.
 func ParseConfig(raw json.RawMessage) (Config, error) {
-	var c Config
-	raw = bytes.TrimSpace(raw)
-	if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &fields); err != nil {
-			return Config{}, &ConfigError{Err: err}
-		}
-		if name := repeatedKey(raw); name != "" {
-			return Config{}, &ConfigError{Field: name, Err: errors.New("given twice")}
-		}
-		names := make([]string, 0, len(fields))
-		for name := range fields {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			var dst any
-			switch name {
-			case "loops":
-				dst = &c.Loops
-			case "events":
-				dst = &c.Events
-			case "blocking_wait":
-				dst = &c.BlockingWait
-			case "lock_os_thread":
-				dst = &c.LockOSThread
-			case "no_yield":
-				dst = &c.NoYield
-			case "try_read":
-				dst = &c.TryRead
-			default:
-				return Config{}, &ConfigError{Field: name, Err: ErrUnknownField}
-			}
-			if err := json.Unmarshal(fields[name], dst); err != nil {
-				return Config{}, &ConfigError{Field: name, Err: err}
-			}
-		}
+	c, err := registry.DecodeConfig[Config](raw)
+	if err != nil {
+		return Config{}, err
 	}
 	if err := inRange("loops", c.Loops, MaxLoops); err != nil {
 		return Config{}, err
@@ -168,33 +109,9 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 // values must be 1 to hi.
 func inRange(field string, v, hi int) error {
 	if v < 0 || v > hi {
-		return &ConfigError{Field: field, Err: fmt.Errorf("%w: %d, want 0 (the default) or 1 to %d", ErrOutOfRange, v, hi)}
+		return &registry.ConfigError{Field: field, Err: fmt.Errorf("%w: %d, want 0 (the default) or 1 to %d", ErrOutOfRange, v, hi)}
 	}
 	return nil
-}
-
-// repeatedKey returns the first key that the JSON object raw, already
-// known to be valid, holds more than once, or "".
-func repeatedKey(raw []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.Token() // {
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return key
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return ""
-		}
-	}
-	return ""
 }
 
 // Name is the name the backend registers under.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/transportkit/transportkit/backends/epoll"
+	"github.com/transportkit/transportkit/registry"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -41,7 +42,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"loops": 1`, "", false},
 	} {
 		_, err := epoll.ParseConfig([]byte(tc.json))
-		var ce *epoll.ConfigError
+		var ce *registry.ConfigError
 		if !errors.As(err, &ce) {
 			t.Errorf("%s: error %v is not a *ConfigError", tc.json, err)
 			continue
@@ -49,7 +50,7 @@ func TestParseConfigErrors(t *testing.T) {
 		if ce.Field != tc.field {
 			t.Errorf("%s: Field = %q, want %q", tc.json, ce.Field, tc.field)
 		}
-		if errors.Is(err, epoll.ErrUnknownField) != tc.unknown {
+		if errors.Is(err, registry.ErrUnknownField) != tc.unknown {
 			t.Errorf("%s: errors.Is(err, ErrUnknownField) = %v, want %v", tc.json, !tc.unknown, tc.unknown)
 		}
 		if ce.Error() == "" {
@@ -76,7 +77,7 @@ func TestParseConfigBounds(t *testing.T) {
 		{`{"loops": -1}`, "loops"},
 	} {
 		_, err := epoll.ParseConfig([]byte(tc.json))
-		var ce *epoll.ConfigError
+		var ce *registry.ConfigError
 		if !errors.As(err, &ce) || ce.Field != tc.field {
 			t.Errorf("%s: error %v, want a *ConfigError for %q", tc.json, err, tc.field)
 			continue

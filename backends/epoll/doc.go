@@ -10,12 +10,11 @@
 // registry, or call Open directly. Its JSON configuration
 // (transport.Options.Config, such as {"loops": 2}) is described by Config;
 // unknown fields, fields given twice and numbers outside their documented
-// range are rejected with a *ConfigError naming the field.
+// range are rejected with a *registry.ConfigError naming the field.
 //
 // A socket connected elsewhere (for example received from a plugin
-// process) becomes a Stream with Backend.NewStream (an fd) or
-// Backend.Adopt (an *os.File, as transport.Adopter); their docs say who
-// owns the descriptor.
+// process) becomes a Stream with Backend.Adopt (an *os.File, as
+// transport.Adopter); its doc says who owns the descriptor.
 //
 // # How it works
 //

@@ -76,7 +76,7 @@ func TestRegistered(t *testing.T) {
 	if b.Name() != epoll.Name {
 		t.Errorf("Name = %q", b.Name())
 	}
-	if _, err := registry.Open(epoll.Name, transport.Options{Config: []byte(`{"nope":1}`)}); !errors.Is(err, epoll.ErrUnknownField) {
+	if _, err := registry.Open(epoll.Name, transport.Options{Config: []byte(`{"nope":1}`)}); !errors.Is(err, registry.ErrUnknownField) {
 		t.Errorf("Open with a bad config: %v, want ErrUnknownField", err)
 	}
 }
@@ -104,19 +104,7 @@ func TestDialStress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer live.Close()
-	var acceptWG sync.WaitGroup
-	acceptWG.Go(func() {
-		for {
-			c, err := live.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	defer acceptWG.Wait()
-	defer live.Close()
+	closeEach(t, live)
 
 	closed := closedPort(t)
 	hang := newBlackhole(t)
@@ -260,15 +248,11 @@ func TestDialErrors(t *testing.T) {
 	}
 }
 
-func TestDialNames(t *testing.T) {
-	b := openBackend(t, "")
-	defer b.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
+// closeEach accepts every connection to ln and closes it at once, until
+// the test ends; then it closes ln and waits for the accepting goroutine.
+func closeEach(t *testing.T, ln net.Listener) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -276,7 +260,21 @@ func TestDialNames(t *testing.T) {
 			}
 			c.Close()
 		}
-	}()
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+}
+
+func TestDialNames(t *testing.T) {
+	b := openBackend(t, "")
+	defer b.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeEach(t, ln)
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	// "localhost" may give ::1 first (refused here), then 127.0.0.1:
 	// the families race; an empty host means this machine.
@@ -303,16 +301,7 @@ func TestDialIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	closeEach(t, ln)
 	b, err := epoll.Open(transport.Options{LocalAddr: &net.TCPAddr{IP: net.IPv6loopback}})
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +408,7 @@ func TestDeadlinesWakeParkedCallers(t *testing.T) {
 	done := make(chan error, 1)
 	s1.SetReadDeadline(time.Now().Add(time.Hour))
 	go func() { _, err := s1.Read(make([]byte, 8)); done <- err }()
-	time.Sleep(20 * time.Millisecond)
+	testenv.Eventually(t, waitTimeout, func() bool { return epoll.ReadParked(s1) })
 	s1.SetReadDeadline(time.Unix(1, 0))
 	if err := <-done; !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("Read after the deadline moved back: %v", err)
@@ -441,7 +430,12 @@ func TestCloseWakesEveryone(t *testing.T) {
 	go func() { _, err := s1.Write(big); errs <- err }() // fills the buffers, parks
 	go func() { _, err := s2.Read(make([]byte, 8)); errs <- err }()
 	go func() { _, err := s2.Read(make([]byte, 8)); errs <- err }()
-	time.Sleep(50 * time.Millisecond)
+	// s2's second Read waits for the first behind the stream's read
+	// lock, where nothing shows it: it is blocked or ends with
+	// net.ErrClosed, whichever comes first.
+	testenv.Eventually(t, waitTimeout, func() bool {
+		return epoll.ReadParked(s1) && epoll.WriteParked(s1) && epoll.ReadParked(s2)
+	})
 	s1.Close()
 	s2.Close()
 	for range 4 {
@@ -525,13 +519,7 @@ func TestIsReadableIdle(t *testing.T) {
 		t.Fatal("quiet stream readable")
 	}
 	c.Write([]byte("x"))
-	deadline := time.Now().Add(waitTimeout)
-	for !s.IsReadable() {
-		if time.Now().After(deadline) {
-			t.Fatal("never readable")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, waitTimeout, s.IsReadable)
 	buf := make([]byte, 1) // exactly the size: the spill byte tells
 	if n, err := s.Read(buf); n != 1 || err != nil {
 		t.Fatalf("Read = %d, %v", n, err)

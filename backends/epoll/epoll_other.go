@@ -38,12 +38,6 @@ func (b *Backend) Dial(ctx context.Context, network, address string) (transport.
 	return nil, opError("dial", network, address, Available())
 }
 
-// NewStream fails off Linux with an error matching
-// transport.ErrUnavailable; fd stays the caller's.
-func (b *Backend) NewStream(fd int, network string) (transport.Stream, error) {
-	return nil, opError("adopt", network, "", Available())
-}
-
 // Adopt fails off Linux with an error matching transport.ErrUnavailable,
 // and closes f as transport.Adopter asks.
 func (b *Backend) Adopt(f *os.File) (transport.Stream, error) {

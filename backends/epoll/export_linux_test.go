@@ -27,6 +27,13 @@ func WriteParked(s transport.Stream) bool {
 	return s.(*stream).wd.state.Load() == pollWaiting
 }
 
+// ReadParked reports whether a Read on s waits for the socket to become
+// readable, leading s's loop or parked as a follower: from then on a
+// deadline change or Close wakes it.
+func ReadParked(s transport.Stream) bool {
+	return s.(*stream).rd.state.Load() == pollWaiting
+}
+
 // Registered reports whether fd is in the epoll set of the loop that s
 // runs on, as /proc/self/fdinfo of the loop's epoll fd lists it.
 func Registered(t testing.TB, s transport.Stream, fd int) bool {
@@ -69,4 +76,10 @@ func SetLoneWait(msec int) int {
 	old := loneWaitMsec
 	loneWaitMsec = msec
 	return old
+}
+
+// NewStream adopts fd as a stream of b (see newStream); the tests reach
+// the fd-level entry the exported Adopt is built on.
+func (b *Backend) NewStream(fd int, network string) (transport.Stream, error) {
+	return b.newStream(fd, network)
 }

@@ -21,16 +21,7 @@ func TestHappyEyeballs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	closeEach(t, ln)
 	port := ln.Addr().(*net.TCPAddr).Port
 	for _, ips := range [][]netip.Addr{{v6, v4}, {v4, v6}, {v4, v4}} {
 		s, err := b.DialAddrs(ctxT(t), ips, port)

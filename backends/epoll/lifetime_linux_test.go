@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/transportkit/transportkit/backends/epoll"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -58,18 +59,6 @@ func TestIsReadableRacesLastClose(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after waitTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, waitTimeout)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // calm makes s's loop calm: rounds round trips on s alone, each Read
 // waiting for its byte, so that each is a lead without followers.
 func calm(t *testing.T, s transport.Stream, c net.Conn, rounds int) {
@@ -77,7 +66,7 @@ func calm(t *testing.T, s transport.Stream, c net.Conn, rounds int) {
 	got := make(chan error, 1)
 	for range rounds {
 		go func() { _, err := io.ReadFull(s, make([]byte, 1)); got <- err }()
-		waitFor(t, "a waiting reader", func() bool { return epoll.Leading(s) })
+		testenv.Eventually(t, waitTimeout, func() bool { return epoll.Leading(s) }) // a waiting reader
 		c.Write([]byte("c"))
 		if err := <-got; err != nil {
 			t.Fatal(err)
@@ -111,7 +100,7 @@ func TestLoneLeader(t *testing.T) {
 				}
 				got <- err
 			}()
-			waitFor(t, "lone leader", func() bool { return epoll.LoneLeader(t, s1) })
+			testenv.Eventually(t, waitTimeout, func() bool { return epoll.LoneLeader(t, s1) }) // lone leader
 			c1.Write([]byte("abc"))
 			if err := <-got; err != nil {
 				t.Fatal(err)
@@ -119,10 +108,10 @@ func TestLoneLeader(t *testing.T) {
 
 			// A second waiter is served while the first still waits.
 			go func() { _, err := s1.Read(make([]byte, 1)); got <- err }()
-			waitFor(t, "lone leader", func() bool { return epoll.LoneLeader(t, s1) })
+			testenv.Eventually(t, waitTimeout, func() bool { return epoll.LoneLeader(t, s1) }) // lone leader
 			second := make(chan error, 1)
 			go func() { _, err := s2.Read(make([]byte, 1)); second <- err }()
-			time.Sleep(10 * time.Millisecond)
+			testenv.Eventually(t, waitTimeout, func() bool { return epoll.ReadParked(s2) })
 			c2.Write([]byte("x"))
 			select {
 			case err := <-second:
@@ -147,9 +136,9 @@ func TestLoneLeader(t *testing.T) {
 			// is seen by IsReadable.
 			calm(t, s1, c1, 10)
 			go func() { _, err := s1.Read(make([]byte, 1)); got <- err }()
-			waitFor(t, "lone leader", func() bool { return epoll.LoneLeader(t, s1) })
+			testenv.Eventually(t, waitTimeout, func() bool { return epoll.LoneLeader(t, s1) }) // lone leader
 			c2.Write([]byte("o"))
-			waitFor(t, "the end of the lone lead", func() bool { return !epoll.LoneLeader(t, s1) && epoll.Leading(s1) })
+			testenv.Eventually(t, waitTimeout, func() bool { return !epoll.LoneLeader(t, s1) && epoll.Leading(s1) }) // the end of the lone lead
 			if !s2.IsReadable() {
 				t.Error("the other stream's data is not seen by IsReadable")
 			}
@@ -166,13 +155,13 @@ func TestLoneLeader(t *testing.T) {
 			calm(t, s1, c1, 10)
 			s1.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 			go func() { _, err := s1.Read(make([]byte, 1)); got <- err }()
-			waitFor(t, "lone leader", func() bool { return epoll.LoneLeader(t, s1) })
+			testenv.Eventually(t, waitTimeout, func() bool { return epoll.LoneLeader(t, s1) }) // lone leader
 			if err := <-got; !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("Read past the deadline: %v", err)
 			}
 			s1.SetReadDeadline(time.Time{})
 			go func() { _, err := s1.Read(make([]byte, 1)); got <- err }()
-			waitFor(t, "lone leader", func() bool { return epoll.LoneLeader(t, s1) })
+			testenv.Eventually(t, waitTimeout, func() bool { return epoll.LoneLeader(t, s1) }) // lone leader
 			s1.Close()
 			if err := <-got; !errors.Is(err, net.ErrClosed) {
 				t.Fatalf("Read across Close: %v", err)

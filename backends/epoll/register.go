@@ -14,7 +14,7 @@ func init() {
 	registry.Register(registry.Driver{
 		Name:        Name,
 		Description: "Linux epoll engine: event loops on golang.org/x/sys/unix, no goroutine per idle stream",
-		Capabilities: []string{
+		Capabilities: []registry.Capability{
 			registry.CapTCP, registry.CapUnix, registry.CapFD, registry.CapReadable,
 		},
 		Available: Available,

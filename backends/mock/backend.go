@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -60,17 +60,12 @@ func New() *Backend {
 // and LocalAddr, when set, is the client end's local address; Logger
 // receives the logs of HTTP peers' servers. The socket options (NoDelay,
 // KeepAlive, Control) and the Resolver do not apply to memory and are
-// ignored. Config must be empty or an empty JSON object: the mock has no
-// settings of its own, since its addresses are configured in code with
-// Handle.
+// ignored. Config must be empty, null or an empty JSON object (anything
+// else is a *registry.ConfigError): the mock has no settings of its own,
+// since its addresses are configured in code with Handle.
 func Open(opts transport.Options) (*Backend, error) {
-	if len(bytes.TrimSpace(opts.Config)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(opts.Config))
-		dec.DisallowUnknownFields()
-		var none struct{}
-		if err := dec.Decode(&none); err != nil {
-			return nil, fmt.Errorf("mock: bad config: %w", err)
-		}
+	if _, err := registry.DecodeConfig[struct{}](opts.Config); err != nil {
+		return nil, err
 	}
 	return &Backend{
 		opts:    opts,

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/transportkit/transportkit/registry"
@@ -182,26 +183,28 @@ func TestBackendClose(t *testing.T) {
 	}
 }
 
+// TestCloseEndsDelayedDial: Close ends a Dial waiting out a Delay fault.
+// In a synctest bubble, synctest.Wait tells when the Dial waits.
 func TestCloseEndsDelayedDial(t *testing.T) {
-	b := New()
-	b.Handle("slow:1", ScriptPeer(), Delay(time.Hour))
-	errc := make(chan error, 1)
-	go func() {
-		_, err := b.Dial(context.Background(), "tcp", "slow:1")
-		errc <- err
-	}()
-	// Wait until the Dial is waiting out its delay: nothing tells, so
-	// close and accept either a Dial that saw Close before or during.
-	time.Sleep(10 * time.Millisecond)
-	b.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(dialErr(t, err, "tcp", "slow:1"), net.ErrClosed) {
-			t.Fatalf("Dial across Close: %v, want net.ErrClosed", err)
+	synctest.Test(t, func(t *testing.T) {
+		b := New()
+		b.Handle("slow:1", ScriptPeer(), Delay(time.Hour))
+		errc := make(chan error, 1)
+		go func() {
+			_, err := b.Dial(context.Background(), "tcp", "slow:1")
+			errc <- err
+		}()
+		synctest.Wait() // the Dial is waiting out its delay
+		b.Close()
+		select {
+		case err := <-errc:
+			if !errors.Is(dialErr(t, err, "tcp", "slow:1"), net.ErrClosed) {
+				t.Fatalf("Dial across Close: %v, want net.ErrClosed", err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatal("Dial still waiting out its Delay after Close")
 		}
-	case <-time.After(waitLimit):
-		t.Fatal("Dial still waiting out its Delay after Close")
-	}
+	})
 }
 
 func TestOptions(t *testing.T) {

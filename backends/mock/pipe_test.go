@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/transportkit/transportkit/transport"
@@ -110,77 +111,92 @@ func TestZeroLengthCalls(t *testing.T) {
 	}
 }
 
+// TestDeadlineChangeWakesBlockedCalls: a deadline moved to the past wakes
+// a Read blocked without one. In a synctest bubble, synctest.Wait tells
+// when the Read is blocked.
 func TestDeadlineChangeWakesBlockedCalls(t *testing.T) {
-	b := newBackend(t)
-	c1, _ := pairOn(t, b)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c1.Read(make([]byte, 1))
-		errc <- err
-	}()
-	// The Read blocks with no deadline; setting one in the past wakes it.
-	time.Sleep(10 * time.Millisecond)
-	c1.SetReadDeadline(time.Now().Add(-time.Second))
-	select {
-	case err := <-errc:
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("woken Read: %v, want a timeout", err)
+	synctest.Test(t, func(t *testing.T) {
+		b := newBackend(t)
+		c1, _ := pairOn(t, b)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c1.Read(make([]byte, 1))
+			errc <- err
+		}()
+		// The Read blocks with no deadline; setting one in the past wakes it.
+		synctest.Wait()
+		c1.SetReadDeadline(time.Now().Add(-time.Second))
+		select {
+		case err := <-errc:
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("woken Read: %v, want a timeout", err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatal("Read still blocked after its deadline moved to the past")
 		}
-	case <-time.After(waitLimit):
-		t.Fatal("Read still blocked after its deadline moved to the past")
-	}
+	})
 }
 
+// TestClearedDeadlineDoesNotFire: a deadline cleared before it passes
+// does not end a Read that waits past it. The bubble's clock makes the
+// write come 60 ms later, after the cleared deadline, whatever the load.
 func TestClearedDeadlineDoesNotFire(t *testing.T) {
-	b := newBackend(t)
-	c1, c2 := pairOn(t, b)
-	c1.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	c1.SetReadDeadline(time.Time{})
-	go func() {
-		time.Sleep(60 * time.Millisecond)
-		c2.Write([]byte("late"))
-	}()
-	buf := make([]byte, 8)
-	n, err := c1.Read(buf)
-	if err != nil || string(buf[:n]) != "late" {
-		t.Fatalf("Read = %q, %v; want \"late\" (the cleared deadline fired)", buf[:n], err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		b := newBackend(t)
+		c1, c2 := pairOn(t, b)
+		c1.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		c1.SetReadDeadline(time.Time{})
+		go func() {
+			time.Sleep(60 * time.Millisecond)
+			c2.Write([]byte("late"))
+		}()
+		buf := make([]byte, 8)
+		n, err := c1.Read(buf)
+		if err != nil || string(buf[:n]) != "late" {
+			t.Fatalf("Read = %q, %v; want \"late\" (the cleared deadline fired)", buf[:n], err)
+		}
+	})
 }
 
+// TestCloseWakesBlockedCalls: Close wakes a blocked Read and a blocked
+// Write with net.ErrClosed. In a synctest bubble, synctest.Wait tells when
+// both are blocked.
 func TestCloseWakesBlockedCalls(t *testing.T) {
-	b := newBackend(t)
-	c1, _ := pairOn(t, b)
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		_, err := c1.Read(make([]byte, 1))
-		errs <- err
-	}()
-	go func() {
-		defer wg.Done()
-		_, err := c1.Write(make([]byte, 3*bufferSize))
-		errs <- err
-	}()
-	time.Sleep(10 * time.Millisecond)
-	if err := c1.Close(); err != nil {
-		t.Fatal(err)
-	}
-	within(t, wg.Wait)
-	close(errs)
-	for err := range errs {
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("blocked call woken by Close: %v, want net.ErrClosed", err)
+	synctest.Test(t, func(t *testing.T) {
+		b := newBackend(t)
+		c1, _ := pairOn(t, b)
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, err := c1.Read(make([]byte, 1))
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := c1.Write(make([]byte, 3*bufferSize))
+			errs <- err
+		}()
+		synctest.Wait() // both calls are blocked
+		if err := c1.Close(); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := c1.Close(); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("second Close: %v, want net.ErrClosed", err)
-	}
-	if !transport.IsClosed(c1) || !c1.IsReadable() {
-		t.Error("a closed stream must report InfoClosed and IsReadable")
-	}
+		within(t, wg.Wait)
+		close(errs)
+		for err := range errs {
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("blocked call woken by Close: %v, want net.ErrClosed", err)
+			}
+		}
+		if err := c1.Close(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("second Close: %v, want net.ErrClosed", err)
+		}
+		if !transport.IsClosed(c1) || !c1.IsReadable() {
+			t.Error("a closed stream must report InfoClosed and IsReadable")
+		}
+	})
 }
 
 func TestPeerCloseGivesEOFThenEPIPE(t *testing.T) {

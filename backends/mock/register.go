@@ -9,7 +9,7 @@ func init() {
 	registry.Register(registry.Driver{
 		Name:        Name,
 		Description: "deterministic in-memory backend for tests: scripted peers, handler peers, fault injection",
-		Capabilities: []string{
+		Capabilities: []registry.Capability{
 			registry.CapTCP,
 			registry.CapUnix,
 			registry.CapTLS,

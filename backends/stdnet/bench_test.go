@@ -23,7 +23,7 @@ func BenchmarkDial(b *testing.B) {
 	addr := acceptAll(b)
 	ctx := context.Background()
 	b.Run("stdnet", func(b *testing.B) {
-		be, err := stdnet.New(transport.Options{})
+		be, err := stdnet.Open(transport.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func BenchmarkDial(b *testing.B) {
 // BenchmarkIsReadable measures the cost of the pool's liveness probe on
 // an idle stream (one poll(2) system call).
 func BenchmarkIsReadable(b *testing.B) {
-	be, err := stdnet.New(transport.Options{})
+	be, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,9 +14,16 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// newBackend opens a backend with no options; the caller closes it.
 func newBackend(t *testing.T) transport.Backend {
 	t.Helper()
-	b, err := stdnet.New(transport.Options{})
+	return newBackendWith(t, transport.Options{})
+}
+
+// newBackendWith opens a backend with opts; the caller closes it.
+func newBackendWith(t *testing.T, opts transport.Options) transport.Backend {
+	t.Helper()
+	b, err := stdnet.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +43,6 @@ func TestBackend(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	transporttest.TestOptions(t, func(opts transport.Options) (transport.Backend, error) {
-		return stdnet.New(opts)
+		return stdnet.Open(opts)
 	})
 }

@@ -4,7 +4,7 @@
 // registry's default chain.
 //
 // Importing the package registers it with package registry under the name
-// "stdnet"; [New] opens one directly, without the registry.
+// "stdnet"; [Open] opens one directly, without the registry.
 //
 // Dial supports "tcp", "tcp4", "tcp6" and "unix"; any other network fails
 // with an error matching transport.ErrUnsupported. It honours every field

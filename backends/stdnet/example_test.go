@@ -24,7 +24,7 @@ func ExampleNew() {
 		}
 	}()
 
-	b, err := stdnet.New(transport.Options{})
+	b, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func ExampleNew() {
 }
 
 func ExampleBackend_Dial_unsupported() {
-	b, err := stdnet.New(transport.Options{})
+	b, err := stdnet.Open(transport.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

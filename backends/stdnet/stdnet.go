@@ -1,7 +1,6 @@
 package stdnet
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,15 +22,15 @@ func init() {
 	registry.Register(registry.Driver{
 		Name:         Name,
 		Description:  "Go standard library net package (runtime netpoller); works everywhere",
-		Capabilities: []string{registry.CapTCP, registry.CapUnix, registry.CapFD},
+		Capabilities: []registry.Capability{registry.CapTCP, registry.CapUnix, registry.CapFD},
 		Open: func(opts transport.Options) (transport.Backend, error) {
-			return New(opts)
+			return Open(opts)
 		},
 	})
 }
 
 // Backend dials with a net.Dialer configured from transport.Options. It is
-// safe for concurrent use. Its zero value is not usable; call New.
+// safe for concurrent use. Its zero value is not usable; call Open.
 type Backend struct {
 	opts   transport.Options
 	log    hclog.Logger
@@ -44,9 +43,9 @@ var (
 	_ transport.Adopter = (*Backend)(nil)
 )
 
-// New returns a Backend that dials with opts. It fails only when
-// opts.Config holds settings, since stdnet has none.
-func New(opts transport.Options) (*Backend, error) {
+// Open returns a Backend that dials with opts, as the registry does. It
+// fails only when opts.Config holds settings, since stdnet has none.
+func Open(opts transport.Options) (*Backend, error) {
 	if err := checkConfig(opts.Config); err != nil {
 		return nil, &transport.OpError{Op: "open", Backend: Name, Err: err}
 	}
@@ -60,18 +59,12 @@ func New(opts transport.Options) (*Backend, error) {
 	return b, nil
 }
 
-// checkConfig accepts an empty config, JSON null or an empty object.
+// checkConfig accepts an empty config, JSON null or an empty object:
+// stdnet has no settings. Anything else is a *registry.ConfigError from
+// the module's one config decoder.
 func checkConfig(cfg json.RawMessage) error {
-	if len(bytes.TrimSpace(cfg)) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(cfg))
-	dec.DisallowUnknownFields()
-	var none *struct{}
-	if err := dec.Decode(&none); err != nil {
-		return fmt.Errorf("config: %w (stdnet has no settings)", err)
-	}
-	return nil
+	_, err := registry.DecodeConfig[struct{}](cfg)
+	return err
 }
 
 // Name returns "stdnet".

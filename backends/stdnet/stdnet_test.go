@@ -33,7 +33,7 @@ func TestRegistered(t *testing.T) {
 
 func TestNewConfig(t *testing.T) {
 	for _, cfg := range []string{"", "  ", "null", "{}", " { } "} {
-		b, err := stdnet.New(transport.Options{Config: []byte(cfg)})
+		b, err := stdnet.Open(transport.Options{Config: []byte(cfg)})
 		if err != nil {
 			t.Errorf("New with Config %q: %v", cfg, err)
 			continue
@@ -41,7 +41,7 @@ func TestNewConfig(t *testing.T) {
 		b.Close()
 	}
 	for _, cfg := range []string{`{"buffer":1}`, `[1]`, `{`} {
-		_, err := stdnet.New(transport.Options{Config: []byte(cfg)})
+		_, err := stdnet.Open(transport.Options{Config: []byte(cfg)})
 		var oe *transport.OpError
 		if !errors.As(err, &oe) || oe.Op != "open" || oe.Backend != stdnet.Name {
 			t.Errorf("New with Config %q = %v, want an *OpError with Op \"open\"", cfg, err)
@@ -60,6 +60,17 @@ func pair(t *testing.T, b transport.Backend) (transport.Stream, net.Conn) {
 	return c1, c2
 }
 
+// unixPair dials a unix socket listener through b and returns both ends.
+func unixPair(t *testing.T, b transport.Backend) (transport.Stream, net.Conn) {
+	t.Helper()
+	c1, c2, stop, err := transporttest.UnixPipe(b)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return c1, c2
+}
+
 func TestUnixLocalAddr(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
 	dir, err := os.MkdirTemp("", "tks")
@@ -68,16 +79,9 @@ func TestUnixLocalAddr(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	local := &net.UnixAddr{Name: filepath.Join(dir, "client"), Net: "unix"}
-	b, err := stdnet.New(transport.Options{LocalAddr: local})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newBackendWith(t, transport.Options{LocalAddr: local})
 	defer b.Close()
-	c1, c2, stop, err := transporttest.UnixPipe(b)()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	c1, c2 := unixPair(t, b)
 	if got := c2.RemoteAddr().String(); got != local.Name {
 		t.Fatalf("the server sees the client as %q, want %q", got, local.Name)
 	}
@@ -89,16 +93,9 @@ func TestUnixLocalAddr(t *testing.T) {
 func TestDisableNoDelayUnix(t *testing.T) {
 	// TCP_NODELAY does not apply to unix sockets; disabling it must not
 	// break them.
-	b, err := stdnet.New(transport.Options{DisableNoDelay: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newBackendWith(t, transport.Options{DisableNoDelay: true})
 	defer b.Close()
-	c1, c2, stop, err := transporttest.UnixPipe(b)()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	c1, c2 := unixPair(t, b)
 	go c2.Write([]byte("ok"))
 	c1.SetReadDeadline(time.Now().Add(10 * time.Second))
 	buf := make([]byte, 2)
@@ -169,16 +166,9 @@ func TestDialIPv6(t *testing.T) {
 // backend, with the cause reachable by errors.Is.
 func TestStreamErrorsAreOpErrors(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
-	b, err := stdnet.New(transport.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newBackend(t)
 	defer b.Close()
-	s, peer, stop, err := transporttest.TCPPipe(b)()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	s, peer := pair(t, b)
 	check := func(what string, err error, cause error) {
 		t.Helper()
 		var oe *transport.OpError
@@ -196,7 +186,7 @@ func TestStreamErrorsAreOpErrors(t *testing.T) {
 	}
 
 	s.SetReadDeadline(time.Now().Add(-time.Second))
-	_, err = s.Read(make([]byte, 1))
+	_, err := s.Read(make([]byte, 1))
 	check("read past deadline", err, os.ErrDeadlineExceeded)
 	var nerr net.Error
 	if !errors.As(err, &nerr) || !nerr.Timeout() || !errors.Is(err, context.DeadlineExceeded) {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/transportkit/transportkit/internal/loadgen"
+	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/protocols"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
@@ -82,7 +83,8 @@ type benchRow struct {
 	Error       string  `json:"error,omitempty"`
 	Note        string  `json:"note,omitempty"`
 
-	rounds []loadgen.Result
+	rounds    []loadgen.Result
+	notPlugin bool // the backend is a plugin path that is not a plugin
 }
 
 // benchReport is the --json document.
@@ -177,7 +179,7 @@ func (a *app) bench(ctx context.Context, bf benchFlags, args []string) error {
 		}
 		b, err := p.open()
 		if err != nil {
-			rows[i].Error = err.Error()
+			rows[i].Error, rows[i].notPlugin = err.Error(), errors.Is(err, plugins.ErrNotPlugin)
 			continue
 		}
 		backends[i] = b
@@ -291,28 +293,16 @@ func (c *benchClient) run(ctx context.Context, bf benchFlags, first bool) (loadg
 	if first {
 		cfg.Warmup = bf.warmup
 	}
-	return loadgen.Run(ctx, cfg, func() loadgen.Caller {
-		return func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := c.client.Do(req)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			select {
-			case c.proto <- protocolOf(resp):
-			default:
-			}
-			if err == nil && resp.StatusCode >= 400 {
-				err = fmt.Errorf("status %s", resp.Status)
-			}
-			return err
+	return loadgen.Run(ctx, cfg, loadgen.HTTPGet(c.client.Do, c.url, func(resp *http.Response) error {
+		select {
+		case c.proto <- protocolOf(resp):
+		default:
 		}
-	})
+		if resp.StatusCode >= 400 {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	}))
 }
 
 // protocol returns the protocol the responses came on, once one has.
@@ -355,6 +345,7 @@ func summarizeBench(tg target, bf benchFlags, rows []*benchRow) benchReport {
 				if x.FirstError != nil && r.Error == "" {
 					r.Error = x.FirstError.Error()
 				}
+				r.notPlugin = r.notPlugin || errors.Is(x.FirstError, plugins.ErrNotPlugin)
 			}
 			if base == 0 && r.ReqPerSec > 0 {
 				base = r.ReqPerSec
@@ -425,6 +416,9 @@ func printBenchTable(w io.Writer, rep benchReport) error {
 // benchVerdict fails the command when a backend failed or had errors, or
 // when none ran.
 func benchVerdict(rows []benchRow) error {
+	if err := notPluginError(rows, func(r benchRow) (bool, string, string) { return r.notPlugin, r.Backend, r.Error }); err != nil {
+		return err
+	}
 	ran, bad := 0, []string{}
 	for _, r := range rows {
 		if r.Skipped {

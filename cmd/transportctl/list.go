@@ -89,7 +89,7 @@ func printListTable(a *app, infos []registry.Info) error {
 		if in.Default {
 			def = "*"
 		}
-		caps := strings.Join(in.Capabilities, ",")
+		caps := strings.Join(capStrings(in.Capabilities), ",")
 		if caps == "" {
 			caps = "-"
 		}

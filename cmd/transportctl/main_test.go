@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
@@ -68,7 +69,7 @@ func init() {
 	registry.Register(registry.Driver{
 		Name:         "test-inmemory",
 		Description:  "an in-memory backend that is not the mock",
-		Capabilities: []string{registry.CapInMemory},
+		Capabilities: []registry.Capability{registry.CapInMemory},
 		Open: func(o transport.Options) (transport.Backend, error) {
 			return registry.Open("stdnet", o)
 		},
@@ -76,7 +77,7 @@ func init() {
 	registry.Register(registry.Driver{
 		Name:         "test-mockfault",
 		Description:  "the mock, whose peer answers with a malformed HTTP/1.1 response when mockFault is set",
-		Capabilities: []string{registry.CapInMemory, registry.CapTLS},
+		Capabilities: []registry.Capability{registry.CapInMemory, registry.CapTLS},
 		Open: func(o transport.Options) (transport.Backend, error) {
 			b, err := mock.Open(o)
 			if err != nil {
@@ -574,7 +575,7 @@ func TestPercentiles(t *testing.T) {
 }
 
 // TestProbeUsesTransport shows that probe's exchange is the library's:
-// a response only protocols/h1 (through protocols.Transport) rejects in
+// a response only protocols/internal/h1 (through protocols.Transport) rejects in
 // its own words fails the probe with those words, and the phases before
 // the failure are still reported.
 func TestProbeUsesTransport(t *testing.T) {
@@ -658,40 +659,53 @@ func TestProbeRequestFlags(t *testing.T) {
 	}
 }
 
-// TestBadInputEveryCommand: each bad input is a clear message and exit 2.
+// TestBadInputEveryCommand: each bad input is a clear message and exit 2,
+// for every command: an unknown backend (flag, environment, config file),
+// an unknown flag, a config file with an unknown field; and the inputs of
+// single commands (--count 0, a plugin path that is not a plugin).
 func TestBadInputEveryCommand(t *testing.T) {
 	noEnv(t)
 	notPlugin := filepath.Join(t.TempDir(), "transportkit-backend-x")
-	os.WriteFile(notPlugin, []byte("#!/bin/sh\necho not a plugin\n"), 0o755)
+	if err := os.WriteFile(notPlugin, []byte("#!/bin/sh\necho not a plugin\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	badCfg := writeFile(t, `{"backend": "stdnet", "optionz": {}}`)
-	cases := []struct {
+	unknownCfg := writeFile(t, `{"backend": "nosuch"}`)
+	newDir := filepath.Join(t.TempDir(), "new")
+	commands := [][]string{
+		{"list"}, {"probe"}, {"bench", "-n", "1"}, {"version"}, {"completion", "bash"},
+		{"plugin"}, {"plugin", "verify", notPlugin}, {"plugin", "new", "relay", newDir},
+	}
+	type badInput struct {
 		args []string
 		want string
-	}{
+	}
+	cases := []badInput{
 		{[]string{"probe", "--count", "0"}, "--count 0"},
 		{[]string{"probe", "--method", "GE T"}, "--method"},
 		{[]string{"probe", "-H", "NoColon"}, "-H"},
-		{[]string{"probe", "--bogus"}, "unknown flag"},
-		{[]string{"list", "--bogus"}, "unknown flag"},
 		{[]string{"bogus"}, "unknown command"},
-		{[]string{"--config", badCfg, "list"}, `"optionz"`},
-		{[]string{"--config", badCfg, "probe"}, `"optionz"`},
-		{[]string{"--config", badCfg, "bench"}, `"optionz"`},
+		{[]string{"plugin", "verify", notPlugin}, "is not a transportkit plugin"},
 	}
-	for _, cmd := range [][]string{{"probe"}, {"bench", "-n", "1"}, {"list"}} {
-		cases = append(cases, struct {
-			args []string
-			want string
-		}{append([]string{"--backend", "nosuch"}, cmd...), `unknown backend "nosuch"`})
+	for _, cmd := range commands {
+		cases = append(cases,
+			badInput{append([]string{"--backend", "nosuch"}, cmd...), `unknown backend "nosuch"`},
+			badInput{append(slices.Clone(cmd), "--bogus"), "unknown flag: --bogus"},
+			badInput{append([]string{"--config", badCfg}, cmd...), `field "optionz": unknown field`},
+			badInput{append([]string{"--config", unknownCfg}, cmd...), `unknown backend "nosuch"`},
+		)
 	}
 	for _, tc := range cases {
 		code, out, errOut := cli(t, tc.args...)
-		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+		if code != exitUsage || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "transportctl: ") {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 naming %q", tc.args, code, errOut, out, tc.want)
 		}
 	}
+	if _, err := os.Stat(newDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("plugin new wrote %s despite the bad input: %v", newDir, err)
+	}
 	t.Setenv(registry.EnvBackend, "nosuch")
-	for _, cmd := range [][]string{{"probe"}, {"bench", "-n", "1"}, {"list"}} {
+	for _, cmd := range commands {
 		if code, _, errOut := cli(t, cmd...); code != exitUsage || !strings.Contains(errOut, registry.EnvBackend) {
 			t.Errorf("%s=nosuch %v: exit %d, %q; want 2 naming the variable", registry.EnvBackend, cmd, code, errOut)
 		}

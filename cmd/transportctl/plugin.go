@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/registry"
+	"github.com/transportkit/transportkit/transport"
 )
 
 func newPluginCmd(a *app) *cobra.Command {
@@ -56,9 +59,17 @@ capabilities, handoff, protocol, path, real_path and sha256.
 
 The file name need not follow the transportkit-backend-NAME pattern.
 
-Exit codes: 0 when the plugin passed, 1 when it was refused (replaceable
-by another user, checksum mismatch) or did not start or answer in time,
-2 for bad usage.`
+It opens the plugin's backend as a launch does, with the options and the
+section of the config file (--config or TRANSPORTKIT_CONFIG) for its
+backend name, backends."plugin:NAME" (NAME from the file name
+transportkit-backend-NAME, else the file name itself): a plugin that
+refuses its config (an unknown key, a missing or malformed value) fails.
+
+Exit codes: 0 when the plugin passed; 1 when it was refused (replaceable
+by another user, checksum mismatch) or did not start or answer in time;
+2 for bad usage, a config the plugin refuses, and a PATH that is not a
+plugin at all (a directory, a file that cannot be executed, a program
+without the transportkit plugin handshake, such as /bin/true).`
 
 // verifyFlags are the plugin verify command's flags.
 type verifyFlags struct {
@@ -93,9 +104,15 @@ func (a *app) verify(ctx context.Context, vf verifyFlags, path string) error {
 	if vf.timeout <= 0 {
 		return fmt.Errorf("--timeout %v: want a positive duration", vf.timeout)
 	}
+	// The backend's name, as a launch from a plugin directory names it:
+	// NAME of transportkit-backend-NAME, else the file's name.
+	name, ok := strings.CutPrefix(filepath.Base(path), registry.PluginBinaryPrefix)
+	if !ok {
+		name = filepath.Base(path)
+	}
 	sum := strings.ToLower(vf.sha256)
 	if sum == "" {
-		if name, ok := strings.CutPrefix(filepath.Base(path), registry.PluginBinaryPrefix); ok {
+		if ok {
 			sum = strings.ToLower(a.cfg.Plugins.Checksums[name])
 		}
 	} else if b, err := hex.DecodeString(sum); err != nil || len(b) != sha256.Size {
@@ -103,12 +120,28 @@ func (a *app) verify(ctx context.Context, vf verifyFlags, path string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*vf.timeout)
 	defer cancel()
+	backend := registry.PluginPrefix + name
 	desc, err := plugins.Verify(ctx, path, plugins.VerifyOptions{
 		Checksum:     sum,
 		StartTimeout: vf.timeout,
 		Logger:       a.log.Named("plugin"),
+		Options:      a.cfg.BackendOptions(backend, transport.Options{}),
 	})
-	if err != nil {
+	var oe *plugins.OpenError
+	switch {
+	case errors.As(err, &oe):
+		// The plugin ran and refused its config: bad config, exit 2.
+		where := "no config file, so no section"
+		if a.cfg != nil && a.cfg.Path != "" {
+			where = fmt.Sprintf("config file %s, section backends.%q", a.cfg.Path, backend)
+			if _, given := a.cfg.Backends[backend]; !given {
+				where += " (absent)"
+			}
+		}
+		return fmt.Errorf("plugin %s failed verification: it refused its config (%s): %w", path, where, oe.Err)
+	case errors.Is(err, plugins.ErrNotPlugin), errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("plugin %s failed verification: %w", path, err) // bad usage, exit 2
+	case err != nil:
 		return &failure{fmt.Errorf("plugin %s failed verification: %w", path, err)}
 	}
 	if vf.asJSON {
@@ -127,7 +160,7 @@ func (a *app) verify(ctx context.Context, vf verifyFlags, path string) error {
 // printDescription writes what verify found, one fact a line.
 func printDescription(a *app, d *plugins.Description, pinned bool) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	caps := strings.Join(d.Capabilities, ",")
+	caps := strings.Join(capStrings(d.Capabilities), ",")
 	if caps == "" {
 		caps = "-"
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/registry"
@@ -103,17 +104,16 @@ func descendants(t *testing.T) []int {
 // waiting a little for ended ones to be reaped.
 func noChildren(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d := descendants(t)
-		if len(d) == 0 {
-			return
+	var left []int
+	defer func() {
+		if len(left) > 0 {
+			t.Errorf("child processes left behind: %v", left)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child processes left behind: %v", d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		left = descendants(t)
+		return len(left) == 0
+	})
 }
 
 // copyPlugin copies the plugin binary at src into a new directory of t
@@ -198,7 +198,7 @@ func TestListPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pinned := writeFile(t, `{"plugins": {"checksums": {"socks5": "`+sum+`"}}}`)
+	pinned := writeFile(t, `{"plugins": {"checksums": {"socks5": "`+sum+`"}}, `+socks5Section+`}`)
 	if in := listJSON(t, "--config", pinned)[name]; !in.Available || in.Details["checksum"] != plugins.ChecksumOK || in.Details["sha256"] != sum {
 		t.Errorf("pinned right: %+v, want checksum ok", in)
 	}
@@ -229,9 +229,23 @@ func TestListPluginDirs(t *testing.T) {
 	}
 }
 
+// socks5Section is a config section the example SOCKS5 plugin takes: it
+// needs a proxy, which verify never dials.
+const socks5Section = `"backends": {"plugin:socks5": {"proxy": "127.0.0.1:1080"}}`
+
+// socks5Config points TRANSPORTKIT_CONFIG at a config file with
+// socks5Section, as a user of the plugin has, and returns its path.
+func socks5Config(t *testing.T) string {
+	t.Helper()
+	p := writeFile(t, `{`+socks5Section+`}`)
+	t.Setenv(registry.EnvConfig, p)
+	return p
+}
+
 func TestPluginVerify(t *testing.T) {
 	transporttest.VerifyNoLeaks(t) // fds and goroutines
 	noEnv(t)
+	socks5Config(t)
 	_, path := testPlugin(t)
 	sum, err := plugins.FileSHA256(path)
 	if err != nil {
@@ -257,7 +271,7 @@ func TestPluginVerify(t *testing.T) {
 		t.Errorf("description %+v", d)
 	}
 
-	pinned := writeFile(t, `{"plugins": {"checksums": {"socks5": "`+sum+`"}}}`)
+	pinned := writeFile(t, `{"plugins": {"checksums": {"socks5": "`+sum+`"}}, `+socks5Section+`}`)
 	if code, out, errOut = cli(t, "--config", pinned, "plugin", "verify", path); code != exitOK || !strings.Contains(out, "matches the pin") {
 		t.Errorf("config pin: exit %d, stdout %s, stderr %s", code, out, errOut)
 	}
@@ -266,14 +280,17 @@ func TestPluginVerify(t *testing.T) {
 
 func TestPluginVerifyRefused(t *testing.T) {
 	noEnv(t)
+	socks5Config(t)
 	_, path := testPlugin(t)
 	_, unsafe := copyPlugin(t, path, 0o775)
+	// A plugin that fails before its handshake: a script that carries
+	// the handshake's key, as every plugin binary does, then exits.
 	script := filepath.Join(t.TempDir(), "transportkit-backend-quits")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho going away >&2\nexit 3\n"), 0o700); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n# "+plugins.Handshake.MagicCookieKey+"\necho going away >&2\nexit 3\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	wrong := strings.Repeat("0", 64)
-	wrongCfg := writeFile(t, `{"plugins": {"checksums": {"socks5": "`+wrong+`"}}}`)
+	wrongCfg := writeFile(t, `{"plugins": {"checksums": {"socks5": "`+wrong+`"}}, `+socks5Section+`}`)
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -282,7 +299,6 @@ func TestPluginVerifyRefused(t *testing.T) {
 		{"group-writable", []string{"plugin", "verify", unsafe}, "lets group or others write the binary"},
 		{"checksum flag", []string{"plugin", "verify", "--sha256", wrong, path}, "checksum mismatch"},
 		{"checksum config", []string{"--config", wrongCfg, "plugin", "verify", path}, "checksum mismatch"},
-		{"missing", []string{"plugin", "verify", filepath.Join(t.TempDir(), "nothing")}, "no such file"},
 		{"exits", []string{"plugin", "verify", "--timeout", "20s", script}, "exit status 3"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -420,4 +436,123 @@ func serveSOCKS5(c net.Conn) {
 // io.WriterTo keeps io.CopyBuffer off splice.
 func copyNoSplice(dst io.Writer, src io.Reader) (int64, error) {
 	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, make([]byte, 32<<10))
+}
+
+// TestPluginVerifyConfig: verify opens the plugin's backend with its
+// section of the config file, as a launch does, so a config the plugin
+// refuses (or needs and lacks) fails verify with a message that names the
+// file, the section and the plugin's reason, and exit 2.
+func TestPluginVerifyConfig(t *testing.T) {
+	noEnv(t)
+	_, path := testPlugin(t)
+	unknown := writeFile(t, `{"backends": {"plugin:socks5": {"proxy": "127.0.0.1:1080", "proxxy": "x"}}}`)
+	missing := writeFile(t, `{"backends": {"plugin:socks5": {"username": "u"}}}`)
+	noSection := writeFile(t, `{"backends": {"epoll": {}}}`)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string // TRANSPORTKIT_CONFIG
+		want []string
+	}{
+		{"unknown field", []string{"--config", unknown, "plugin", "verify", path}, "", []string{unknown, `backends."plugin:socks5"`, `"proxxy"`, "unknown field"}},
+		{"unknown field from env", []string{"plugin", "verify", path}, unknown, []string{unknown, `"proxxy"`}},
+		{"value refused", []string{"--config", missing, "plugin", "verify", path}, "", []string{missing, `"proxy" is required`}},
+		{"no section", []string{"--config", noSection, "plugin", "verify", path}, "", []string{noSection, "(absent)", `"proxy" is required`}},
+		{"no config file", []string{"plugin", "verify", path}, "", []string{"no config file", `"proxy" is required`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(registry.EnvConfig, tc.env)
+			code, out, errOut := cli(t, tc.args...)
+			if code != exitUsage || out != "" || !strings.Contains(errOut, "failed verification: it refused its config") {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and the refusal", code, out, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q: %s", w, errOut)
+				}
+			}
+		})
+	}
+	// The same config, with the field fixed, passes.
+	good := writeFile(t, `{`+socks5Section+`}`)
+	if code, out, errOut := cli(t, "--config", good, "plugin", "verify", path); code != exitOK || !strings.Contains(out, "verified") {
+		t.Errorf("good config: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	noChildren(t)
+}
+
+// TestPluginVerifyNotPlugin: a PATH that is not a plugin at all is bad
+// usage, exit 2, with a message that says so.
+func TestPluginVerifyNotPlugin(t *testing.T) {
+	noEnv(t)
+	dir := t.TempDir()
+	file := func(name, body string, mode os.FileMode) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	trueCopy := filepath.Join(dir, "true")
+	if data, err := os.ReadFile("/bin/true"); err != nil {
+		t.Skipf("no /bin/true: %v", err)
+	} else {
+		file("true", string(data), 0o755)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"/bin/true", trueCopy, "does not carry the transportkit plugin handshake"},
+		{"text file", file("notes.txt", "just text\n", 0o755), "cannot execute it"},
+		{"not executable", file("noexec", "#!/bin/sh\n", 0o644), "not executable"},
+		{"directory", dir, "a directory"},
+		{"no handshake", file("sleeps", "#!/bin/sh\nexec sleep 30\n", 0o755), "did not answer it in time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := cli(t, "plugin", "verify", "--timeout", "1s", tc.path)
+			if code != exitUsage || out != "" || !strings.Contains(errOut, tc.path+" is not a transportkit plugin") || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, %q", code, out, errOut, tc.want)
+			}
+		})
+	}
+	// A path with nothing at it is a usage error too: exit 2, saying so.
+	missing := filepath.Join(dir, "nothing")
+	if code, out, errOut := cli(t, "plugin", "verify", missing); code != exitUsage || out != "" || !strings.Contains(errOut, missing) || !strings.Contains(errOut, "no such file") {
+		t.Errorf("missing path: exit %d, stdout %q, stderr %q; want exit 2 and no such file", code, out, errOut)
+	}
+	noChildren(t)
+}
+
+// TestProbeBenchNotPlugin: a file in a plugin directory that is not a
+// plugin, chosen by name or met among every backend, makes probe and bench
+// exit 2 with a message that says so.
+func TestProbeBenchNotPlugin(t *testing.T) {
+	noEnv(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(dir, registry.PluginBinaryPrefix+"fake")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(fake, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(registry.EnvPluginPath, dir)
+	for _, args := range [][]string{
+		{"probe", "--backend", "plugin:fake"},
+		{"probe", "--json", "--proto", "h1"},
+		{"bench", "--backend", "stdnet,plugin:fake", "-c", "1", "-n", "4", "--rounds", "1"},
+	} {
+		code, _, errOut := cli(t, args...)
+		if code != exitUsage || !strings.Contains(errOut, "plugin:fake: ") || !strings.Contains(errOut, fake+" is not a transportkit plugin") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying %s is not a plugin", args, code, errOut, fake)
+		}
+	}
+	noChildren(t)
 }

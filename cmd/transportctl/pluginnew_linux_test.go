@@ -175,17 +175,16 @@ func TestPluginNewRelay(t *testing.T) {
 // this one has started is pid.
 func eventuallyOnly(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d := descendants(t)
-		if len(d) == 0 || (len(d) == 1 && d[0] == pid) {
-			return
+	var left []int
+	defer func() {
+		if len(left) > 1 || (len(left) == 1 && left[0] != pid) {
+			t.Errorf("child processes left behind: %v (tinyproxy is %d)", left, pid)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child processes left behind: %v (tinyproxy is %d)", d, pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		left = descendants(t)
+		return len(left) == 0 || (len(left) == 1 && left[0] == pid)
+	})
 }
 
 // connectProxy is an HTTP CONNECT proxy on loopback that relays

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/protocols"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
@@ -111,6 +112,8 @@ type probeRow struct {
 	P99   *phases `json:"p99,omitempty"`
 	Error string  `json:"error,omitempty"`
 	Note  string  `json:"note,omitempty"`
+
+	notPlugin bool // the backend is a plugin path that is not a plugin
 }
 
 func newProbeCmd(a *app) *cobra.Command {
@@ -237,7 +240,7 @@ func (a *app) probeOne(ctx context.Context, pf probeFlags, tg target, p pick, ro
 	}
 	b, err := p.open()
 	if err != nil {
-		row.Error = err.Error()
+		row.Error, row.notPlugin = err.Error(), errors.Is(err, plugins.ErrNotPlugin)
 		return row
 	}
 	defer func() {
@@ -259,7 +262,7 @@ func (a *app) probeOne(ctx context.Context, pf probeFlags, tg target, p pick, ro
 		cancel()
 		runs = append(runs, res)
 		if res.err != nil {
-			row.Error = res.err.Error()
+			row.Error, row.notPlugin = res.err.Error(), errors.Is(res.err, plugins.ErrNotPlugin)
 			a.log.Debug("probe failed", "backend", p.info.Name, "error", res.err)
 			break
 		}
@@ -427,10 +430,25 @@ func phaseText(p50, p99 *float64) string {
 	return fmt.Sprintf("%.2f/%.2fms", *p50, *p99)
 }
 
+// notPluginError returns the usage error (exit 2) for the first of rows
+// whose backend is a plugin binary that is not a plugin at all (a file
+// in a plugin directory that is not one), or nil.
+func notPluginError[R any](rows []R, of func(R) (notPlugin bool, backend, msg string)) error {
+	for _, r := range rows {
+		if np, backend, msg := of(r); np {
+			return fmt.Errorf("%s: %s", backend, msg)
+		}
+	}
+	return nil
+}
+
 // verdict turns the rows into the command's result: a failure when a
 // probe failed, when none ran, or (failOnStatus) when a status was 400 or
 // above.
 func verdict(rows []probeRow, failOnStatus bool) error {
+	if err := notPluginError(rows, func(r probeRow) (bool, string, string) { return r.notPlugin, r.Backend, r.Error }); err != nil {
+		return err
+	}
 	failed, ran, bad := 0, 0, 0
 	for _, r := range rows {
 		if r.Skipped {

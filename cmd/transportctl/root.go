@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -57,7 +58,9 @@ Exit codes:
   0  success
   1  a probe failed, a chosen backend could not be opened, plugin
      discovery failed, or a plugin failed verification
-  2  bad usage: unknown command or flag, bad config file, unknown backend`
+  2  bad usage: unknown command or flag, bad config file (a plugin's
+     section the plugin refuses included), unknown backend, a plugin
+     binary that is not a plugin at all`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	a := &app{stdout: stdout, stderr: stderr}
@@ -75,7 +78,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
   source <(transportctl completion bash)   # or zsh, fish, powershell`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
-		PersistentPreRunE: func(*cobra.Command, []string) error { return a.setup() },
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.setup(cmd) },
 	}
 	root.Version = buildInfo().String()
 	root.SetVersionTemplate("{{.Version}}\n")
@@ -109,8 +112,12 @@ func completeBackends(_ *cobra.Command, _ []string, toComplete string) ([]string
 	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
-// setup makes the logger and loads the config file.
-func (a *app) setup() error {
+// setup makes the logger and loads the config file. For the commands
+// that run no backend (version, completion, plugin), it checks that a
+// backend named by --backend, TRANSPORTKIT_BACKEND or the config file is
+// one the registry knows, so that an unknown name is exit 2 everywhere;
+// list, probe and bench check it when they choose their backends.
+func (a *app) setup(cmd *cobra.Command) error {
 	level := hclog.LevelFromString(a.logLevel)
 	if level == hclog.NoLevel {
 		return fmt.Errorf("--log-level %q: want trace, debug, info, warn, error or off", a.logLevel)
@@ -121,5 +128,13 @@ func (a *app) setup() error {
 		return err
 	}
 	a.cfg = cfg
-	return nil
+	switch cmd.Name() {
+	case "list", "probe", "bench":
+		return nil
+	}
+	if a.backend == "" && os.Getenv(registry.EnvBackend) == "" && (cfg == nil || cfg.Backend == "") {
+		return nil
+	}
+	_, err = a.chooseBackends()
+	return err
 }

@@ -102,6 +102,7 @@ func TestListRefusesUntrusted(t *testing.T) {
 // its real location, and verify prints it.
 func TestListRealPath(t *testing.T) {
 	noEnv(t)
+	socks5Config(t)
 	_, path := testPlugin(t)
 	dir := t.TempDir()
 	link := filepath.Join(dir, filepath.Base(path))
@@ -129,6 +130,7 @@ func TestListRealPath(t *testing.T) {
 // one of the same name in $PATH.
 func TestPluginVerifyRelative(t *testing.T) {
 	noEnv(t)
+	socks5Config(t)
 	_, path := testPlugin(t)
 	work, copied := copyPlugin(t, path, 0o755)
 	marker := filepath.Join(t.TempDir(), "ran")

@@ -50,7 +50,7 @@ var (
 //   - every file a Markdown text or a Go comment names by a path ending in
 //     .md, .go, .mod, .tmpl or .sh, and every path in
 //     backquotes that starts with a top-level directory of root
-//     (`protocols/h2`, `docs/`), exists: relative to the naming
+//     (`protocols/internal/h2`, `docs/`), exists: relative to the naming
 //     file's directory, to root, or for a bare file name anywhere below
 //     the naming file's directory. Fenced code blocks of Markdown are not
 //     read; paths with a placeholder (backends/NAME, GOOS) are

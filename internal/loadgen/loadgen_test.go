@@ -3,9 +3,13 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -97,28 +101,34 @@ func TestRunRequests(t *testing.T) {
 	}
 }
 
+// TestRunDurationCountsErrors: a run bounded by Duration counts failures
+// beside successes and measures at least the Duration. It runs in a
+// synctest bubble: the callers' 1 ms calls and the 100 ms run are on the
+// bubble's clock.
 func TestRunDurationCountsErrors(t *testing.T) {
-	boom := errors.New("boom")
-	var n atomic.Int64
-	res, err := Run(context.Background(), Config{Callers: 2, Duration: 100 * time.Millisecond, Warmup: 10 * time.Millisecond},
-		func() Caller {
-			return func(ctx context.Context) error {
-				time.Sleep(time.Millisecond)
-				if n.Add(1)%2 == 0 {
-					return boom
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("boom")
+		var n atomic.Int64
+		res, err := Run(context.Background(), Config{Callers: 2, Duration: 100 * time.Millisecond, Warmup: 10 * time.Millisecond},
+			func() Caller {
+				return func(ctx context.Context) error {
+					time.Sleep(time.Millisecond)
+					if n.Add(1)%2 == 0 {
+						return boom
+					}
+					return nil
 				}
-				return nil
-			}
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Errors == 0 || res.Requests == 0 || !errors.Is(res.FirstError, boom) {
-		t.Errorf("result %+v: want both successes and failures, first error boom", res)
-	}
-	if res.Elapsed < 100*time.Millisecond {
-		t.Errorf("elapsed %v, want the 100ms asked for", res.Elapsed)
-	}
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Errors == 0 || res.Requests == 0 || !errors.Is(res.FirstError, boom) {
+			t.Errorf("result %+v: want both successes and failures, first error boom", res)
+		}
+		if res.Elapsed < 100*time.Millisecond {
+			t.Errorf("elapsed %v, want the 100ms asked for", res.Elapsed)
+		}
+	})
 }
 
 func TestRunStopOnError(t *testing.T) {
@@ -132,26 +142,31 @@ func TestRunStopOnError(t *testing.T) {
 	}
 }
 
+// TestRunContextEnds: the end of Run's context ends a run bounded by a
+// long Duration cleanly, the callers' errors from that end uncounted. It
+// runs in a synctest bubble, on the bubble's clock.
 func TestRunContextEnds(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	res, err := Run(ctx, Config{Callers: 2, Duration: time.Hour}, func() Caller {
-		return func(ctx context.Context) error {
-			select {
-			case <-time.After(time.Millisecond):
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		res, err := Run(ctx, Config{Callers: 2, Duration: time.Hour}, func() Caller {
+			return func(ctx context.Context) error {
+				select {
+				case <-time.After(time.Millisecond):
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) > 5*time.Second || res.Errors != 0 {
+			t.Errorf("run took %v with %d errors; the context should end it cleanly", time.Since(start), res.Errors)
 		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if time.Since(start) > 5*time.Second || res.Errors != 0 {
-		t.Errorf("run took %v with %d errors; the context should end it cleanly", time.Since(start), res.Errors)
-	}
 }
 
 func TestRunBadConfig(t *testing.T) {
@@ -164,22 +179,76 @@ func TestRunBadConfig(t *testing.T) {
 	}
 }
 
+// TestRunStuckCallers: Run reports callers still running StopTimeout
+// after the end of the run. It runs in a synctest bubble, on the bubble's
+// clock.
 func TestRunStuckCallers(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	started := make(chan struct{}, 1)
-	_, err := Run(context.Background(), Config{Callers: 1, Duration: 10 * time.Millisecond, StopTimeout: 50 * time.Millisecond},
-		func() Caller {
-			return func(ctx context.Context) error {
-				select {
-				case started <- struct{}{}:
-				default:
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		defer close(release)
+		started := make(chan struct{}, 1)
+		_, err := Run(context.Background(), Config{Callers: 1, Duration: 10 * time.Millisecond, StopTimeout: 50 * time.Millisecond},
+			func() Caller {
+				return func(ctx context.Context) error {
+					select {
+					case started <- struct{}{}:
+					default:
+					}
+					<-release // ignores ctx
+					return nil
 				}
-				<-release // ignores ctx
-				return nil
-			}
-		})
-	if err == nil {
-		t.Fatal("a caller that ignores the end of the run went unnoticed")
+			})
+		if err == nil {
+			t.Fatal("a caller that ignores the end of the run went unnoticed")
+		}
+	})
+}
+
+func TestHTTPGet(t *testing.T) {
+	var seen atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		if r.Method != http.MethodGet {
+			t.Errorf("method %s", r.Method)
+		}
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "hello")
+	}))
+	defer srv.Close()
+	client := srv.Client()
+	defer client.CloseIdleConnections()
+
+	res, err := Run(context.Background(), Config{Callers: 2, Requests: 20}, HTTPGet(client.Do, srv.URL+"/", nil))
+	if err != nil || res.Requests < 20 || res.Errors != 0 {
+		t.Fatalf("Run = %+v, %v; want 20 requests without error", res, err)
+	}
+	if seen.Load() < 20 {
+		t.Errorf("the server saw %d requests, want 20 or more", seen.Load())
+	}
+
+	res, err = Run(context.Background(), Config{Callers: 1, Requests: 3}, HTTPGet(client.Do, srv.URL+"/missing", nil))
+	if err != nil || res.Errors == 0 || res.FirstError == nil {
+		t.Errorf("404s: %+v, %v; want errors counted", res, err)
+	}
+
+	var bodies atomic.Int64
+	check := func(resp *http.Response) error {
+		bodies.Add(1)
+		if resp.StatusCode != http.StatusNotFound {
+			return errors.New("want 404")
+		}
+		return nil
+	}
+	res, err = Run(context.Background(), Config{Callers: 1, Requests: 3}, HTTPGet(client.Transport.RoundTrip, srv.URL+"/missing", check))
+	if err != nil || res.Errors != 0 || bodies.Load() < 3 {
+		t.Errorf("a check that wants 404: %+v, %v, %d checked", res, err, bodies.Load())
+	}
+
+	res, _ = Run(context.Background(), Config{Callers: 1, Requests: 2}, HTTPGet(client.Do, "http://[::1", nil))
+	if res.Errors == 0 {
+		t.Errorf("a malformed URL: %+v, want errors", res)
 	}
 }

@@ -34,14 +34,21 @@ func TestBuildAndOpen(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	desc, err := plugins.Verify(ctx, path, plugins.VerifyOptions{})
+	// Verify opens the backend as a launch does: the plugin needs its
+	// proxy, which it does not dial then.
+	cfg := transport.Options{Config: []byte(`{"proxy": "127.0.0.1:1"}`)}
+	desc, err := plugins.Verify(ctx, path, plugins.VerifyOptions{Options: cfg})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var oe *plugins.OpenError
+	if _, err := plugins.Verify(ctx, path, plugins.VerifyOptions{}); !errors.As(err, &oe) {
+		t.Errorf("Verify without the config the plugin needs: %v, want an *OpenError", err)
 	}
 	if desc.Name != "socks5" || desc.Protocol != plugins.ProtocolVersion || !desc.Handoff || desc.Path != path {
 		t.Errorf("Verify = %+v", desc)
 	}
-	b := pluginstest.OpenBinary(t, path, transport.Options{Config: []byte(`{"proxy": "127.0.0.1:1"}`)})
+	b := pluginstest.OpenBinary(t, path, cfg)
 	if d, err := plugins.Launch(ctx, b); d != 0 || err != nil {
 		t.Errorf("Launch after OpenBinary = %v, %v; want the plugin already running", d, err)
 	}
@@ -94,7 +101,7 @@ func fails(t *testing.T, f func(tb testing.TB)) string {
 
 func TestFailures(t *testing.T) {
 	broken := func(transport.Options) (transport.Backend, error) { return nil, errors.New("no backend today") }
-	working := func(transport.Options) (transport.Backend, error) { return stdnet.New(transport.Options{}) }
+	working := func(transport.Options) (transport.Backend, error) { return stdnet.Open(transport.Options{}) }
 	for name, f := range map[string]func(tb testing.TB){
 		"incomplete config": func(tb testing.TB) {
 			pluginstest.TestBackend(tb, plugins.ServeConfig{Open: working}, transport.Options{})

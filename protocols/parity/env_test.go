@@ -76,7 +76,7 @@ func startEnv(t *testing.T) *env {
 		e.roles[addr] = role
 	}
 	e.backends = []*backend{
-		{name: "stdnet", open: shared(t, func() (transport.Backend, error) { return stdnet.New(transport.Options{}) })},
+		{name: "stdnet", open: shared(t, func() (transport.Backend, error) { return stdnet.Open(transport.Options{}) })},
 		{name: "epoll", open: shared(t, func() (transport.Backend, error) {
 			if err := epoll.Available(); err != nil {
 				return nil, err

@@ -9,7 +9,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -300,75 +299,17 @@ func rst(c net.Conn) {
 	c.Close()
 }
 
-// tcpServer runs a handler per connection on a loopback listener and
-// keeps count of the connections its handlers still hold.
-type tcpServer struct {
-	ln     net.Listener
-	wg     sync.WaitGroup // the accept loop and the handlers
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	served int
-}
-
-// startTCP serves handle on a new loopback listener until t ends.
-func startTCP(t testing.TB, handle func(net.Conn)) *tcpServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &tcpServer{ln: ln, conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns[c] = struct{}{}
-			s.served++
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				handle(c)
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
-		}
-	}()
-	t.Cleanup(s.close)
-	return s
-}
-
-func (s *tcpServer) addr() string { return s.ln.Addr().String() }
-
-// open returns how many connections handlers still hold.
-func (s *tcpServer) open() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
-
-// close stops the listener, closes the connections still held and waits
-// for the handlers.
-func (s *tcpServer) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
 // reservedPort holds a loopback port bound to a socket that does not
 // listen, so that connects to it are refused and no one else takes the
 // port meanwhile.
 func reservedPort(t testing.TB) string {
+	t.Helper()
+	return sockName(t, boundSocket(t))
+}
+
+// boundSocket returns a TCP socket bound to a free loopback port, closed
+// when t ends.
+func boundSocket(t testing.TB) int {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -378,7 +319,7 @@ func reservedPort(t testing.TB) string {
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	return sockName(t, fd)
+	return fd
 }
 
 // blackhole returns a loopback address whose connects never complete: a
@@ -386,14 +327,7 @@ func reservedPort(t testing.TB) string {
 // filled first, so that the kernel drops every later SYN.
 func blackhole(t testing.TB) string {
 	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
+	fd := boundSocket(t)
 	if err := unix.Listen(fd, 0); err != nil {
 		t.Fatal(err)
 	}

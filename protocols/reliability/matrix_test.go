@@ -22,6 +22,7 @@ import (
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/protocols"
+	"github.com/transportkit/transportkit/protocols/internal/prototest"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -143,7 +144,7 @@ type matrix struct {
 
 var columns = []column{
 	{name: "stdnet", open: func(t *testing.T, _ *matrix) transport.Backend {
-		b, err := stdnet.New(transport.Options{})
+		b, err := stdnet.Open(transport.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,11 +332,11 @@ func (m *matrix) cell(t *testing.T, col column, b transport.Backend, f fault, w 
 				addr = m.fds.secure
 			}
 		default:
-			srv := startTCP(t, fs.serve)
-			addr = srv.addr()
+			srv := prototest.StartTCP(t, fs.serve)
+			addr = srv.Addr()
 			serverDone = func() error {
-				if !eventually(5*time.Second, func() bool { return srv.open() == 0 }) {
-					return fmt.Errorf("%d of the server's %d connections still open", srv.open(), srv.served)
+				if !eventually(5*time.Second, func() bool { return srv.Open() == 0 }) {
+					return fmt.Errorf("%d of the server's %d connections still open", srv.Open(), srv.Served())
 				}
 				return nil
 			}

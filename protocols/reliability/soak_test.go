@@ -24,8 +24,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/transportkit/transportkit/protocols"
-	"github.com/transportkit/transportkit/protocols/h1"
-	"github.com/transportkit/transportkit/protocols/h2"
+	"github.com/transportkit/transportkit/protocols/internal/h1"
+	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"

@@ -108,6 +108,15 @@ func transfer(w, r net.Conn, msg []byte) error {
 	return nil
 }
 
+// closedOp checks the error of a call on a closed stream: it matches
+// net.ErrClosed and is a *transport.OpError.
+func closedOp(what string, err error) error {
+	if e := isClosed(what, err); e != nil {
+		return e
+	}
+	return isOpError(what+" after Close", err)
+}
+
 // readEOF reads from c until EOF, and fails if anything but want comes
 // first.
 func readEOF(c net.Conn, want []byte) error {
@@ -135,6 +144,19 @@ func isTimeout(err error) error {
 	}
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("error %v (%T) does not match os.ErrDeadlineExceeded", err, err)
+	}
+	return nil
+}
+
+// isOpError checks err is itself a *transport.OpError with a cause, as
+// the Stream contract requires of every stream error but io.EOF.
+func isOpError(what string, err error) error {
+	oe, ok := err.(*transport.OpError)
+	if !ok {
+		return fmt.Errorf("%s: error %v is a %T, want a *transport.OpError", what, err, err)
+	}
+	if oe.Err == nil {
+		return fmt.Errorf("%s: *transport.OpError %+v has no cause", what, oe)
 	}
 	return nil
 }

@@ -193,7 +193,7 @@ func wrapDial(b transport.Backend, mod func(f *fakeStream)) func(context.Context
 // newStdnet opens a stdnet backend, closed when t ends.
 func newStdnet(t testing.TB, opts transport.Options) *stdnet.Backend {
 	t.Helper()
-	b, err := stdnet.New(opts)
+	b, err := stdnet.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

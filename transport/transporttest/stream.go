@@ -108,8 +108,12 @@ func checkCloseWrite(c1 transport.Stream, c2 net.Conn) error {
 	if err := transfer(c2, c1, []byte("the other half")); err != nil {
 		return fmt.Errorf("peer to stream after CloseWrite: %w", err)
 	}
-	if _, err := c1.Write([]byte("x")); err == nil {
+	_, err := c1.Write([]byte("x"))
+	if err == nil {
 		return errors.New("Write after CloseWrite succeeded, want an error")
+	}
+	if err := isOpError("Write after CloseWrite", err); err != nil {
+		return err
 	}
 	if err := c2.Close(); err != nil {
 		return fmt.Errorf("peer Close: %w", err)
@@ -228,31 +232,36 @@ func checkClose(c1 transport.Stream, c2 net.Conn) error {
 	if err := c1.Close(); err != nil {
 		return fmt.Errorf("first Close: %w", err)
 	}
-	if err := c1.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("second Close: got %v, want nil or an error matching net.ErrClosed", err)
+	if err := c1.Close(); err != nil {
+		if !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("second Close: got %v, want nil or an error matching net.ErrClosed", err)
+		}
+		if err := isOpError("second Close", err); err != nil {
+			return err
+		}
 	}
 	if !transport.IsClosed(c1) {
 		return errors.New("InfoClosed is not true after Close")
 	}
 	_, err := c1.Read(make([]byte, 1))
-	if err := isClosed("Read", err); err != nil {
+	if err := closedOp("Read", err); err != nil {
 		return err
 	}
 	_, err = c1.Write([]byte("x"))
-	if err := isClosed("Write", err); err != nil {
+	if err := closedOp("Write", err); err != nil {
 		return err
 	}
-	if err := isClosed("CloseWrite", c1.CloseWrite()); err != nil {
+	if err := closedOp("CloseWrite", c1.CloseWrite()); err != nil {
 		return err
 	}
 	now := time.Now()
-	if err := isClosed("SetDeadline", c1.SetDeadline(now)); err != nil {
+	if err := closedOp("SetDeadline", c1.SetDeadline(now)); err != nil {
 		return err
 	}
-	if err := isClosed("SetReadDeadline", c1.SetReadDeadline(now)); err != nil {
+	if err := closedOp("SetReadDeadline", c1.SetReadDeadline(now)); err != nil {
 		return err
 	}
-	if err := isClosed("SetWriteDeadline", c1.SetWriteDeadline(now)); err != nil {
+	if err := closedOp("SetWriteDeadline", c1.SetWriteDeadline(now)); err != nil {
 		return err
 	}
 	if err := readEOF(c2, nil); err != nil {
@@ -309,10 +318,16 @@ func checkDeadlines(c1 transport.Stream, c2 net.Conn) error {
 	if err := isTimeout(err); err != nil {
 		return fmt.Errorf("Read past its deadline: %w", err)
 	}
+	if err := isOpError("Read past its deadline", err); err != nil {
+		return err
+	}
 	c1.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	_, err = c1.Read(buf)
 	if err := isTimeout(err); err != nil {
 		return fmt.Errorf("Read reaching its deadline: %w", err)
+	}
+	if err := isOpError("Read reaching its deadline", err); err != nil {
+		return err
 	}
 	if err := c1.SetDeadline(time.Time{}); err != nil {
 		return fmt.Errorf("clearing the deadline: %w", err)
@@ -326,6 +341,9 @@ func checkDeadlines(c1 transport.Stream, c2 net.Conn) error {
 	_, err = c1.Write([]byte("x"))
 	if err := isTimeout(err); err != nil {
 		return fmt.Errorf("Write past its deadline: %w", err)
+	}
+	if err := isOpError("Write past its deadline", err); err != nil {
+		return err
 	}
 	return nil
 }

@@ -39,17 +39,7 @@ func TestStreamChecksCatchBrokenStreams(t *testing.T) {
 
 		{"IsReadable/QuietTrue", checkIsReadable, func(f *fakeStream) { f.isReadable = func() bool { return true } }},
 		{"IsReadable/NeverTrue", checkIsReadable, func(f *fakeStream) { f.isReadable = func() bool { return false } }},
-		{"IsReadable/Consumes", checkIsReadable, func(f *fakeStream) {
-			var seen atomic.Bool
-			f.isReadable = func() bool {
-				if seen.Load() {
-					return false
-				}
-				r := f.Stream.IsReadable()
-				seen.Store(r)
-				return r
-			}
-		}},
+		{"IsReadable/Consumes", checkIsReadable, consumesReadiness},
 		{"IsReadable/ReadFails", checkIsReadable, func(f *fakeStream) { f.read = failIO }},
 		{"IsReadable/TrueWhenDrained", checkIsReadable, readThen(func(f *fakeStream) bool { return true })},
 		{"IsReadable/MissesEOF", checkIsReadable, readThen(func(f *fakeStream) bool { return false })},
@@ -63,22 +53,13 @@ func TestStreamChecksCatchBrokenStreams(t *testing.T) {
 
 		{"DuringRead/True", checkIsReadableDuringRead, func(f *fakeStream) { f.isReadable = func() bool { return true } }},
 		{"DuringRead/Blocks", checkIsReadableDuringRead, func(f *fakeStream) {
-			f.isReadable = func() bool { time.Sleep(4 * ioTimeout); return false }
+			block := 4 * ioTimeout // read here: the call outlives the test, which restores ioTimeout
+			f.isReadable = func() bool { time.Sleep(block); return false }
 		}},
 		{"DuringRead/ReadFails", checkIsReadableDuringRead, func(f *fakeStream) { f.read = failIO }},
 
 		{"AfterReset/NeverReadable", checkIsReadableAfterReset, func(f *fakeStream) { f.isReadable = func() bool { return false } }},
-		{"AfterReset/Consumes", checkIsReadableAfterReset, func(f *fakeStream) {
-			var seen atomic.Bool
-			f.isReadable = func() bool {
-				if seen.Load() {
-					return false
-				}
-				r := f.Stream.IsReadable()
-				seen.Store(r)
-				return r
-			}
-		}},
+		{"AfterReset/Consumes", checkIsReadableAfterReset, consumesReadiness},
 		{"AfterReset/ReadEOF", checkIsReadableAfterReset, func(f *fakeStream) {
 			f.read = func([]byte) (int, error) { return 0, io.EOF }
 		}},
@@ -248,5 +229,19 @@ func TestSameAddr(t *testing.T) {
 	a := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
 	if !sameAddr(nil, nil) || sameAddr(a, nil) || sameAddr(nil, a) || !sameAddr(a, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}) {
 		t.Fatal("sameAddr is wrong")
+	}
+}
+
+// consumesReadiness breaks f so that IsReadable, once true, is false ever
+// after: as if asking consumed the data.
+func consumesReadiness(f *fakeStream) {
+	var seen atomic.Bool
+	f.isReadable = func() bool {
+		if seen.Load() {
+			return false
+		}
+		r := f.Stream.IsReadable()
+		seen.Store(r)
+		return r
 	}
 }

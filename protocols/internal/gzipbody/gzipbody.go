@@ -1,5 +1,5 @@
 // Package gzipbody is transparent response compression as net/http does
-// it, shared by protocols/h1 and protocols/h2: a request that states no
+// it, shared by protocols/internal/h1 and protocols/internal/h2: a request that states no
 // preference is sent with "Accept-Encoding: gzip", and a gzip response to
 // it is decompressed as it is read.
 package gzipbody

@@ -1,4 +1,4 @@
-// Package httperr holds the error surface that protocols/h1, protocols/h2
+// Package httperr holds the error surface that protocols/internal/h1, protocols/internal/h2
 // and protocols share, so that a caller of protocols.Transport sees one
 // shape of error whatever protocol ran underneath. Package protocols
 // re-exports every name here; h1 and h2 return these values.

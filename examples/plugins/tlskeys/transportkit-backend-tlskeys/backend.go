@@ -21,7 +21,7 @@ func serveConfig() plugins.ServeConfig {
 	return plugins.ServeConfig{
 		Name:         name,
 		Description:  "TLS with a client certificate whose key stays in the plugin",
-		Capabilities: []string{registry.CapTCP, registry.CapUnix, registry.CapTLS},
+		Capabilities: []registry.Capability{registry.CapTCP, registry.CapUnix, registry.CapTLS},
 		Open:         open,
 	}
 }
@@ -51,7 +51,7 @@ var (
 )
 
 func open(opts transport.Options) (transport.Backend, error) {
-	c, err := plugins.DecodeConfig[config](opts.Config)
+	c, err := registry.DecodeConfig[config](opts.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func open(opts transport.Options) (transport.Backend, error) {
 	}
 	base := opts
 	base.Config = nil
-	if b.Backend, err = stdnet.New(base); err != nil {
+	if b.Backend, err = stdnet.Open(base); err != nil {
 		return nil, err
 	}
 	opts.Log().Info("tlskeys backend opened", "cert", c.CertFile)

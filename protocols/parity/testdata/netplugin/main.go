@@ -18,10 +18,10 @@ func main() {
 	err := plugins.Serve(plugins.ServeConfig{
 		Name:           "paritynet",
 		Description:    "stdnet over the plugin byte path, for the parity suite",
-		Capabilities:   []string{registry.CapTCP},
+		Capabilities:   []registry.Capability{registry.CapTCP},
 		DisableHandoff: true,
 		Open: func(opts transport.Options) (transport.Backend, error) {
-			return stdnet.New(opts)
+			return stdnet.Open(opts)
 		},
 	})
 	if err != nil {

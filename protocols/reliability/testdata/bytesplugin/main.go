@@ -19,9 +19,9 @@ func main() {
 	err := plugins.Serve(plugins.ServeConfig{
 		Name:         "relbytes",
 		Description:  "stdnet whose streams take the byte path, for the reliability tests",
-		Capabilities: []string{registry.CapTCP},
+		Capabilities: []registry.Capability{registry.CapTCP},
 		Open: func(opts transport.Options) (transport.Backend, error) {
-			b, err := stdnet.New(opts)
+			b, err := stdnet.Open(opts)
 			if err != nil {
 				return nil, err
 			}
