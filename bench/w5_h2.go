@@ -49,57 +49,25 @@ func init() {
 // when the callers share one, as W5 requires.
 var metricW5Conns = Metric{Name: "connections", Unit: "conns", NoRatio: true}
 
-// nginxH2Conf serves HTTP/2 over TLS (%[2]s) and h2c (%[3]s), and
-// HTTP/1.1 on %[4]s for the status page: a 5-byte body at /, idle
-// connections kept for 10 minutes and practically unlimited requests (no
-// GOAWAY during a sample), nginx's default of 128 streams per connection.
-const nginxH2Conf = `
-worker_processes 1;
-worker_rlimit_nofile 20000;
-error_log %[1]s/error.log warn;
-pid %[1]s/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    default_type text/plain;
-    keepalive_timeout 600s;
-    keepalive_requests 1000000000;
-    server {
-        listen %[2]s ssl http2 backlog=4096;
-        listen %[3]s http2 backlog=4096;
-        listen %[4]s backlog=4096;
-        ssl_certificate %[1]s/cert.pem;
-        ssl_certificate_key %[1]s/key.pem;
-        ssl_protocols TLSv1.3;
-        location / { return 200 "hello"; }
-        location = /nginx_status { stub_status; }
-    }
-}
-`
-
-// w5Server is nginx started for W5: H2 is the TLS address, H2C the
-// clear-text one.
+// w5Server is nginx started for W5: H2 is the TLS address (h2 by ALPN),
+// H2C the clear-text one (HTTP/2 with prior knowledge), and HTTP/1.1 in
+// clear text serves the status page. nginx keeps its default of 128
+// streams per connection, and sends no GOAWAY during a sample.
 type w5Server struct {
 	*nginxProc
 	H2, H2C string
 }
 
-// startNginxH2 starts nginx with nginxH2Conf, in its own process group,
-// and waits until it accepts on every port.
+// startNginxH2 starts nginx for W5 and waits until it accepts on every
+// port.
 func startNginxH2() (*w5Server, error) {
-	n, ports, err := launchNginx("bench-nginx-h2-", 3, func(dir string, p []string) string {
-		return fmt.Sprintf(nginxH2Conf, dir, p[0], p[1], p[2])
-	})
+	opts := benchNginx()
+	opts.TLS, opts.HTTP2, opts.H2C = true, true, true
+	n, err := launchNginx(opts)
 	if err != nil {
 		return nil, err
 	}
-	n.HTTP, n.HTTPS = ports[2], ports[0]
-	return &w5Server{nginxProc: n, H2: ports[0], H2C: ports[1]}, nil
+	return &w5Server{nginxProc: n, H2: n.TLSAddr, H2C: n.H2CAddr}, nil
 }
 
 func runW5(env *Env, rep *Report) error {

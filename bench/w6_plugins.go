@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
@@ -218,7 +219,7 @@ func runW6(env *Env, rep *Report) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	exe, err := w6PluginBinary(dir)
+	exe, err := pluginstest.Install(dir, "w6")
 	if err != nil {
 		return err
 	}
@@ -445,33 +446,6 @@ func rttLoop(write, readFull func([]byte) (int, error), d time.Duration) (p50, p
 	}
 	slices.Sort(lats)
 	return percentile(lats, 50), percentile(lats, 99), nil
-}
-
-// w6PluginBinary copies this binary into dir as the w6 plugin, mode 0755
-// (plugins refuses binaries that group or others can write).
-func w6PluginBinary(dir string) (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	in, err := os.Open(self)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	path := filepath.Join(dir, registry.PluginBinaryPrefix+"w6")
-	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return "", err
-	}
-	if err := out.Close(); err != nil {
-		return "", err
-	}
-	return path, os.Chmod(path, 0o755)
 }
 
 // startW6Source re-executes this binary as the bulk source server, which

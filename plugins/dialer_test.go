@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/stdnet"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -39,7 +40,7 @@ func TestDialerBackendSuites(t *testing.T) {
 // tlsPipe makes TLS pairs: the client's *tls.Conn through NewStream, the
 // server's conn as the peer.
 func tlsPipe(t *testing.T) transporttest.MakePipe {
-	cert := selfSigned(t)
+	cert := testenv.SharedCerts(t).Server
 	return func() (transport.Stream, net.Conn, func(), error) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

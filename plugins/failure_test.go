@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/transport"
 )
@@ -103,35 +104,9 @@ func eventually(t testing.TB, what string, cond func() bool) {
 }
 
 // silentServer accepts connections on ln and holds them without reading or
-// writing until it is closed.
+// writing until the test ends.
 func silentServer(t testing.TB, ln net.Listener) {
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
+	testenv.Serve(t, ln, func(net.Conn) {})
 }
 
 // echoServer echoes every connection accepted on ln. It copies through
@@ -140,27 +115,10 @@ func silentServer(t testing.TB, ln net.Listener) {
 // sync.Pool and closes only when the garbage collector empties the pool,
 // which a test counting descriptors would take for a leak.
 func echoServer(t testing.TB, ln net.Listener) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(waitLimit)) // a peer left open cannot hang the cleanup
-				copyNoSplice(c, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+	testenv.Serve(t, ln, func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(waitLimit)) // a peer left open cannot hang the cleanup
+		copyNoSplice(c, c)
 	})
 }
 

@@ -9,25 +9,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	_ "github.com/transportkit/transportkit/backends/epoll" // the default in-process backend on Linux, which runs handed-off sockets
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 )
 
 // The test binary doubles as the plugin the subprocess tests launch:
-// TestMain copies it to a temporary directory as transportkit-backend-test,
+// TestMain installs it in a temporary directory as transportkit-backend-test,
 // and a copy started with envTestPlugin set serves testServeConfig instead
 // of running tests. A copy started with envSleeper set just sleeps: the
 // plugin's child process in the tests that count processes.
@@ -74,7 +71,15 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(runTests(m))
+	os.Setenv(envTestPlugin, "1") // for the copies the tests launch
+	// The leak check needs no exceptions: once a plugin client is killed,
+	// go-plugin and gRPC leave no goroutine behind, and the one
+	// go-plugin's broker would keep for 5s per advertised listener is not
+	// started, since the host takes the advertisement (see drainBroker).
+	os.Exit(pluginstest.Main(m, func(_ context.Context, dir string) (err error) {
+		testPluginPath, err = pluginstest.Install(dir, "test")
+		return err
+	}))
 }
 
 // runHost is a host process for the tests that kill one: it launches the
@@ -106,49 +111,13 @@ func stall(extra ...int) {
 	time.Sleep(3 * time.Minute)
 }
 
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "plugins-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	testPluginPath, err = copyFile(os.Args[0], filepath.Join(dir, "transportkit-backend-test"), 0o755)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	os.Setenv(envTestPlugin, "1")
-	code := m.Run()
-	plugins.Cleanup()
-	// Nothing needs ignoring: once a plugin client is killed, go-plugin
-	// and gRPC leave no goroutine behind, and the one go-plugin's broker
-	// would keep for 5s per advertised listener is not started, since the
-	// host takes the advertisement (see drainBroker).
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			return 1
-		}
-	}
-	return code
-}
-
+// copyFile copies the file src to dst with mode (whatever the umask).
 func copyFile(src, dst string, mode os.FileMode) (string, error) {
-	in, err := os.Open(src)
+	b, err := os.ReadFile(src)
 	if err != nil {
 		return "", err
 	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return "", err
-	}
-	if err := out.Close(); err != nil {
+	if err := os.WriteFile(dst, b, mode); err != nil {
 		return "", err
 	}
 	return dst, os.Chmod(dst, mode)

@@ -3,50 +3,21 @@
 package plugins_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
 
-// selfSigned returns a certificate for 127.0.0.1.
-func selfSigned(t testing.TB) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "plugins test server"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // tlsEchoServer listens with TLS (ALPN h2 or http/1.1) and echoes.
 func tlsEchoServer(t testing.TB) (net.Listener, tls.Certificate) {
-	cert := selfSigned(t)
+	cert := testenv.SharedCerts(t).Server
 	ln := tls.NewListener(listenTCP(t), &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
 	echoServer(t, ln)
 	return ln, cert
@@ -76,7 +47,7 @@ func TestTLSInPlugin(t *testing.T) {
 			}
 			v, ok := s.Info(transport.InfoTLS)
 			cs, isState := v.(tls.ConnectionState)
-			if !ok || !isState || len(cs.PeerCertificates) != 1 || !cs.PeerCertificates[0].Equal(mustParse(t, cert)) || !cs.HandshakeComplete || cs.Version < tls.VersionTLS12 {
+			if !ok || !isState || len(cs.PeerCertificates) != 1 || !cs.PeerCertificates[0].Equal(cert.Leaf) || !cs.HandshakeComplete || cs.Version < tls.VersionTLS12 {
 				t.Errorf("Info(InfoTLS) = %+v, %v; want the server's certificate", v, ok)
 			}
 			if p := dataPath(s); p != plugins.DataPathBytes {
@@ -109,15 +80,6 @@ func TestTLSInPlugin(t *testing.T) {
 	}
 }
 
-func mustParse(t testing.TB, c tls.Certificate) *x509.Certificate {
-	t.Helper()
-	x, err := x509.ParseCertificate(c.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return x
-}
-
 // TestTLSOnHost: a plugin without its own TLS hands the socket off and the
 // host runs the handshake.
 func TestTLSOnHost(t *testing.T) {
@@ -144,47 +106,12 @@ func TestTLSOnHost(t *testing.T) {
 // the byte path with a stream that is not a socket.
 func TestConformanceTLS(t *testing.T) {
 	b := inProcess(t, testConfig{TLS: true})
-	cert := selfSigned(t)
-	srvCfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	srvCfg := testenv.SharedCerts(t).ServerConfig()
 	transporttest.TestStream(t, func() (transport.Stream, net.Conn, func(), error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		s, peer, err := testenv.DialTLSPair(srvCfg, func(addr string) (transport.Stream, error) {
+			return b.DialTLS(dialCtx(t), "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		})
 		if err != nil {
-			return nil, nil, nil, err
-		}
-		defer ln.Close()
-		var (
-			wg   sync.WaitGroup
-			peer *tls.Conn
-			herr error
-		)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := ln.Accept()
-			if err != nil {
-				herr = err
-				return
-			}
-			peer = tls.Server(c, srvCfg)
-			c.SetDeadline(time.Now().Add(waitLimit))
-			herr = peer.Handshake()
-			c.SetDeadline(time.Time{})
-		}()
-		s, err := b.DialTLS(dialCtx(t), "tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
-		if err != nil {
-			ln.Close()
-		}
-		wg.Wait()
-		if err == nil {
-			err = herr
-		}
-		if err != nil {
-			if s != nil {
-				s.Close()
-			}
-			if peer != nil {
-				peer.Close()
-			}
 			return nil, nil, nil, err
 		}
 		return s, peer, func() { s.Close(); peer.Close() }, nil

@@ -2,15 +2,10 @@ package protocols
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +13,7 @@ import (
 	"github.com/transportkit/transportkit/backends/epoll"
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/backends/stdnet"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -65,8 +61,8 @@ func realBackends() []testBackend {
 // server, over both, on every backend that can reach them.
 func TestInteropH2(t *testing.T) {
 	n := startNginx(t)
-	nghttpdTLS := startNghttpd(t, n.dir, true)
-	nghttpdH2C := startNghttpd(t, n.dir, false)
+	nghttpdTLS := testenv.StartNghttpd(t, testenv.NghttpdOptions{Root: n.root, TLS: true, Certs: n.certs}).Addr
+	nghttpdH2C := testenv.StartNghttpd(t, testenv.NghttpdOptions{Root: n.root}).Addr
 	servers := []h2server{
 		{name: "nginx-tls", base: "https://" + n.h2, tls: n.tlsConfig(), goaway: "https://" + n.h2Goaway},
 		{name: "nginx-h2c", base: "http://" + n.h2c, goaway: "http://" + n.h2cGoaway},
@@ -219,55 +215,5 @@ func runH2Suite(t *testing.T, b transport.Backend, srv h2server) {
 	tr.CloseIdleConnections()
 	if s := tr.Stats(); s.Open != 0 || s.HTTP2 != 0 {
 		t.Errorf("after CloseIdleConnections: %+v", s)
-	}
-}
-
-// startNghttpd starts nghttpd serving dir/www, over TLS with dir's
-// certificate or h2c, and returns its address. It is stopped at cleanup.
-// It skips the test when nghttpd is not installed, unless CI=true.
-func startNghttpd(t *testing.T, dir string, useTLS bool) string {
-	t.Helper()
-	bin, err := exec.LookPath("nghttpd")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nghttpd not installed (CI must run the interop suite): %v", err)
-		}
-		t.Skipf("nghttpd not installed: %v", err)
-	}
-	addr := freePorts(t, 1)[0]
-	_, port, _ := net.SplitHostPort(addr)
-	args := []string{"-d", filepath.Join(dir, "www"), "--address=127.0.0.1"}
-	if useTLS {
-		args = append(args, port, filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem"))
-	} else {
-		args = append(args, "--no-tls", port)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nghttpd: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("nghttpd exited: %v", err)
-		case <-ctx.Done():
-			t.Fatalf("nghttpd did not listen on %s: %v", addr, err)
-		case <-time.After(10 * time.Millisecond):
-		}
 	}
 }

@@ -15,8 +15,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,164 +23,11 @@ import (
 	"time"
 
 	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
-
-// ---- Launch helpers for real proxies (tinyproxy, microsocks, danted),
-// ---- for every test of the package that needs one.
-
-// proxyBin returns the path of an installed proxy program. It skips the
-// test when the program is missing, unless CI=true, where it fails.
-func proxyBin(t testing.TB, name string) string {
-	t.Helper()
-	if bin, err := exec.LookPath(name); err == nil {
-		return bin
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not installed (CI must run the proxy tests)", name)
-	}
-	t.Skipf("%s not installed", name)
-	return ""
-}
-
-// startProxyProcess runs bin with args in its own process group, its output in
-// dir, waits until addr accepts TCP connections (10s at most), and stops
-// the process group at cleanup: SIGTERM, then SIGKILL after 5s.
-func startProxyProcess(t testing.TB, dir, addr, bin string, args ...string) {
-	t.Helper()
-	logPath := filepath.Join(dir, filepath.Base(bin)+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
-	f.Close()
-	if err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		syscall.Kill(-pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case werr := <-exited:
-			exited <- werr
-			out, _ := os.ReadFile(logPath)
-			t.Fatalf("%s exited (%v) before listening on %s:\n%s", bin, werr, addr, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logPath)
-			t.Fatalf("%s not listening on %s after 10s: %v\n%s", bin, addr, err, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// tinyproxyConfig configures startTinyproxy.
-type tinyproxyConfig struct {
-	user, pass   string // BasicAuth required when user is set
-	connectPorts []int  // the only ports CONNECT may reach; if none, every port
-}
-
-// startTinyproxy starts tinyproxy on a free loopback port with a config
-// made from cfg and returns its URL (with cfg's credentials), stopping it
-// at cleanup.
-func startTinyproxy(t testing.TB, cfg tinyproxyConfig) *url.URL {
-	t.Helper()
-	bin := proxyBin(t, "tinyproxy")
-	dir := t.TempDir()
-	addr := freePorts(t, 1)[0]
-	_, port, _ := net.SplitHostPort(addr)
-	var conf strings.Builder
-	fmt.Fprintf(&conf, "Port %s\nListen 127.0.0.1\nTimeout 30\nMaxClients 64\nLogLevel Info\nDisableViaHeader Yes\n", port)
-	if cfg.user != "" {
-		fmt.Fprintf(&conf, "BasicAuth %s %s\n", cfg.user, cfg.pass)
-	}
-	for _, p := range cfg.connectPorts {
-		fmt.Fprintf(&conf, "ConnectPort %d\n", p)
-	}
-	confPath := filepath.Join(dir, "tinyproxy.conf")
-	writeFile(t, confPath, []byte(conf.String()))
-	startProxyProcess(t, dir, addr, bin, "-d", "-c", confPath)
-	u := &url.URL{Scheme: "http", Host: addr}
-	if cfg.user != "" {
-		u.User = url.UserPassword(cfg.user, cfg.pass)
-	}
-	return u
-}
-
-// startMicrosocks starts microsocks on a free loopback port, requiring
-// user and pass when user is set, and returns its socks5:// URL (with
-// those credentials), stopping it at cleanup.
-func startMicrosocks(t testing.TB, user, pass string) *url.URL {
-	t.Helper()
-	bin := proxyBin(t, "microsocks")
-	addr := freePorts(t, 1)[0]
-	host, port, _ := net.SplitHostPort(addr)
-	args := []string{"-i", host, "-p", port}
-	if user != "" {
-		args = append(args, "-u", user, "-P", pass)
-	}
-	startProxyProcess(t, t.TempDir(), addr, bin, args...)
-	u := &url.URL{Scheme: "socks5", Host: addr}
-	if user != "" {
-		u.User = url.UserPassword(user, pass)
-	}
-	return u
-}
-
-// startDanted starts Dante's SOCKS server on a free loopback port,
-// without authentication, passing connections to loopback except to the
-// ports in blocked, and returns its socks5:// URL, stopping it at cleanup.
-func startDanted(t testing.TB, blocked ...int) *url.URL {
-	t.Helper()
-	bin := proxyBin(t, "danted")
-	dir := t.TempDir()
-	addr := freePorts(t, 1)[0]
-	_, port, _ := net.SplitHostPort(addr)
-	var conf strings.Builder
-	fmt.Fprintf(&conf, "logoutput: stderr\ninternal: 127.0.0.1 port = %s\nexternal: 127.0.0.1\n", port)
-	conf.WriteString("clientmethod: none\nsocksmethod: none\n")
-	if os.Geteuid() == 0 {
-		conf.WriteString("user.privileged: root\nuser.unprivileged: root\n")
-	}
-	conf.WriteString("client pass {\n\tfrom: 127.0.0.0/8 to: 0.0.0.0/0\n}\n")
-	for _, p := range blocked {
-		fmt.Fprintf(&conf, "socks block {\n\tfrom: 0.0.0.0/0 to: 127.0.0.0/8 port = %d\n\tlog: error\n}\n", p)
-	}
-	conf.WriteString("socks pass {\n\tfrom: 127.0.0.0/8 to: 127.0.0.0/8\n\tcommand: connect\n}\n")
-	confPath := filepath.Join(dir, "danted.conf")
-	writeFile(t, confPath, []byte(conf.String()))
-	startProxyProcess(t, dir, addr, bin, "-f", confPath, "-p", filepath.Join(dir, "danted.pid"), "-N", "1")
-	return &url.URL{Scheme: "socks5", Host: addr}
-}
 
 // ---- In-process peers.
 
@@ -294,35 +139,7 @@ func (p *goProxy) lastConnect(t *testing.T) *http.Request {
 // It closes them at cleanup.
 func silentListener(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
+	return testenv.Serve(t, nil, func(net.Conn) {})
 }
 
 // quietServerLog discards the logs of the tests' HTTP servers.
@@ -435,10 +252,18 @@ func eachRealBackend(t *testing.T, f func(t *testing.T, b transport.Backend)) {
 
 // ---- Tests with real proxies.
 
+// tinyproxyURL starts tinyproxy with opts, without a Via header, and
+// returns its URL.
+func tinyproxyURL(t testing.TB, opts testenv.TinyproxyOptions) *url.URL {
+	t.Helper()
+	opts.DisableVia = true
+	return testenv.StartTinyproxy(t, opts).URL()
+}
+
 func TestProxyTinyproxyConnect(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
 	o := startProxyOrigins(t)
-	proxy := startTinyproxy(t, tinyproxyConfig{})
+	proxy := tinyproxyURL(t, testenv.TinyproxyOptions{})
 	eachRealBackend(t, func(t *testing.T, b transport.Backend) {
 		status, body := tunnelGet(t, b, proxy, o, "https", serverAddr(o.tls), "/tunnel?q=1", proxyOptions{})
 		if want := "origin HTTP/1.1 /tunnel?q=1 host=" + serverAddr(o.tls) + ` auth=""`; status != 200 || body != want {
@@ -455,7 +280,7 @@ func TestProxyTinyproxyConnect(t *testing.T) {
 func TestProxyTinyproxyAuth(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
 	o := startProxyOrigins(t)
-	proxy := startTinyproxy(t, tinyproxyConfig{user: "alice", pass: "s3cret-pw"})
+	proxy := tinyproxyURL(t, testenv.TinyproxyOptions{User: "alice", Password: "s3cret-pw"})
 	eachRealBackend(t, func(t *testing.T, b transport.Backend) {
 		status, body := tunnelGet(t, b, proxy, o, "https", serverAddr(o.tls), "/auth", proxyOptions{})
 		if status != 200 || !strings.HasPrefix(body, "origin HTTP/1.1 /auth ") {
@@ -485,7 +310,7 @@ func TestProxyTinyproxyAuth(t *testing.T) {
 func TestProxyTinyproxyForward(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
 	o := startProxyOrigins(t)
-	proxy := startTinyproxy(t, tinyproxyConfig{user: "bob", pass: "pa55"})
+	proxy := tinyproxyURL(t, testenv.TinyproxyOptions{User: "bob", Password: "pa55"})
 	eachRealBackend(t, func(t *testing.T, b transport.Backend) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -518,7 +343,7 @@ func TestProxyTinyproxyRefusals(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
 	o := startProxyOrigins(t)
 	// Only port 1 may be reached by CONNECT: the origin's port is not.
-	proxy := startTinyproxy(t, tinyproxyConfig{connectPorts: []int{1}})
+	proxy := tinyproxyURL(t, testenv.TinyproxyOptions{ConnectPorts: []int{1}})
 	eachRealBackend(t, func(t *testing.T, b transport.Backend) {
 		pe := proxyDialErr(t, b, proxy, "https", serverAddr(o.tls), proxyOptions{})
 		if pe.StatusCode != http.StatusForbidden || !errors.Is(pe, ErrProxyConnect) || errors.Is(pe, ErrProxyAuth) {
@@ -538,9 +363,9 @@ func TestProxyTinyproxyRefusals(t *testing.T) {
 func TestProxyMicrosocks(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
 	o := startProxyOrigins(t)
-	open := startMicrosocks(t, "", "")
-	authed := startMicrosocks(t, "carol", "s0cks-pw")
-	refused := freePorts(t, 1)[0]
+	open := testenv.StartMicrosocks(t, testenv.MicrosocksOptions{}).URL("socks5")
+	authed := testenv.StartMicrosocks(t, testenv.MicrosocksOptions{User: "carol", Password: "s0cks-pw"}).URL("socks5")
+	refused := testenv.FreePort(t)
 	_, plainPort, _ := net.SplitHostPort(serverAddr(o.plain))
 	eachRealBackend(t, func(t *testing.T, b transport.Backend) {
 		for _, proxy := range []*url.URL{open, authed} {
@@ -590,7 +415,7 @@ func TestProxyDanted(t *testing.T) {
 	blocked := startProxyOrigins(t)
 	_, port, _ := net.SplitHostPort(serverAddr(blocked.plain))
 	bp, _ := strconv.Atoi(port)
-	proxy := startDanted(t, bp)
+	proxy := &url.URL{Scheme: "socks5", Host: testenv.StartDanted(t, testenv.DantedOptions{Blocked: []int{bp}}).Addr}
 	eachRealBackend(t, func(t *testing.T, b transport.Backend) {
 		status, body := tunnelGet(t, b, proxy, o, "https", serverAddr(o.tls), "/dante", proxyOptions{})
 		if status != 200 || !strings.HasPrefix(body, "origin HTTP/1.1 /dante ") {
@@ -1127,7 +952,7 @@ func TestProxySOCKSErrors(t *testing.T) {
 
 func TestProxyRefused(t *testing.T) {
 	transporttest.VerifyNoLeaks(t)
-	addr := freePorts(t, 1)[0]
+	addr := testenv.FreePort(t)
 	eachRealBackend(t, func(t *testing.T, b transport.Backend) {
 		for _, scheme := range []string{"http", "https", "socks5", "socks5h"} {
 			proxy := &url.URL{Scheme: scheme, Host: addr, User: url.UserPassword("erin", "hidden-pw")}

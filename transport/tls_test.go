@@ -2,15 +2,9 @@ package transport_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"sync"
@@ -23,53 +17,30 @@ import (
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
 
-// testCert is a self-signed certificate for 127.0.0.1 and its pool.
-var testCert = sync.OnceValues(func() (tls.Certificate, *x509.CertPool) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "transportkit test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-})
-
 // serverConfig offers h2 and http/1.1. Session tickets are off: a TLS 1.3
 // server sends them after the handshake, and bytes the client has not read
 // yet make a quiet stream readable.
 func serverConfig() *tls.Config {
-	cert, _ := testCert()
 	return &tls.Config{
-		Certificates:           []tls.Certificate{cert},
+		Certificates:           []tls.Certificate{certs.Server},
 		NextProtos:             []string{"h2", "http/1.1"},
 		SessionTicketsDisabled: true,
 	}
 }
 
 func clientConfig(protos ...string) *tls.Config {
-	_, pool := testCert()
-	return &tls.Config{RootCAs: pool, NextProtos: protos}
+	return &tls.Config{RootCAs: certs.Roots, NextProtos: protos}
 }
+
+// certs are the tests' CA and server certificate (127.0.0.1, ::1,
+// localhost).
+var certs = func() *testenv.Certs {
+	c, err := testenv.NewCerts()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
 
 func newBackend(t testing.TB) transport.Backend {
 	t.Helper()

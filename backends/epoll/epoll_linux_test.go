@@ -735,21 +735,7 @@ func TestNewStreamTCP(t *testing.T) {
 	if b.Config().Loops < 1 {
 		t.Errorf("Config() = %+v", b.Config())
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	peer, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	c, peer := testenv.TCPPair(t)
 	f, err := c.(*net.TCPConn).File()
 	if err != nil {
 		t.Fatal(err)
@@ -770,7 +756,7 @@ func TestNewStreamTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.RemoteAddr().String() != ln.Addr().String() {
+	if s.RemoteAddr().String() != peer.LocalAddr().String() {
 		t.Errorf("RemoteAddr = %v", s.RemoteAddr())
 	}
 	if v, _ := s.Info(transport.InfoBackend); v != epoll.Name {

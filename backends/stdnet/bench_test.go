@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/transportkit/transportkit/backends/stdnet"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -13,23 +14,7 @@ import (
 // the benchmark ends.
 func acceptAll(b *testing.B) string {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	b.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
+	return testenv.Serve(b, nil, func(c net.Conn) { c.Close() })
 }
 
 // BenchmarkDial compares a stdnet Dial with a bare net.Dialer dial to the

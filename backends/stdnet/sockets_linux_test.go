@@ -66,21 +66,8 @@ func TestIsReadableAfterReset(t *testing.T) {
 // file, and the server end.
 func socketFile(t *testing.T) (*os.File, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, srv := testenv.TCPPair(t)
 	defer c.Close()
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
 	f, err := c.(*net.TCPConn).File()
 	if err != nil {
 		t.Fatal(err)

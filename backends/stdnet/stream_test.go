@@ -5,6 +5,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -12,20 +13,7 @@ import (
 // t ends.
 func loopbackTCP(t *testing.T) *net.TCPConn {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); srv.Close() })
+	c, _ := testenv.TCPPair(t)
 	return c.(*net.TCPConn)
 }
 

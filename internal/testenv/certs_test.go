@@ -1,11 +1,13 @@
 package testenv
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -93,5 +95,62 @@ func TestTCPPair(t *testing.T) {
 	b, err := io.ReadAll(s)
 	if err != nil || string(b) != "ping" {
 		t.Fatalf("read %q, %v", b, err)
+	}
+}
+
+func TestIssue(t *testing.T) {
+	c := SharedCerts(t)
+	wrong, err := c.IssueServer("wrong.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wrong.Leaf.Verify(x509.VerifyOptions{DNSName: "wrong.example", Roots: c.Roots}); err != nil {
+		t.Errorf("wrong.example: %v", err)
+	}
+	if _, err := wrong.Leaf.Verify(x509.VerifyOptions{DNSName: "127.0.0.1", Roots: c.Roots}); err == nil {
+		t.Error("wrong.example's certificate valid for 127.0.0.1")
+	}
+	if wrong.Leaf.SerialNumber.Cmp(c.Leaf.SerialNumber) == 0 {
+		t.Error("two leaves share a serial number")
+	}
+	if _, err := c.IssueServer(); err == nil {
+		t.Error("IssueServer without a host succeeded")
+	}
+	client, err := c.IssueClient("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Leaf.Verify(x509.VerifyOptions{Roots: c.Roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil || client.Leaf.Subject.CommonName != "alice" {
+		t.Errorf("client certificate %q: %v", client.Leaf.Subject.CommonName, err)
+	}
+	if _, err := client.Leaf.Verify(x509.VerifyOptions{Roots: c.Roots}); err == nil {
+		t.Error("client certificate valid for a server")
+	}
+}
+
+func TestWriteKeyPair(t *testing.T) {
+	c := SharedCerts(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	if err := WriteKeyPair(c.Server, cert, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{cert, key} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v", f, fi, err)
+		}
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil || !bytes.Equal(pair.Certificate[0], c.Server.Certificate[0]) {
+		t.Fatalf("read back: %v", err)
+	}
+	if err := WriteKeyPair(tls.Certificate{PrivateKey: "not a key"}, cert, key, 0o600); err == nil {
+		t.Error("a certificate without a usable key was written")
+	}
+	if err := WriteKeyPair(c.Server, cert, filepath.Join(dir, "missing", "k.pem"), 0o600); err == nil {
+		t.Error("a key into a missing folder was written")
+	}
+	if _, err := c.WritePEMFiles(filepath.Join(dir, "missing")); err == nil {
+		t.Error("WritePEMFiles into a missing folder succeeded")
 	}
 }

@@ -250,7 +250,7 @@ func TestProcessStopKills(t *testing.T) {
 	sh := RequireBinary(t, "sh", "")
 	dir := t.TempDir()
 	// A program that ignores the stop signal is killed.
-	p := startProcess(t, "stubborn", sh, []string{"-c", "trap '' TERM; while :; do sleep 0.01; done"}, dir, syscall.SIGTERM, "")
+	p := command{name: "stubborn", bin: sh, args: []string{"-c", "trap '' TERM; while :; do sleep 0.01; done"}, dir: dir, stop: syscall.SIGTERM}.startTest(t)
 	time.Sleep(50 * time.Millisecond) // let the trap be set
 	start := time.Now()
 	p.Stop()
@@ -263,19 +263,19 @@ func TestProcessStopKills(t *testing.T) {
 
 	// One that exits at once fails a launcher waiting for its port.
 	fatal, _ := capture(t, func(tb testing.TB) {
-		startProcess(tb, "quitter", sh, []string{"-c", "echo bye; exit 3"}, t.TempDir(), syscall.SIGTERM, "", FreePort(t))
+		command{name: "quitter", bin: sh, args: []string{"-c", "echo bye; exit 3"}, dir: t.TempDir(), stop: syscall.SIGTERM, addrs: []string{FreePort(t)}}.startTest(tb)
 	})
 	if !strings.Contains(fatal, "exited before listening") || !strings.Contains(fatal, "bye") {
 		t.Errorf("early exit: %q", fatal)
 	}
 	fatal, _ = capture(t, func(tb testing.TB) {
-		startProcess(tb, "missing", "/nonexistent/program", nil, t.TempDir(), syscall.SIGTERM, "")
+		command{name: "missing", bin: "/nonexistent/program", dir: t.TempDir(), stop: syscall.SIGTERM}.startTest(tb)
 	})
 	if !strings.Contains(fatal, "start missing") {
 		t.Errorf("missing program: %q", fatal)
 	}
 	fatal, _ = capture(t, func(tb testing.TB) {
-		startProcess(tb, "nodir", sh, nil, "/nonexistent/dir", syscall.SIGTERM, "")
+		command{name: "nodir", bin: sh, dir: "/nonexistent/dir", stop: syscall.SIGTERM}.startTest(tb)
 	})
 	if fatal == "" {
 		t.Error("a missing folder did not fail")
@@ -291,7 +291,7 @@ func TestProcessNeverListens(t *testing.T) {
 	logFile := filepath.Join(dir, "the.log")
 	os.WriteFile(logFile, []byte("log line"), 0o644)
 	fatal, _ := capture(t, func(tb testing.TB) {
-		startProcess(tb, "silent", sh, []string{"-c", "sleep 60"}, dir, syscall.SIGKILL, logFile, FreePort(t))
+		command{name: "silent", bin: sh, args: []string{"-c", "sleep 60"}, dir: dir, stop: syscall.SIGKILL, logFile: logFile, addrs: []string{FreePort(t)}}.startTest(tb)
 	})
 	if !strings.Contains(fatal, "not listening") || !strings.Contains(fatal, "log line") {
 		t.Errorf("never listening: %q", fatal)

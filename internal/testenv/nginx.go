@@ -3,22 +3,16 @@ package testenv
 import (
 	"bufio"
 	"bytes"
-	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 )
-
-//go:embed testdata/nginx.conf.tmpl
-var nginxTemplate string
-
-var nginxConf = template.Must(template.New("nginx.conf").Parse(nginxTemplate))
 
 // NginxOptions configure StartNginx. The zero value is one clear-text
 // HTTP/1.1 listener with nginx's defaults.
@@ -62,11 +56,26 @@ type NginxOptions struct {
 	// it ("big", "dir/file"), before nginx starts.
 	Files map[string][]byte
 
-	// Certs signs the TLS listener's certificate. If nil, SharedCerts.
+	// WorkerConnections is nginx's worker_connections: connections open
+	// at once, clients' and upstreams'. If zero, 4096.
+	WorkerConnections int
+	// RlimitNofile is nginx's worker_rlimit_nofile, the worker's limit
+	// of open files, for WorkerConnections above the inherited limit. If
+	// zero, the worker keeps the limit it inherits.
+	RlimitNofile int
+	// Backlog is the listen queue of every listener (listen's backlog).
+	// If zero, nginx's default (511).
+	Backlog int
+	// SSLProtocols is nginx's ssl_protocols ("TLSv1.3"). If empty,
+	// nginx's default.
+	SSLProtocols string
+
+	// Certs signs the TLS listener's certificate. If nil, SharedCerts
+	// (StartNginx) or a new NewCerts (LaunchNginx).
 	Certs *Certs
 }
 
-// Nginx is an nginx started by StartNginx.
+// Nginx is an nginx started by StartNginx or LaunchNginx.
 type Nginx struct {
 	*Process
 	// Addr is the clear-text HTTP/1.1 listener (127.0.0.1:PORT).
@@ -79,13 +88,17 @@ type Nginx struct {
 	Root string
 	// Certs signed the TLS listener's certificate.
 	Certs *Certs
+	// PEM are the certificate files the TLS listener uses (the CA's
+	// included), for other servers of the test.
+	PEM PEMFiles
 }
 
 // nginxData fills the template.
 type nginxData struct {
 	NginxOptions
-	Dir, Addr, TLSAddr, H2CAddr, Cert, Key string
-	KeepaliveTimeout                       string
+	Dir, Addr, TLSAddr, H2CAddr string
+	PEM                         PEMFiles
+	KeepaliveTimeout            string
 }
 
 // StartNginx starts nginx for the test (see the package doc for what
@@ -95,25 +108,72 @@ type nginxData struct {
 func StartNginx(t testing.TB, opts NginxOptions) *Nginx {
 	t.Helper()
 	bin := RequireBinary(t, "nginx", opts.Binary)
+	if opts.Certs == nil {
+		opts.Certs = SharedCerts(t)
+	}
+	n, cmd, err := prepareNginx(bin, t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Process = cmd.startTest(t)
+	return n
+}
+
+// LaunchNginx starts nginx as StartNginx does, for programs that are not
+// tests (the bench module): in a new temporary folder, which Stop
+// removes. The caller must call Stop. A missing nginx is an error
+// matching ErrNotInstalled.
+func LaunchNginx(opts NginxOptions) (*Nginx, error) {
+	bin, err := LookBinary("nginx", opts.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Certs == nil {
+		if opts.Certs, err = NewCerts(); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", "testenv-nginx-")
+	if err != nil {
+		return nil, err
+	}
+	n, cmd, err := prepareNginx(bin, dir, opts)
+	if err == nil {
+		n.Process, err = cmd.start(nil)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	n.removeDir = true
+	return n, nil
+}
+
+// prepareNginx writes nginx's folder into dir (files, certificate and
+// configuration, with free ports) and returns the command that runs it.
+func prepareNginx(bin, dir string, opts NginxOptions) (*Nginx, command, error) {
 	if opts.HTTP2 && !opts.TLS {
-		t.Fatal("testenv: NginxOptions.HTTP2 needs TLS (use H2C for clear text)")
+		return nil, command{}, errors.New("testenv: NginxOptions.HTTP2 needs TLS (use H2C for clear text)")
 	}
-	dir := t.TempDir()
 	n := &Nginx{Root: filepath.Join(dir, "www"), Certs: opts.Certs}
-	if n.Certs == nil {
-		n.Certs = SharedCerts(t)
-	}
 	for _, sub := range []string{"www", "www/up", "tmp"} {
-		mkdir(t, filepath.Join(dir, sub))
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, command{}, err
+		}
 	}
 	for name, data := range opts.Files {
 		p := filepath.Join(n.Root, filepath.FromSlash(name))
-		mkdir(t, filepath.Dir(p))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, command{}, err
+		}
 		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatalf("testenv: %v", err)
+			return nil, command{}, err
 		}
 	}
-	pem := n.Certs.WritePEM(t, dir)
+	var err error
+	if n.PEM, err = n.Certs.WritePEMFiles(dir); err != nil {
+		return nil, command{}, err
+	}
 	// The worker's user must reach the folder and read the files; it
 	// writes uploads and request bodies.
 	for _, p := range []string{filepath.Dir(dir), dir} {
@@ -129,7 +189,10 @@ func StartNginx(t testing.TB, opts NginxOptions) *Nginx {
 		os.Chmod(p, 0o777)
 	}
 
-	ports := FreePorts(t, 3)
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, command{}, err
+	}
 	n.Addr = ports[0]
 	addrs := []string{n.Addr}
 	if opts.TLS {
@@ -143,7 +206,7 @@ func StartNginx(t testing.TB, opts NginxOptions) *Nginx {
 	data := nginxData{
 		NginxOptions: opts,
 		Dir:          dir, Addr: n.Addr, TLSAddr: n.TLSAddr, H2CAddr: n.H2CAddr,
-		Cert: pem.Cert, Key: pem.Key,
+		PEM:              n.PEM,
 		KeepaliveTimeout: "60s",
 	}
 	switch {
@@ -155,13 +218,19 @@ func StartNginx(t testing.TB, opts NginxOptions) *Nginx {
 	if data.KeepaliveRequests == 0 {
 		data.KeepaliveRequests = 1_000_000
 	}
+	if data.WorkerConnections == 0 {
+		data.WorkerConnections = 4096
+	}
 	conf := filepath.Join(dir, "nginx.conf")
-	writeTemplate(t, conf, nginxConf, data)
+	if err := writeTemplate(conf, data); err != nil {
+		return nil, command{}, err
+	}
 	errorLog := filepath.Join(dir, "error.log")
-	n.Process = startProcess(t, "nginx", bin,
-		[]string{"-p", dir, "-e", errorLog, "-c", conf, "-g", "daemon off;"},
-		dir, syscall.SIGTERM, errorLog, addrs...)
-	return n
+	return n, command{
+		name: "nginx", bin: bin,
+		args: []string{"-p", dir, "-e", errorLog, "-c", conf, "-g", "daemon off;"},
+		dir:  dir, stop: syscall.SIGTERM, logFile: errorLog, addrs: addrs,
+	}, nil
 }
 
 // URL returns the http URL of path on the clear-text listener.
@@ -220,23 +289,4 @@ func (n *Nginx) AccessLog() ([]AccessEntry, error) {
 		entries = append(entries, e)
 	}
 	return entries, sc.Err()
-}
-
-func mkdir(t testing.TB, dir string) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-}
-
-// writeTemplate executes tmpl with data into the file path.
-func writeTemplate(t testing.TB, path string, tmpl *template.Template, data any) {
-	t.Helper()
-	var b bytes.Buffer
-	if err := tmpl.Execute(&b, data); err != nil {
-		t.Fatalf("testenv: %s: %v", filepath.Base(path), err)
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TCPPair returns the two ends of a loopback TCP connection: the client's
@@ -168,4 +169,96 @@ func (r *TLSRelay) Close() {
 		r.ln.Close()
 	}
 	r.wg.Wait()
+}
+
+// Serve runs handle on every connection ln accepts (nil: a new listener
+// on a free loopback port), each in a goroutine of its own, and returns
+// ln's address. handle may return at once and leave the connection open:
+// when the test ends, ln and every connection it accepted are closed, and
+// the cleanup waits for the handlers to return.
+func Serve(t testing.TB, ln net.Listener, handle func(net.Conn)) string {
+	t.Helper()
+	if ln == nil {
+		var err error
+		if ln, err = listen(); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { handle(c) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// HandshakeTimeout bounds the server's handshake in DialTLSPair.
+const HandshakeTimeout = 20 * time.Second
+
+// DialTLSPair makes a TLS connection through the code under test: it
+// listens on loopback, calls dial with the address while a server runs
+// the TLS handshake with cfg on the connection it accepts, and returns
+// what dial returned (the client's end, C being its type, a
+// transport.Stream say) and the server's end once both are done. If
+// either fails, both ends are closed and the error is returned.
+func DialTLSPair[C io.Closer](cfg *tls.Config, dial func(addr string) (C, error)) (client C, server *tls.Conn, err error) {
+	ln, err := listen()
+	if err != nil {
+		return client, nil, err
+	}
+	defer ln.Close()
+	var herr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			herr = err
+			return
+		}
+		server = tls.Server(c, cfg)
+		c.SetDeadline(time.Now().Add(HandshakeTimeout))
+		herr = server.Handshake()
+		c.SetDeadline(time.Time{})
+	}()
+	client, err = dial(ln.Addr().String())
+	if err != nil {
+		ln.Close() // ends the Accept if dial never connected
+	}
+	<-done
+	if err == nil {
+		err = herr
+	}
+	if err != nil {
+		if any(client) != nil {
+			client.Close()
+		}
+		if server != nil {
+			server.Close()
+		}
+		var zero C
+		return zero, nil, err
+	}
+	return client, server, nil
 }

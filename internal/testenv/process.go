@@ -37,51 +37,76 @@ type Process struct {
 	// Name is the program's name, for messages.
 	Name string
 	// Dir is the folder of its configuration, logs and files (a
-	// t.TempDir()).
+	// t.TempDir(), or a folder of its own that Stop removes for the
+	// launchers that take no test).
 	Dir string
 	// Output is the file that gets its stdout and stderr.
 	Output string
 
-	cmd     *exec.Cmd
-	stopSig os.Signal
-	done    chan struct{} // closed when the process was reaped
-	err     error         // Wait's result, set before done is closed
-	once    sync.Once
+	cmd       *exec.Cmd
+	stopSig   os.Signal
+	removeDir bool          // Stop removes Dir
+	done      chan struct{} // closed when the process was reaped
+	err       error         // Wait's result, set before done is closed
+	once      sync.Once
 }
 
-// startProcess starts bin with args in dir, registers its stop with
-// t.Cleanup and waits until every one of addrs accepts. stop is the
-// signal that ends it gracefully. The test fails if it cannot start,
-// exits first, or does not listen within StartTimeout; the message
-// carries the end of its output and of logFile (if not empty).
-func startProcess(t testing.TB, name, bin string, args []string, dir string, stop os.Signal, logFile string, addrs ...string) *Process {
-	t.Helper()
-	p := &Process{Name: name, Dir: dir, Output: filepath.Join(dir, name+".out"), stopSig: stop, done: make(chan struct{})}
+// command is a program for a launcher to run.
+type command struct {
+	name    string    // for messages, and the output file's name
+	bin     string    // the program
+	args    []string  // its arguments
+	dir     string    // its working folder, holding its files
+	stop    os.Signal // the signal that ends it gracefully
+	logFile string    // a log whose end goes into error messages, if set
+	addrs   []string  // the addresses it must accept on
+}
+
+// start starts the command and waits until every one of its addresses
+// accepts. If it cannot start, exits first, or does not listen within
+// StartTimeout, it is stopped and the error carries the end of its
+// output and of its log. onStart, if not nil, is called as soon as the
+// process runs (to register its stop).
+func (c command) start(onStart func(*Process)) (*Process, error) {
+	p := &Process{Name: c.name, Dir: c.dir, Output: filepath.Join(c.dir, c.name+".out"), stopSig: c.stop, done: make(chan struct{})}
 	out, err := os.Create(p.Output)
 	if err != nil {
-		t.Fatalf("testenv: %s: %v", name, err)
+		return nil, fmt.Errorf("testenv: %s: %w", c.name, err)
 	}
 	defer out.Close()
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Dir = dir
+	p.cmd = exec.Command(c.bin, c.args...)
+	p.cmd.Dir = c.dir
 	p.cmd.Stdout = out
 	p.cmd.Stderr = out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("testenv: start %s: %v", name, err)
+		return nil, fmt.Errorf("testenv: start %s: %w", c.name, err)
 	}
 	go func() {
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(p.Stop)
+	if onStart != nil {
+		onStart(p)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	for _, addr := range addrs {
+	for _, addr := range c.addrs {
 		if err := p.waitAccept(ctx, addr); err != nil {
 			p.Stop()
-			t.Fatalf("testenv: %s: %v\n%s", name, err, p.diagnostics(logFile))
+			return nil, fmt.Errorf("testenv: %s: %w\n%s", c.name, err, p.diagnostics(c.logFile))
 		}
+	}
+	return p, nil
+}
+
+// startTest starts the command for t: its stop is registered with
+// t.Cleanup, and the test fails if it does not start and listen.
+func (c command) startTest(t testing.TB) *Process {
+	t.Helper()
+	p, err := c.start(func(p *Process) { t.Cleanup(p.Stop) })
+	if err != nil {
+		t.Fatal(err)
 	}
 	return p
 }
@@ -106,10 +131,11 @@ func (p *Process) waitAccept(ctx context.Context, addr string) error {
 	}
 }
 
-// diagnostics returns the ends of the process's output and of logFile.
+// diagnostics returns the ends of the process's output and of logFile
+// (if it was written).
 func (p *Process) diagnostics(logFile string) string {
 	s := "output: " + tail(p.Output)
-	if logFile != "" {
+	if _, err := os.Stat(logFile); err == nil {
 		s += "\nlog: " + tail(logFile)
 	}
 	return s
@@ -127,7 +153,7 @@ func tail(path string) string {
 	return string(b)
 }
 
-// Pid returns the process id.
+// Pid returns the process id, which is also its process group's.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Exited reports whether the process has exited (and was reaped).
@@ -141,8 +167,9 @@ func (p *Process) Exited() bool {
 }
 
 // Stop ends the process: the stop signal, then, after StopTimeout, a kill
-// of its process group. It returns once the process was reaped, and
-// does nothing more when called again. Launchers call it at cleanup.
+// of its process group. It returns once the process was reaped (and its
+// folder removed, for the launchers that take no test), and does nothing
+// more when called again. Launchers that take a test call it at cleanup.
 func (p *Process) Stop() {
 	p.once.Do(func() {
 		if !p.Exited() {
@@ -153,6 +180,9 @@ func (p *Process) Stop() {
 		case <-time.After(stopTimeout):
 			p.Kill()
 			<-p.done
+		}
+		if p.removeDir {
+			os.RemoveAll(p.Dir)
 		}
 	})
 }

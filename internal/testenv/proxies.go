@@ -3,7 +3,7 @@ package testenv
 import (
 	"bufio"
 	"bytes"
-	_ "embed"
+	"crypto/tls"
 	"net"
 	"net/url"
 	"os"
@@ -11,13 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"text/template"
 )
-
-//go:embed testdata/tinyproxy.conf.tmpl
-var tinyproxyTemplate string
-
-var tinyproxyConf = template.Must(template.New("tinyproxy.conf").Parse(tinyproxyTemplate))
 
 // TinyproxyOptions configure StartTinyproxy. The zero value is an open
 // HTTP proxy (plain requests and CONNECT to any port) for loopback
@@ -33,42 +27,46 @@ type TinyproxyOptions struct {
 	// requests and responses it forwards carry "Via: 1.1 tinyproxy
 	// (tinyproxy/VERSION)".
 	DisableVia bool
+	// ConnectPorts are the only ports CONNECT may reach (others are
+	// refused with 403). If empty, every port.
+	ConnectPorts []int
+}
+
+// Server is a program that a launcher started, listening on one
+// address.
+type Server struct {
+	*Process
+	// Addr is where it listens (127.0.0.1:PORT).
+	Addr string
 }
 
 // Tinyproxy is a tinyproxy started by StartTinyproxy.
 type Tinyproxy struct {
-	*Process
-	// Addr is where it listens (127.0.0.1:PORT).
-	Addr string
-	opts TinyproxyOptions
+	Server
+	user *url.Userinfo
 }
 
 // StartTinyproxy starts tinyproxy for the test (see the package doc for
 // what every launcher does).
 func StartTinyproxy(t testing.TB, opts TinyproxyOptions) *Tinyproxy {
 	t.Helper()
-	bin := RequireBinary(t, "tinyproxy", opts.Binary)
-	dir := t.TempDir()
-	addr := FreePort(t)
-	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(dir, "tinyproxy.conf")
-	writeTemplate(t, conf, tinyproxyConf, struct {
-		TinyproxyOptions
-		Dir, Port string
-	}{opts, dir, port})
-	log := filepath.Join(dir, "tinyproxy.log")
-	p := startProcess(t, "tinyproxy", bin, []string{"-d", "-c", conf}, dir, syscall.SIGTERM, log, addr)
-	return &Tinyproxy{Process: p, Addr: addr, opts: opts}
+	srv := startServer(t, "tinyproxy", opts.Binary, func(dir, host, port string) []string {
+		conf := filepath.Join(dir, "tinyproxy.conf")
+		if err := writeTemplate(conf, struct {
+			TinyproxyOptions
+			Dir, Port string
+		}{opts, dir, port}); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"-d", "-c", conf}
+	})
+	return &Tinyproxy{Server: srv, user: userinfo(opts.User, opts.Password)}
 }
 
 // URL returns the proxy's URL, http://[user:password@]127.0.0.1:PORT,
 // with the credentials of the options.
 func (p *Tinyproxy) URL() *url.URL {
-	u := &url.URL{Scheme: "http", Host: p.Addr}
-	if p.opts.User != "" {
-		u.User = url.UserPassword(p.opts.User, p.opts.Password)
-	}
-	return u
+	return &url.URL{Scheme: "http", Host: p.Addr, User: p.user}
 }
 
 // Requests returns the request lines the proxy received so far, in
@@ -108,10 +106,8 @@ type MicrosocksOptions struct {
 
 // Microsocks is a microsocks started by StartMicrosocks.
 type Microsocks struct {
-	*Process
-	// Addr is where it listens (127.0.0.1:PORT).
-	Addr string
-	opts MicrosocksOptions
+	Server
+	user *url.Userinfo
 }
 
 // StartMicrosocks starts microsocks for the test (see the package doc
@@ -119,24 +115,120 @@ type Microsocks struct {
 // only arguments).
 func StartMicrosocks(t testing.TB, opts MicrosocksOptions) *Microsocks {
 	t.Helper()
-	bin := RequireBinary(t, "microsocks", opts.Binary)
-	dir := t.TempDir()
-	addr := FreePort(t)
-	host, port, _ := net.SplitHostPort(addr)
-	args := []string{"-i", host, "-p", port}
-	if opts.User != "" {
-		args = append(args, "-u", opts.User, "-P", opts.Password)
-	}
-	p := startProcess(t, "microsocks", bin, args, dir, syscall.SIGTERM, "", addr)
-	return &Microsocks{Process: p, Addr: addr, opts: opts}
+	srv := startServer(t, "microsocks", opts.Binary, func(dir, host, port string) []string {
+		args := []string{"-i", host, "-p", port}
+		if opts.User != "" {
+			args = append(args, "-u", opts.User, "-P", opts.Password)
+		}
+		return args
+	})
+	return &Microsocks{Server: srv, user: userinfo(opts.User, opts.Password)}
 }
 
 // URL returns the proxy's URL with scheme (socks5, or socks5h for names
 // resolved by the proxy) and the credentials of the options.
 func (m *Microsocks) URL(scheme string) *url.URL {
-	u := &url.URL{Scheme: scheme, Host: m.Addr}
-	if m.opts.User != "" {
-		u.User = url.UserPassword(m.opts.User, m.opts.Password)
+	return &url.URL{Scheme: scheme, Host: m.Addr, User: m.user}
+}
+
+// startServer starts the program name (bin if set) for t on a free
+// loopback port, with the arguments args returns for its folder and
+// address; its log, if any, is NAME.log in the folder.
+func startServer(t testing.TB, name, bin string, args func(dir, host, port string) []string) Server {
+	t.Helper()
+	bin = RequireBinary(t, name, bin)
+	dir := t.TempDir()
+	addr := FreePort(t)
+	host, port, _ := net.SplitHostPort(addr)
+	cmd := command{
+		name: name, bin: bin, args: args(dir, host, port), dir: dir,
+		stop: syscall.SIGTERM, logFile: filepath.Join(dir, name+".log"), addrs: []string{addr},
 	}
-	return u
+	return Server{Process: cmd.startTest(t), Addr: addr}
+}
+
+// userinfo returns the credentials of a proxy URL: nil without a user.
+func userinfo(user, password string) *url.Userinfo {
+	if user == "" {
+		return nil
+	}
+	return url.UserPassword(user, password)
+}
+
+// NghttpdOptions configure StartNghttpd. The zero value serves an empty
+// folder over h2c (HTTP/2 with prior knowledge).
+type NghttpdOptions struct {
+	// Binary is the nghttpd program. If empty, nghttpd on PATH or in an
+	// sbin folder.
+	Binary string
+	// Root is the folder it serves. If empty, an empty folder.
+	Root string
+	// TLS serves over TLS (h2 by ALPN) with the server certificate of
+	// Certs. If false, h2c with prior knowledge.
+	TLS bool
+	// Certs signs the TLS certificate. If nil, SharedCerts.
+	Certs *Certs
+	// Cert, if it holds a certificate, is served over TLS instead of
+	// the server certificate of Certs (for a client that trusts another
+	// CA).
+	Cert tls.Certificate
+}
+
+// StartNghttpd starts nghttpd, nghttp2's HTTP/2-only server, for the
+// test (see the package doc for what every launcher does; nghttpd has no
+// configuration file, only arguments).
+func StartNghttpd(t testing.TB, opts NghttpdOptions) Server {
+	t.Helper()
+	return startServer(t, "nghttpd", opts.Binary, func(dir, host, port string) []string {
+		root := opts.Root
+		if root == "" {
+			root = dir
+		}
+		args := []string{"-d", root, "--address=" + host, port}
+		if !opts.TLS {
+			return append([]string{"--no-tls"}, args...)
+		}
+		cert := opts.Cert
+		if len(cert.Certificate) == 0 {
+			if opts.Certs == nil {
+				opts.Certs = SharedCerts(t)
+			}
+			cert = opts.Certs.Server
+		}
+		certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		if err := WriteKeyPair(cert, certFile, keyFile, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return append(args, keyFile, certFile)
+	})
+}
+
+// DantedOptions configure StartDanted. The zero value is a SOCKS5 proxy
+// without authentication that connects loopback clients to any loopback
+// port.
+type DantedOptions struct {
+	// Binary is the danted program. If empty, danted on PATH or in an
+	// sbin folder.
+	Binary string
+	// Blocked are loopback ports the proxy refuses to connect to (a
+	// SOCKS5 "not allowed by ruleset" reply).
+	Blocked []int
+}
+
+// StartDanted starts Dante's SOCKS server (one process) for the test
+// (see the package doc for what every launcher does). Its URL is
+// socks5://ADDR.
+func StartDanted(t testing.TB, opts DantedOptions) Server {
+	t.Helper()
+	return startServer(t, "danted", opts.Binary, func(dir, host, port string) []string {
+		conf := filepath.Join(dir, "danted.conf")
+		if err := writeTemplate(conf, struct {
+			DantedOptions
+			Port string
+			Root bool
+		}{opts, port, os.Geteuid() == 0}); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"-f", conf, "-p", filepath.Join(dir, "danted.pid"), "-N", "1"}
+	})
 }

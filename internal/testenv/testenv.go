@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"net"
@@ -9,8 +11,28 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"text/template"
 	"time"
 )
+
+// The configuration templates of the launchers, one per program
+// (testdata/PROGRAM.conf.tmpl), named PROGRAM.conf.
+//
+//go:embed testdata/*.conf.tmpl
+var templateFS embed.FS
+
+var templates = template.Must(template.ParseFS(templateFS, "testdata/*.conf.tmpl"))
+
+// writeTemplate writes the configuration file path from the template of
+// its name (nginx.conf, tinyproxy.conf) filled with data.
+func writeTemplate(path string, data any) error {
+	var b bytes.Buffer
+	name := filepath.Base(path) + ".tmpl"
+	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+		return fmt.Errorf("testenv: %s: %w", name, err)
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
 
 // CI reports whether the tests run in continuous integration (the
 // environment variable CI is "true"), where a missing peer program fails
@@ -19,7 +41,7 @@ func CI() bool { return os.Getenv("CI") == "true" }
 
 // sbinDirs are searched after PATH: Debian installs servers there, and a
 // user's PATH often lacks them.
-var sbinDirs = []string{"/usr/sbin", "/usr/local/sbin", "/sbin"}
+var sbinDirs = []string{"/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/local/nginx/sbin"}
 
 // ErrNotInstalled is matched by the error of LookBinary for a program
 // that is not installed.
@@ -27,7 +49,8 @@ var ErrNotInstalled = errors.New("testenv: program not installed")
 
 // LookBinary returns the path of the program name: bin when it is not
 // empty (which must then exist), else name on PATH, else name in
-// /usr/sbin, /usr/local/sbin or /sbin. A missing program is an error
+// /usr/sbin, /usr/local/sbin, /sbin or /usr/local/nginx/sbin (nginx built
+// from source). A missing program is an error
 // matching ErrNotInstalled.
 func LookBinary(name, bin string) (string, error) {
 	if bin != "" {
@@ -91,6 +114,15 @@ func FreePort(t testing.TB) string {
 // they differ.
 func FreePorts(t testing.TB, n int) []string {
 	t.Helper()
+	addrs, err := freePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrs
+}
+
+// freePorts is FreePorts with an error.
+func freePorts(n int) ([]string, error) {
 	addrs := make([]string, 0, n)
 	lns := make([]net.Listener, 0, n)
 	defer func() {
@@ -99,15 +131,19 @@ func FreePorts(t testing.TB, n int) []string {
 		}
 	}()
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := listen()
 		if err != nil {
-			t.Fatalf("testenv: free port: %v", err)
+			return nil, fmt.Errorf("testenv: free port: %w", err)
 		}
 		lns = append(lns, ln)
 		addrs = append(addrs, ln.Addr().String())
 	}
-	return addrs
+	return addrs, nil
 }
+
+// listen listens on a free loopback port; tests replace it to see
+// failures.
+var listen = func() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
 // PollInterval is how often Eventually and the launchers check again.
 const PollInterval = 5 * time.Millisecond

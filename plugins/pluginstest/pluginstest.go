@@ -2,7 +2,8 @@
 // it serves a plugin in the test process, and builds plugin binaries for
 // tests that launch them. It is package plugins' counterpart of
 // transport/transporttest, kept apart so that programs hosting plugins
-// do not link package testing through package plugins.
+// do not link package testing through package plugins. Main is the
+// TestMain of packages that build plugin binaries.
 //
 // A plugin's tests usually run the conformance suite twice, in process
 // and through the built binary:
@@ -56,15 +57,7 @@ const LaunchTimeout = time.Minute
 func TestBackend(t testing.TB, cfg plugins.ServeConfig, opts transport.Options) *plugins.Backend {
 	t.Helper()
 	b, err := plugins.ServeInProcess(cfg, opts)
-	if errors.Is(err, transport.ErrUnavailable) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	launch(t, b)
-	return b
+	return launch(t, b, err)
 }
 
 // OpenBinary opens the plugin binary at path (built by TestBuild, say)
@@ -80,6 +73,14 @@ func OpenBinary(t testing.TB, path string, opts transport.Options) *plugins.Back
 		t.Fatalf("pluginstest: %s is not named %sNAME", path, registry.PluginBinaryPrefix)
 	}
 	b, err := plugins.Open(plugins.Plugin{Name: name, Path: path, StartTimeout: LaunchTimeout}, opts)
+	return launch(t, b, err)
+}
+
+// launch takes b, opened with err, and starts its plugin: it skips t
+// where plugins cannot be hosted, fails it if b did not open or its
+// plugin does not start, and closes b when t ends.
+func launch(t testing.TB, b *plugins.Backend, err error) *plugins.Backend {
+	t.Helper()
 	if errors.Is(err, transport.ErrUnavailable) {
 		t.Skip(err)
 	}
@@ -87,18 +88,12 @@ func OpenBinary(t testing.TB, path string, opts transport.Options) *plugins.Back
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	launch(t, b)
-	return b
-}
-
-// launch starts b's plugin and fails t if it does not start.
-func launch(t testing.TB, b *plugins.Backend) {
-	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), LaunchTimeout)
 	defer cancel()
 	if _, err := plugins.Launch(ctx, b); err != nil {
 		t.Fatalf("pluginstest: starting %s: %v", b.Name(), err)
 	}
+	return b
 }
 
 // TestBuild builds the plugin main package pkg (an import path, or a
@@ -123,8 +118,8 @@ func TestBuild(t testing.TB, pkg, name string) string {
 // the trust rules (owned by the user, not writable by group or others),
 // as t.TempDir() and os.MkdirTemp directories do.
 func Build(ctx context.Context, pkg, name, dir string) (string, error) {
-	if !plugins.ValidName(name) {
-		return "", fmt.Errorf("pluginstest: %q is not a plugin name: use letters, digits, '.', '_' and '-'", name)
+	if err := validName(name); err != nil {
+		return "", err
 	}
 	out := filepath.Join(dir, registry.PluginBinaryPrefix+name)
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
@@ -137,4 +132,12 @@ func Build(ctx context.Context, pkg, name, dir string) (string, error) {
 		return "", err
 	}
 	return out, nil
+}
+
+// validName returns an error for a name that cannot be a plugin's.
+func validName(name string) error {
+	if !plugins.ValidName(name) {
+		return fmt.Errorf("pluginstest: %q is not a plugin name: use letters, digits, '.', '_' and '-'", name)
+	}
+	return nil
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/transportkit/transportkit/backends/stdnet"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/plugins/pluginstest"
@@ -21,15 +19,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	plugins.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(pluginstest.Main(m, func(context.Context, string) error { return nil }))
 }
 
 const example = "../../examples/plugins/socks5/transportkit-backend-socks5"

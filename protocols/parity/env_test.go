@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -182,6 +181,7 @@ func (e *env) mockBackend(t *testing.T, v *variant) (transport.Backend, bool) {
 	return b, true
 }
 
+// pluginBuild is the plugin build; dir is the directory TestMain gives.
 var pluginBuild struct {
 	once sync.Once
 	dir  string
@@ -193,10 +193,6 @@ var pluginBuild struct {
 func buildPlugin() (string, error) {
 	b := &pluginBuild
 	b.once.Do(func() {
-		b.dir, b.err = os.MkdirTemp("", "parity-plugin-")
-		if b.err != nil {
-			return
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		b.path, b.err = pluginstest.Build(ctx, "./testdata/netplugin", "paritynet", b.dir)

@@ -1,27 +1,20 @@
 package parity
 
 import (
-	"fmt"
+	"context"
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
-	"github.com/transportkit/transportkit/plugins"
+	"github.com/transportkit/transportkit/plugins/pluginstest"
 )
 
-// TestMain ends the plugin processes and removes the plugin build, then
-// fails the package if a goroutine outlived the tests (whatever their
-// outcome: a difference must not hide a leak).
+// TestMain gives the plugin build a directory, and ends the plugin
+// processes and removes the build after the tests, then fails the package
+// if a goroutine outlived them (whatever their outcome: a difference must
+// not hide a leak).
 func TestMain(m *testing.M) {
-	code := m.Run()
-	plugins.Cleanup()
-	if pluginBuild.dir != "" {
-		os.RemoveAll(pluginBuild.dir)
-	}
-	if err := goleak.Find(); err != nil {
-		fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-		code = 1
-	}
-	os.Exit(code)
+	os.Exit(pluginstest.Main(m, func(_ context.Context, dir string) error {
+		pluginBuild.dir = dir
+		return nil
+	}))
 }

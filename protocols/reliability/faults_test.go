@@ -95,7 +95,7 @@ func (s *faultServer) fault(raw net.Conn) bool {
 		// Only cipher suites of TLS 1.2 with RSA key exchange, which
 		// clients no longer offer: the server answers the ClientHello
 		// with a handshake_failure alert.
-		cfg := s.pki.serverConfig()
+		cfg := s.pki.ServerConfig()
 		cfg.MaxVersion = tls.VersionTLS12
 		cfg.CipherSuites = []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}
 		tls.Server(raw, cfg).Handshake()
@@ -110,7 +110,7 @@ func (s *faultServer) fault(raw net.Conn) bool {
 		if s.w.h2 {
 			proto = http2.NextProtoTLS
 		}
-		tc := tls.Server(raw, s.pki.serverConfig(proto))
+		tc := tls.Server(raw, s.pki.ServerConfig(proto))
 		if tc.Handshake() != nil {
 			return false
 		}

@@ -19,9 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
-	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/plugins/pluginstest"
 )
 
@@ -44,26 +41,10 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(envFDServer); dir != "" {
 		os.Exit(runFDServer(dir))
 	}
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "reliability-plugins-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	pluginDir = dir
-	code := m.Run()
-	plugins.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			return 1
-		}
-	}
-	return code
+	os.Exit(pluginstest.Main(m, func(_ context.Context, dir string) error {
+		pluginDir = dir
+		return nil
+	}))
 }
 
 // buildPlugins builds the two plugins of the matrix into dir, side by
@@ -176,7 +157,7 @@ type fdServer struct {
 func startFDServer(t testing.TB, p *pki) fdServer {
 	t.Helper()
 	dir := t.TempDir()
-	if _, _, err := p.writeFiles(dir); err != nil {
+	if _, err := p.WritePEMFiles(dir); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0])

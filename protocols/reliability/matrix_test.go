@@ -343,7 +343,7 @@ func (m *matrix) cell(t *testing.T, col column, b transport.Backend, f fault, w 
 		}
 	}
 
-	tr := &protocols.Transport{Backend: b, TLSClientConfig: m.pki.clientConfig()}
+	tr := &protocols.Transport{Backend: b, TLSClientConfig: m.pki.ClientConfig()}
 	scheme := "http"
 	switch {
 	case w.tls && w.h2:

@@ -1,10 +1,10 @@
 package reliability
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/transportkit/transportkit/internal/testenv"
 )
 
 // nginx is an nginx process started by a test: HTTP/1.1 in clear text on
@@ -20,62 +20,21 @@ type nginx struct {
 // when nginx is not installed, unless CI=true.
 func startNginx(t testing.TB, p *pki) nginx {
 	t.Helper()
-	bin, err := lookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nginx not installed (CI must run the soak): %v", err)
-		}
-		t.Skipf("nginx not installed: %v", err)
-	}
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o777); err != nil {
-		t.Fatal(err)
-	}
-	// nginx's worker drops root for an unprivileged user, who must reach
-	// the certificate and write request bodies.
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		os.Chmod(d, 0o755)
-	}
-	os.Chmod(filepath.Join(dir, "tmp"), 0o777)
-	if _, _, err := p.writeFiles(dir); err != nil {
-		t.Fatal(err)
-	}
-	ports := freePorts(t, 2)
-	n := nginx{plain: ports[0], secure: ports[1]}
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, n.plain, n.secure), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	startProc(t, false, ports, bin, "-p", dir, "-c", conf, "-g", "daemon off;")
-	return n
+	n := testenv.StartNginx(t, testenv.NginxOptions{
+		TLS: true, HTTP2: true, Certs: p.Certs,
+		KeepaliveTimeout: time.Second, KeepaliveRequests: 5,
+		Locations: []string{`location = /post { default_type text/plain; return 200 "ok"; }`},
+	})
+	return nginx{plain: n.Addr, secure: n.TLSAddr}
 }
 
-const nginxConf = `
-worker_processes 1;
-error_log %[1]s/error.log warn;
-pid %[1]s/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    default_type text/plain;
-    keepalive_timeout 1s;
-    keepalive_requests 5;
-    server {
-        listen %[2]s;
-        location = /hello { return 200 "hello"; }
-        location = /post { return 200 "ok"; }
-    }
-    server {
-        listen %[3]s ssl http2;
-        ssl_certificate %[1]s/cert.pem;
-        ssl_certificate_key %[1]s/key.pem;
-        location = /hello { return 200 "hello"; }
-        location = /post { return 200 "ok"; }
-    }
+// startSocks starts microsocks, a SOCKS5 proxy, on a loopback port and
+// returns its address, or "" and why when it is not installed (outside
+// CI: there a missing microsocks fails t).
+func startSocks(t testing.TB) (addr, skip string) {
+	t.Helper()
+	if _, err := testenv.LookBinary("microsocks", ""); err != nil && !testenv.CI() {
+		return "", err.Error()
+	}
+	return testenv.StartMicrosocks(t, testenv.MicrosocksOptions{}).Addr, ""
 }
-`

@@ -126,7 +126,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	tr := &protocols.Transport{Backend: b, TLSClientConfig: p.clientConfig()}
+	tr := &protocols.Transport{Backend: b, TLSClientConfig: p.ClientConfig()}
 	defer tr.Close()
 
 	// The baseline: everything the soak needs is up, and no request

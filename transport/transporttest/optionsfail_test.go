@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/transport"
 )
 
@@ -239,22 +240,7 @@ func TestVerifyNoLeaksSplicePipes(t *testing.T) {
 	shorten(t)
 	fb := &fakeTB{TB: t}
 	VerifyNoLeaks(fb)
-	pair := func() (net.Conn, net.Conn) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, s
-	}
+	pair := func() (net.Conn, net.Conn) { return testenv.TCPPair(t) }
 	srcW, srcR := pair()
 	dstW, dstR := pair()
 	payload := bytes.Repeat([]byte("splice"), 10000)

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/transportkit/transportkit/examples/plugins/internal/socks5test"
 	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
@@ -27,47 +25,12 @@ import (
 var pluginPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "socks5-example-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-socks5", "socks5", dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		os.Setenv(registry.EnvPluginPath, dir)
-		code := m.Run()
-		plugins.Cleanup()
-		if code == 0 {
-			if err := goleak.Find(); err != nil {
-				fmt.Fprintln(os.Stderr, "goleak:", err)
-				return 1
-			}
-		}
-		return code
-	}()
-	os.Exit(code)
-}
-
-func startProxy(t testing.TB) *socks5test.Server {
-	t.Helper()
-	s, err := socks5test.Start("", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	os.Exit(pluginstest.Main(m, pluginstest.BuildPlugin("./transportkit-backend-socks5", "socks5", &pluginPath)))
 }
 
 // TestGet runs the example's host code against the built plugin.
 func TestGet(t *testing.T) {
-	proxy := startProxy(t)
+	proxy := socks5test.StartTest(t, "", "")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTeapot)
 	}))
@@ -89,7 +52,7 @@ func TestGet(t *testing.T) {
 // TestConformanceSubprocess runs the stream suite through the plugin
 // process, over a proxy that passes resets on.
 func TestConformanceSubprocess(t *testing.T) {
-	proxy := startProxy(t)
+	proxy := socks5test.StartTest(t, "", "")
 	cfg := []byte(fmt.Sprintf(`{"proxy": %q}`, proxy.Addr()))
 	b := pluginstest.OpenBinary(t, pluginPath, transport.Options{Config: cfg})
 	transporttest.TestStream(t, transporttest.TCPPipe(b))

@@ -4,21 +4,16 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/transportkit/transportkit/examples/plugins/internal/tlstest"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/plugins/pluginstest"
-	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
@@ -29,52 +24,14 @@ var pluginPath string
 const waitLimit = 20 * time.Second
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tlskeys-example-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		pluginPath, err = pluginstest.Build(ctx, "./transportkit-backend-tlskeys", "tlskeys", dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		os.Setenv(registry.EnvPluginPath, dir)
-		code := m.Run()
-		plugins.Cleanup()
-		if code == 0 {
-			if err := goleak.Find(); err != nil {
-				fmt.Fprintln(os.Stderr, "goleak:", err)
-				return 1
-			}
-		}
-		return code
-	}()
-	os.Exit(code)
-}
-
-func newPKI(t testing.TB) *tlstest.PKI {
-	t.Helper()
-	p, err := tlstest.NewPKI(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	os.Exit(pluginstest.Main(m, pluginstest.BuildPlugin("./transportkit-backend-tlskeys", "tlskeys", &pluginPath)))
 }
 
 // TestConnect runs the example's host code against the built plugin and
 // a server that requires the client certificate.
 func TestConnect(t *testing.T) {
-	p := newPKI(t)
-	srv, err := p.Serve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	p := tlstest.NewTestPKI(t)
+	srv := p.ServeTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := connect(ctx, config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile}, srv.Addr(), []string{"h2", "http/1.1"})
@@ -92,7 +49,7 @@ func TestConnect(t *testing.T) {
 // TestBackendSubprocess runs the backend suite through the plugin
 // process.
 func TestBackendSubprocess(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	cfg, err := json.Marshal(config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +62,7 @@ func TestBackendSubprocess(t *testing.T) {
 // TestConformanceSubprocess runs the stream suite over TLS done in the
 // plugin process.
 func TestConformanceSubprocess(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	cfg, err := json.Marshal(config{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: p.CAFile})
 	if err != nil {
 		t.Fatal(err)
@@ -117,46 +74,12 @@ func TestConformanceSubprocess(t *testing.T) {
 	defer b.Close()
 	srvCfg := p.ServerConfig()
 	transporttest.TestStream(t, func() (transport.Stream, net.Conn, func(), error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		defer ln.Close()
-		var (
-			wg   sync.WaitGroup
-			peer *tls.Conn
-			herr error
-		)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := ln.Accept()
-			if err != nil {
-				herr = err
-				return
-			}
-			peer = tls.Server(c, srvCfg)
-			c.SetDeadline(time.Now().Add(waitLimit))
-			herr = peer.Handshake()
-			c.SetDeadline(time.Time{})
-		}()
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		defer cancel()
-		s, err := transport.DialTLS(ctx, b, "tcp", ln.Addr().String(), nil)
+		s, peer, err := testenv.DialTLSPair(srvCfg, func(addr string) (transport.Stream, error) {
+			return transport.DialTLS(ctx, b, "tcp", addr, nil)
+		})
 		if err != nil {
-			ln.Close()
-		}
-		wg.Wait()
-		if err == nil {
-			err = herr
-		}
-		if err != nil {
-			if s != nil {
-				s.Close()
-			}
-			if peer != nil {
-				peer.Close()
-			}
 			return nil, nil, nil, err
 		}
 		return s, peer, func() { s.Close(); peer.Close() }, nil

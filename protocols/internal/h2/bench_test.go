@@ -17,6 +17,7 @@ import (
 
 	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/backends/stdnet"
+	"github.com/transportkit/transportkit/internal/testenv"
 )
 
 // Workload W5 in miniature (the bench module's W5, bench/w5_h2.go, runs it
@@ -217,22 +218,13 @@ func loopbackAddr(b *testing.B, h http.Handler, useTLS bool) string {
 //
 //	go test -run '^$' -bench IdleConn -benchtime 3x ./protocols/h2/
 func BenchmarkIdleConn(b *testing.B) {
-	bin, err := exec.LookPath("nghttpd")
-	if err != nil {
-		b.Skip("nghttpd not installed")
-	}
 	dir := b.TempDir()
 	must(b, os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello world\n"), 0o644))
-	cert, key := writeCert(b, dir)
+	// The children trust the mock backend's certificate (tlsConfig).
+	cert := mock.ServerTLSConfig().Certificates[0]
 	for _, proto := range []string{"tls", "h2c"} {
 		b.Run("proto="+proto, func(b *testing.B) {
-			port := freePort(b)
-			addr := net.JoinHostPort("127.0.0.1", port)
-			args := []string{"-d", dir, "--address=127.0.0.1", port, key, cert}
-			if proto == "h2c" {
-				args = []string{"--no-tls", "-d", dir, "--address=127.0.0.1", port}
-			}
-			startServer(b, bin, args, addr)
+			addr := testenv.StartNghttpd(b, testenv.NghttpdOptions{Root: dir, TLS: proto == "tls", Cert: cert}).Addr
 			var mem, gor [2]float64
 			for it := range b.N {
 				for k := range 2 {

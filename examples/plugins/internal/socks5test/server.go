@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -32,6 +33,18 @@ type Server struct {
 
 // handshakeTimeout bounds a client's SOCKS handshake.
 const handshakeTimeout = 10 * time.Second
+
+// StartTest is Start for a test: the test fails if the server does not
+// start, and the server is closed when the test ends.
+func StartTest(t testing.TB, user, password string) *Server {
+	t.Helper()
+	s, err := Start(user, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
 
 // Start listens on 127.0.0.1 and serves until Close. If user is not
 // empty, clients must authenticate with user and password.

@@ -11,42 +11,18 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/net/proxy"
+
+	"github.com/transportkit/transportkit/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const waitLimit = 10 * time.Second
 
-func start(t *testing.T, user, password string) *Server {
-	t.Helper()
-	s, err := Start(user, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // target listens on 127.0.0.1 and runs serve on each connection.
 func target(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			serve(c)
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
+	return testenv.Serve(t, nil, serve)
 }
 
 func echo(c net.Conn) {
@@ -80,7 +56,7 @@ func roundTrip(t *testing.T, c net.Conn) {
 }
 
 func TestConnect(t *testing.T) {
-	s := start(t, "", "")
+	s := StartTest(t, "", "")
 	addr := target(t, echo)
 	c, err := dial(t, s, nil, addr)
 	if err != nil {
@@ -101,7 +77,7 @@ func TestConnect(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	s := start(t, "u", "p")
+	s := StartTest(t, "u", "p")
 	addr := target(t, echo)
 	c, err := dial(t, s, &proxy.Auth{User: "u", Password: "p"}, addr)
 	if err != nil {
@@ -118,7 +94,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestRefused(t *testing.T) {
-	s := start(t, "", "")
+	s := StartTest(t, "", "")
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
@@ -128,7 +104,7 @@ func TestRefused(t *testing.T) {
 }
 
 func TestResetRelayed(t *testing.T) {
-	s := start(t, "", "")
+	s := StartTest(t, "", "")
 	addr := target(t, func(c net.Conn) {
 		// Reset once the client has spoken, so that the connect itself
 		// surely succeeded.
@@ -165,7 +141,7 @@ func raw(t *testing.T, s *Server, b []byte) []byte {
 }
 
 func TestMalformed(t *testing.T) {
-	s := start(t, "", "")
+	s := StartTest(t, "", "")
 	for name, tc := range map[string]struct {
 		send, want []byte
 	}{
@@ -184,7 +160,7 @@ func TestMalformed(t *testing.T) {
 			t.Errorf("%s: proxy answered %v, want %v", name, got, tc.want)
 		}
 	}
-	sa := start(t, "u", "p")
+	sa := StartTest(t, "u", "p")
 	for name, send := range map[string][]byte{
 		"bad auth version": {5, 1, 2, 9, 1},
 		"short user":       {5, 1, 2, 1, 3, 'u'},

@@ -1,26 +1,27 @@
-// Package tlstest makes a throwaway PKI and a TLS echo server that
-// requires a client certificate, for the tlskeys plugin example's tests.
+// Package tlstest writes a throwaway PKI (made by internal/testenv) as
+// files and runs a TLS echo server that requires a client certificate,
+// for the tlskeys plugin example's tests.
 package tlstest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/transportkit/transportkit/internal/testenv"
 )
 
-// PKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate, written as PEM files.
+// PKI is a CA (testenv.Certs) with a server certificate for 127.0.0.1
+// (common name "tlstest server") and a client certificate, written as PEM
+// files.
 type PKI struct {
 	// CAFile, CertFile and KeyFile are the CA certificate and the
 	// client's certificate and key.
@@ -28,33 +29,14 @@ type PKI struct {
 	// ClientName is the client certificate's common name.
 	ClientName string
 
-	ca     *x509.CertPool
+	certs  *testenv.Certs
 	server tls.Certificate
 }
 
 // NewPKI creates the certificates and writes the client's files and the
-// CA's certificate into dir.
+// CA's certificate into dir, readable by the owner only.
 func NewPKI(dir string) (*PKI, error) {
-	now := time.Now()
-	tmpl := func(serial int64, cn string) *x509.Certificate {
-		return &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: cn},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-		}
-	}
-	caTmpl := tmpl(1, "tlstest CA")
-	caTmpl.IsCA, caTmpl.BasicConstraintsValid, caTmpl.KeyUsage = true, true, x509.KeyUsageCertSign
-	ca, err := issue(caTmpl, nil)
-	if err != nil {
-		return nil, err
-	}
-	srvTmpl := tmpl(2, "tlstest server")
-	srvTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	srvTmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	srv, err := issue(srvTmpl, ca)
+	certs, err := testenv.NewCerts()
 	if err != nil {
 		return nil, err
 	}
@@ -63,62 +45,38 @@ func NewPKI(dir string) (*PKI, error) {
 		CertFile:   filepath.Join(dir, "client.pem"),
 		KeyFile:    filepath.Join(dir, "client-key.pem"),
 		ClientName: "tlstest client",
-		ca:         x509.NewCertPool(),
-		server:     tls.Certificate{Certificate: [][]byte{srv.Raw, ca.Raw}, PrivateKey: srv.key},
+		certs:      certs,
 	}
-	p.ca.AddCert(ca.Certificate)
-	cliTmpl := tmpl(3, p.ClientName)
-	cliTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	cli, err := issue(cliTmpl, ca)
+	p.server, err = certs.Issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "tlstest server"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
 	if err != nil {
 		return nil, err
 	}
-	keyDER, err := x509.MarshalECPrivateKey(cli.key)
+	client, err := certs.IssueClient(p.ClientName)
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range []struct {
-		path, typ string
-		der       []byte
-	}{
-		{p.CAFile, "CERTIFICATE", ca.Raw},
-		{p.CertFile, "CERTIFICATE", cli.Raw},
-		{p.KeyFile, "EC PRIVATE KEY", keyDER},
-	} {
-		data := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
-		if err := os.WriteFile(f.path, data, 0o600); err != nil {
-			return nil, err
-		}
+	if err := os.WriteFile(p.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs.CA.Raw}), 0o600); err != nil {
+		return nil, err
+	}
+	if err := testenv.WriteKeyPair(client, p.CertFile, p.KeyFile, 0o600); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
-// keyCert is a certificate with its private key.
-type keyCert struct {
-	*x509.Certificate
-	key *ecdsa.PrivateKey
-}
-
-// issue makes a key and a certificate from tmpl signed by parent, or
-// self-signed when parent is nil.
-func issue(tmpl *x509.Certificate, parent *keyCert) (*keyCert, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// NewTestPKI is NewPKI into a temporary directory of t; the test fails
+// if it cannot.
+func NewTestPKI(t testing.TB) *PKI {
+	t.Helper()
+	p, err := NewPKI(t.TempDir())
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	signer, signerKey := tmpl, key
-	if parent != nil {
-		signer, signerKey = parent.Certificate, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		return nil, err
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &keyCert{c, key}, nil
+	return p
 }
 
 // ServerConfig is a server configuration that requires a client
@@ -127,7 +85,7 @@ func (p *PKI) ServerConfig() *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{p.server},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    p.ca,
+		ClientCAs:    p.certs.Roots,
 		NextProtos:   []string{"h2", "http/1.1"},
 	}
 }
@@ -153,6 +111,18 @@ func (p *PKI) Serve() (*Server, error) {
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
+}
+
+// ServeTest is Serve for a test: the test fails if the server does not
+// start, and the server is closed when the test ends.
+func (p *PKI) ServeTest(t testing.TB) *Server {
+	t.Helper()
+	s, err := p.Serve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // Addr is the server's address.

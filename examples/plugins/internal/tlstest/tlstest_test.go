@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -30,25 +31,10 @@ func TestServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(p.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		t.Fatal("no CA certificate")
-	}
+	cfg := clientConfig(t, p)
+	cfg.NextProtos = []string{"http/1.1"}
 	d := &net.Dialer{Timeout: 10 * time.Second}
-	c, err := tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      roots,
-		ServerName:   "127.0.0.1",
-		NextProtos:   []string{"http/1.1"},
-	})
+	c, err := tls.DialWithDialer(d, "tcp", s.Addr(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +53,7 @@ func TestServer(t *testing.T) {
 	}
 
 	// Without a client certificate the handshake fails.
-	c2, err := tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	c2, err := tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{RootCAs: cfg.RootCAs, ServerName: "127.0.0.1"})
 	if err == nil {
 		c2.SetDeadline(time.Now().Add(10 * time.Second))
 		_, err = c2.Read(make([]byte, 1))
@@ -84,12 +70,6 @@ func TestServer(t *testing.T) {
 func TestNewPKIFails(t *testing.T) {
 	if _, err := NewPKI("/nonexistent/dir"); err == nil {
 		t.Error("NewPKI wrote into a missing directory")
-	}
-}
-
-func TestIssueFails(t *testing.T) {
-	if _, err := issue(&x509.Certificate{SignatureAlgorithm: x509.SHA256WithRSA}, nil); err == nil {
-		t.Error("an RSA signature by an ECDSA key was issued")
 	}
 }
 
@@ -176,6 +156,21 @@ func TestAcceptAfterClose(t *testing.T) {
 		t.Fatal("the accept loop did not end")
 	}
 	if got := s.Clients(); len(got) != 0 {
+		t.Errorf("Clients = %v", got)
+	}
+}
+
+func TestForTests(t *testing.T) {
+	p := NewTestPKI(t)
+	s := p.ServeTest(t)
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", s.Addr(), clientConfig(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The server records the client once its side of the handshake ends.
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(s.Clients()) > 0 })
+	if got := s.Clients(); len(got) != 1 || got[0] != p.ClientName {
 		t.Errorf("Clients = %v", got)
 	}
 }

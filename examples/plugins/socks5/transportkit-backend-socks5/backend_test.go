@@ -25,16 +25,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const waitLimit = 20 * time.Second
 
-func startProxy(t testing.TB, user, password string) *socks5test.Server {
-	t.Helper()
-	s, err := socks5test.Start(user, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // serveConfig is what main serves, for the in-process tests.
 func serveConfig() plugins.ServeConfig {
 	return plugins.ServeConfig{Name: "socks5", Open: plugins.OpenDialer("socks5", open)}
@@ -59,7 +49,7 @@ func ctx(t testing.TB) context.Context {
 // TestStreams runs the stream suite through a proxy that passes resets
 // on (socks5test), over TCP (through the proxy) and unix (direct).
 func TestStreams(t *testing.T) {
-	proxy := startProxy(t, "", "")
+	proxy := socks5test.StartTest(t, "", "")
 	b := inProcess(t, config{Proxy: proxy.Addr()})
 	t.Run("tcp", func(t *testing.T) { transporttest.TestStream(t, transporttest.TCPPipe(b)) })
 	t.Run("unix", func(t *testing.T) { transporttest.TestStream(t, transporttest.UnixPipe(b)) })
@@ -97,7 +87,7 @@ func echo(t *testing.T) net.Listener {
 }
 
 func TestHandoffAndAuth(t *testing.T) {
-	proxy := startProxy(t, "user", "secret")
+	proxy := socks5test.StartTest(t, "user", "secret")
 	ln := echo(t)
 	b := inProcess(t, config{Proxy: proxy.Addr(), Username: "user", Password: "secret"})
 	s, err := b.Dial(ctx(t), "tcp", ln.Addr().String())

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/transportkit/transportkit/examples/plugins/internal/tlstest"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/plugins/pluginstest"
 	"github.com/transportkit/transportkit/transport"
@@ -23,15 +23,6 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const waitLimit = 20 * time.Second
-
-func newPKI(t testing.TB) *tlstest.PKI {
-	t.Helper()
-	p, err := tlstest.NewPKI(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func pluginConfig(t testing.TB, p *tlstest.PKI) json.RawMessage {
 	t.Helper()
@@ -49,12 +40,8 @@ func ctx(t testing.TB) context.Context {
 }
 
 func TestHandshakeInPlugin(t *testing.T) {
-	p := newPKI(t)
-	srv, err := p.Serve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	p := tlstest.NewTestPKI(t)
+	srv := p.ServeTest(t)
 	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
 	s, err := transport.DialTLS(ctx(t), b, "tcp", srv.Addr(), &tls.Config{NextProtos: []string{"h2"}})
 	if err != nil {
@@ -86,14 +73,14 @@ func TestHandshakeInPlugin(t *testing.T) {
 // TestBackend runs the backend suite: plain dials, whose sockets are
 // handed to the host.
 func TestBackend(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	transporttest.TestBackend(t, func(t *testing.T) transport.Backend {
 		return pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
 	})
 }
 
 func TestConformance(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
 	transporttest.TestStream(t, tlsPipe(t, b, p))
 }
@@ -103,44 +90,10 @@ func TestConformance(t *testing.T) {
 func tlsPipe(t testing.TB, b transport.Backend, p *tlstest.PKI) transporttest.MakePipe {
 	srvCfg := p.ServerConfig()
 	return func() (transport.Stream, net.Conn, func(), error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		s, peer, err := testenv.DialTLSPair(srvCfg, func(addr string) (transport.Stream, error) {
+			return transport.DialTLS(ctx(t), b, "tcp", addr, nil)
+		})
 		if err != nil {
-			return nil, nil, nil, err
-		}
-		defer ln.Close()
-		var (
-			wg   sync.WaitGroup
-			peer *tls.Conn
-			herr error
-		)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := ln.Accept()
-			if err != nil {
-				herr = err
-				return
-			}
-			peer = tls.Server(c, srvCfg)
-			c.SetDeadline(time.Now().Add(waitLimit))
-			herr = peer.Handshake()
-			c.SetDeadline(time.Time{})
-		}()
-		s, err := transport.DialTLS(ctx(t), b, "tcp", ln.Addr().String(), nil)
-		if err != nil {
-			ln.Close()
-		}
-		wg.Wait()
-		if err == nil {
-			err = herr
-		}
-		if err != nil {
-			if s != nil {
-				s.Close()
-			}
-			if peer != nil {
-				peer.Close()
-			}
 			return nil, nil, nil, err
 		}
 		return s, peer, func() { s.Close(); peer.Close() }, nil
@@ -148,14 +101,10 @@ func tlsPipe(t testing.TB, b transport.Backend, p *tlstest.PKI) transporttest.Ma
 }
 
 func TestUntrustedServer(t *testing.T) {
-	p, other := newPKI(t), newPKI(t)
-	srv, err := other.Serve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	p, other := tlstest.NewTestPKI(t), tlstest.NewTestPKI(t)
+	srv := other.ServeTest(t)
 	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
-	_, err = transport.DialTLS(ctx(t), b, "tcp", srv.Addr(), nil)
+	_, err := transport.DialTLS(ctx(t), b, "tcp", srv.Addr(), nil)
 	var re *plugins.RemoteError
 	if !errors.As(err, &re) {
 		t.Fatalf("DialTLS to a server of another CA: %v, want a *plugins.RemoteError", err)
@@ -163,7 +112,7 @@ func TestUntrustedServer(t *testing.T) {
 }
 
 func TestPlainDialHandsOff(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +130,7 @@ func TestPlainDialHandsOff(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	p := newPKI(t)
+	p := tlstest.NewTestPKI(t)
 	for _, raw := range []string{
 		``,
 		`{}`,
