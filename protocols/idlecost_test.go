@@ -137,7 +137,7 @@ func BenchmarkIdleConnCost(b *testing.B) {
 		defer be.Close()
 		for range b.N {
 			tr := &Transport{Backend: be, MaxIdleConnsPerHost: n,
-				TLSClientConfig: &tls.Config{RootCAs: ng.roots}}
+				TLSClientConfig: &tls.Config{RootCAs: ng.certs.Roots}}
 			openIdle(b, tr, fmt.Sprintf("https://%s/hello", ng.https), n, 256).report(b)
 			tr.Close()
 		}
