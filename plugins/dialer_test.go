@@ -41,42 +41,25 @@ func TestDialerBackendSuites(t *testing.T) {
 // server's conn as the peer.
 func tlsPipe(t *testing.T) transporttest.MakePipe {
 	cert := testenv.SharedCerts(t).Server
+	srvCfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}
 	return func() (transport.Stream, net.Conn, func(), error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		defer ln.Close()
-		accepted := make(chan *tls.Conn, 1)
-		go func() {
-			c, err := ln.Accept()
+		// C is net.Conn, not *tls.Conn: a failed dial returns a nil
+		// interface, which DialTLSPair does not try to close.
+		c, peer, err := testenv.DialTLSPair(srvCfg, func(addr string) (net.Conn, error) {
+			c, err := net.Dial("tcp", addr)
 			if err != nil {
-				accepted <- nil
-				return
+				return nil, err
 			}
-			s := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
-			s.SetDeadline(time.Now().Add(waitLimit))
-			s.Handshake()
-			s.SetDeadline(time.Time{})
-			accepted <- s
-		}()
-		c, err := net.Dial("tcp", ln.Addr().String())
+			tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+			tc.SetDeadline(time.Now().Add(waitLimit))
+			err = tc.Handshake()
+			tc.SetDeadline(time.Time{})
+			return tc, err
+		})
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-		tc.SetDeadline(time.Now().Add(waitLimit))
-		herr := tc.Handshake()
-		tc.SetDeadline(time.Time{})
-		peer := <-accepted
-		if herr != nil || peer == nil {
-			c.Close()
-			if peer != nil {
-				peer.Close()
-			}
-			return nil, nil, nil, errors.Join(herr, errors.New("no TLS peer"))
-		}
-		s := plugins.NewStream(tc, "tls")
+		s := plugins.NewStream(c, "tls")
 		return s, peer, func() { s.Close(); peer.Close() }, nil
 	}
 }

@@ -571,29 +571,8 @@ func TestH2MaxConnsPerHostRetries(t *testing.T) {
 	for _, peer := range churnPeers {
 		for _, max := range []int{1, 4} {
 			t.Run(peer.name+"/"+strconv.Itoa(max), func(t *testing.T) {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				var wg sync.WaitGroup
-				defer wg.Wait()
-				defer ln.Close()
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						nc, err := ln.Accept()
-						if err != nil {
-							return
-						}
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							peer.serve(nc)
-						}()
-					}
-				}()
-				testChurn(t, loopbackBackend(t), "http://"+ln.Addr().String()+"/", max, 64, 10)
+				addr := testenv.Serve(t, nil, peer.serve)
+				testChurn(t, loopbackBackend(t), "http://"+addr+"/", max, 64, 10)
 			})
 		}
 	}

@@ -618,35 +618,20 @@ func TestProxyConnectReplay(t *testing.T) {
 	}
 
 	// With a real backend: the first bytes and the rest arrive in order.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				if _, err := http.ReadRequest(br); err != nil {
-					return
-				}
-				c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\nhello "))
-				line, _ := br.ReadString('\n')
-				c.Write([]byte("world, you said " + line))
-			})
+	addr := testenv.Serve(t, nil, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
 		}
+		c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\nhello "))
+		line, _ := br.ReadString('\n')
+		c.Write([]byte("world, you said " + line))
 	})
-	defer wg.Wait()
-	defer ln.Close()
 	eachRealBackend(t, func(t *testing.T, b transport.Backend) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s, err := dialProxy(ctx, b, &url.URL{Scheme: "http", Host: ln.Addr().String()}, "https", "origin.test:443", proxyOptions{})
+		s, err := dialProxy(ctx, b, &url.URL{Scheme: "http", Host: addr}, "https", "origin.test:443", proxyOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -249,22 +249,10 @@ func TestDialErrors(t *testing.T) {
 }
 
 // closeEach accepts every connection to ln and closes it at once, until
-// the test ends; then it closes ln and waits for the accepting goroutine.
+// the test ends; then testenv.Serve closes ln and waits for its
+// goroutines.
 func closeEach(t *testing.T, ln net.Listener) {
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
+	testenv.Serve(t, ln, func(c net.Conn) { c.Close() })
 }
 
 func TestDialNames(t *testing.T) {

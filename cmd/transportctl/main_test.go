@@ -24,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/transportkit/transportkit/backends/mock"
+	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
 	"github.com/transportkit/transportkit/transport/transporttest"
@@ -440,59 +441,23 @@ func startNoALPN(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			if tc, ok := c.(*tls.Conn); ok {
-				tc.Handshake()
-			}
-			c.Close()
+	return "https://" + testenv.Serve(t, ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if tc, ok := c.(*tls.Conn); ok {
+			tc.Handshake()
 		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return "https://" + ln.Addr().String() + "/"
+		c.Close()
+	}) + "/"
 }
 
 // TestProbeTimeout probes a server that accepts and never answers, and
 // checks that --timeout ends the handshake with a timeout error.
 func TestProbeTimeout(t *testing.T) {
 	noEnv(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
-	defer func() {
-		ln.Close()
-		wg.Wait()
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	code, out, _ := cli(t, "probe", "--json", "--backend", "stdnet", "--timeout", "100ms", "https://"+ln.Addr().String()+"/")
+	// The handler returns at once: the connection stays open, unanswered,
+	// until the test ends.
+	addr := testenv.Serve(t, nil, func(net.Conn) {})
+	code, out, _ := cli(t, "probe", "--json", "--backend", "stdnet", "--timeout", "100ms", "https://"+addr+"/")
 	r := decodeRows(t, out)["stdnet"]
 	if code != exitFailure || r.OK || !strings.Contains(r.Error, "timeout") {
 		t.Errorf("exit %d, row %+v; want a timeout failure", code, r)

@@ -341,25 +341,7 @@ func TestProbePlugin(t *testing.T) {
 // startSOCKS5 starts a SOCKS5 proxy (no authentication, CONNECT only) on
 // 127.0.0.1; it stops when t ends.
 func startSOCKS5(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { serveSOCKS5(c) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return testenv.Serve(t, nil, serveSOCKS5)
 }
 
 // serveSOCKS5 serves one SOCKS5 client connection.

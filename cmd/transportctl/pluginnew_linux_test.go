@@ -189,71 +189,55 @@ func eventuallyOnly(t *testing.T, pid int) {
 
 // connectProxy is an HTTP CONNECT proxy on loopback that relays
 // half-closes and resets, so that a stream through it behaves like a
-// direct one.
+// direct one. testenv.Serve accepts and closes the client connections;
+// the proxy closes the upstream ones.
 type connectProxy struct {
-	ln       net.Listener
+	addr     string
 	ctx      context.Context
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
 	connects atomic.Int64
 
-	mu    sync.Mutex
-	conns map[net.Conn]bool // nil once closed
+	mu  sync.Mutex
+	ups map[net.Conn]bool // nil once closed
 }
 
 func startConnectProxy(t *testing.T) *connectProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &connectProxy{ln: ln, conns: map[net.Conn]bool{}}
+	p := &connectProxy{ups: map[net.Conn]bool{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.wg.Add(1)
-	go p.serve()
+	p.addr = testenv.Serve(t, nil, func(c net.Conn) {
+		defer c.Close()
+		p.handle(c.(*net.TCPConn))
+	})
+	// Runs before Serve's cleanup, which then closes the client
+	// connections and waits for the handlers.
 	t.Cleanup(p.close)
 	return p
 }
 
-func (p *connectProxy) Addr() string { return p.ln.Addr().String() }
+func (p *connectProxy) Addr() string { return p.addr }
 
+// close ends the dials in progress and closes the upstream connections.
 func (p *connectProxy) close() {
-	p.ln.Close()
 	p.cancel()
 	p.mu.Lock()
-	for c := range p.conns {
+	for c := range p.ups {
 		c.Close()
 	}
-	p.conns = nil
+	p.ups = nil
 	p.mu.Unlock()
-	p.wg.Wait()
 }
 
-// track holds c until close; it reports false once closed.
+// track holds the upstream connection c until close; it reports false
+// (and closes c) once closed.
 func (p *connectProxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.conns == nil {
+	if p.ups == nil {
 		c.Close()
 		return false
 	}
-	p.conns[c] = true
+	p.ups[c] = true
 	return true
-}
-
-func (p *connectProxy) serve() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil || !p.track(c) {
-			return
-		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			defer c.Close()
-			p.handle(c.(*net.TCPConn))
-		}()
-	}
 }
 
 func (p *connectProxy) handle(c *net.TCPConn) {

@@ -29,6 +29,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -44,18 +45,28 @@ type pkgAPI struct {
 }
 
 func main() {
-	list := flag.Bool("list", false, "list every exported name")
-	flag.Parse()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the command with its arguments and outputs, returning the exit
+// status: 0, 1 when the tree cannot be read, 2 for bad arguments.
+func run(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("apicount", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	list := fl.Bool("list", false, "list every exported name")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
 	root := "."
-	if flag.NArg() > 0 {
-		root = flag.Arg(0)
+	if fl.NArg() > 0 {
+		root = fl.Arg(0)
 	}
 	pkgs, err := scan(root)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "apicount:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "apicount:", err)
+		return 1
 	}
-	fmt.Printf("%-40s %5s %5s %5s %5s %6s %5s %5s\n", "package", "func", "type", "var", "const", "method", "field", "total")
+	fmt.Fprintf(stdout, "%-40s %5s %5s %5s %5s %6s %5s %5s\n", "package", "func", "type", "var", "const", "method", "field", "total")
 	sum := map[string]int{}
 	for _, p := range pkgs {
 		c := map[string]int{}
@@ -63,26 +74,27 @@ func main() {
 			c[k]++
 			sum[k]++
 		}
-		fmt.Printf("%-40s %5d %5d %5d %5d %6d %5d %5d\n", p.dir, c["func"], c["type"], c["var"], c["const"], c["method"], c["field"], len(p.names))
+		fmt.Fprintf(stdout, "%-40s %5d %5d %5d %5d %6d %5d %5d\n", p.dir, c["func"], c["type"], c["var"], c["const"], c["method"], c["field"], len(p.names))
 	}
 	total := 0
 	for _, k := range kinds {
 		total += sum[k]
 	}
-	fmt.Printf("%-40s %5d %5d %5d %5d %6d %5d %5d\n", "TOTAL", sum["func"], sum["type"], sum["var"], sum["const"], sum["method"], sum["field"], total)
+	fmt.Fprintf(stdout, "%-40s %5d %5d %5d %5d %6d %5d %5d\n", "TOTAL", sum["func"], sum["type"], sum["var"], sum["const"], sum["method"], sum["field"], total)
 	if *list {
 		for _, p := range pkgs {
-			fmt.Printf("\n%s\n", p.dir)
+			fmt.Fprintf(stdout, "\n%s\n", p.dir)
 			names := make([]string, 0, len(p.names))
 			for n := range p.names {
 				names = append(names, n)
 			}
 			sort.Strings(names)
 			for _, n := range names {
-				fmt.Printf("  %-6s %s\n", p.names[n], n)
+				fmt.Fprintf(stdout, "  %-6s %s\n", p.names[n], n)
 			}
 		}
 	}
+	return 0
 }
 
 func scan(root string) ([]pkgAPI, error) {

@@ -4,17 +4,22 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"github.com/transportkit/transportkit/internal/testenv"
 )
 
 // TCPServer runs a handler per connection on a loopback listener, for
 // peers no real server would be, and counts the connections it accepted
-// and those its handlers still hold.
+// and those its handlers still hold. The listener and the accept loop are
+// testenv.Serve's.
 type TCPServer struct {
-	ln     net.Listener
-	wg     sync.WaitGroup // the accept loop and the handlers
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{} // held by a handler still running
-	served int
+	addr     string
+	ln       net.Listener
+	handlers sync.WaitGroup // handlers started before Close
+	mu       sync.Mutex
+	closed   bool
+	conns    map[net.Conn]struct{} // held by a handler still running
+	served   int
 }
 
 // StartTCP serves handle on a new loopback listener until t ends. handle
@@ -27,34 +32,37 @@ func StartTCP(t testing.TB, handle func(net.Conn)) *TCPServer {
 		t.Fatal(err)
 	}
 	s := &TCPServer{ln: ln, conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns[c] = struct{}{}
-			s.served++
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				handle(c)
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
+	s.addr = testenv.Serve(t, ln, func(c net.Conn) {
+		if !s.track(c) {
+			c.Close()
+			return
 		}
-	}()
+		defer s.handlers.Done()
+		handle(c)
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	})
 	t.Cleanup(s.Close)
 	return s
 }
 
+// track records c as held by its handler and counts it, or reports false
+// once Close has run: no handler starts after Close.
+func (s *TCPServer) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.served++
+	s.handlers.Add(1)
+	return true
+}
+
 // Addr returns the listener's address, as host:port.
-func (s *TCPServer) Addr() string { return s.ln.Addr().String() }
+func (s *TCPServer) Addr() string { return s.addr }
 
 // Open returns how many connections handlers still hold.
 func (s *TCPServer) Open() int {
@@ -63,7 +71,8 @@ func (s *TCPServer) Open() int {
 	return len(s.conns)
 }
 
-// Served returns how many connections the server accepted.
+// Served returns how many connections the server accepted and handed to
+// a handler.
 func (s *TCPServer) Served() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -75,9 +84,10 @@ func (s *TCPServer) Served() int {
 func (s *TCPServer) Close() {
 	s.ln.Close()
 	s.mu.Lock()
+	s.closed = true
 	for c := range s.conns {
 		c.Close()
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
+	s.handlers.Wait()
 }

@@ -68,29 +68,20 @@ func TestBackend(t *testing.T) {
 	})
 }
 
-// echo listens on loopback and echoes one connection.
-func echo(t *testing.T) net.Listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
+// echo listens on loopback, echoes what each connection sends and
+// returns the address.
+func echo(t *testing.T) string {
+	return testenv.Serve(t, nil, func(c net.Conn) {
 		defer c.Close()
 		io.Copy(c, c)
-	}()
-	return ln
+	})
 }
 
 func TestHandoffAndAuth(t *testing.T) {
 	proxy := socks5test.StartTest(t, "user", "secret")
-	ln := echo(t)
+	target := echo(t)
 	b := inProcess(t, config{Proxy: proxy.Addr(), Username: "user", Password: "secret"})
-	s, err := b.Dial(ctx(t), "tcp", ln.Addr().String())
+	s, err := b.Dial(ctx(t), "tcp", target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +89,8 @@ func TestHandoffAndAuth(t *testing.T) {
 	if v, _ := s.Info(plugins.InfoDataPath); v != plugins.DataPathHandoff {
 		t.Errorf("data path %v, want %s", v, plugins.DataPathHandoff)
 	}
-	if s.RemoteAddr().String() != ln.Addr().String() {
-		t.Errorf("RemoteAddr = %v, want the target %v", s.RemoteAddr(), ln.Addr())
+	if s.RemoteAddr().String() != target {
+		t.Errorf("RemoteAddr = %v, want the target %v", s.RemoteAddr(), target)
 	}
 	s.SetDeadline(time.Now().Add(waitLimit))
 	if _, err := io.WriteString(s, "ping"); err != nil {
@@ -113,7 +104,7 @@ func TestHandoffAndAuth(t *testing.T) {
 		"wrong password": {Proxy: proxy.Addr(), Username: "user", Password: "wrong"},
 		"no credentials": {Proxy: proxy.Addr()},
 	} {
-		_, err := inProcess(t, cfg).Dial(ctx(t), "tcp", ln.Addr().String())
+		_, err := inProcess(t, cfg).Dial(ctx(t), "tcp", target)
 		if !errors.Is(err, syscall.EACCES) {
 			t.Errorf("%s: %v, want an error matching EACCES", name, err)
 		}
@@ -123,33 +114,19 @@ func TestHandoffAndAuth(t *testing.T) {
 // fakeProxy answers every SOCKS5 CONNECT with the reply code and bound
 // address given, then sends hello.
 func fakeProxy(t *testing.T, code byte, bound []byte) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(waitLimit))
-			buf := make([]byte, 512)
-			io.ReadFull(c, buf[:3])        // greeting, one method
-			c.Write([]byte{5, 0})          // no authentication
-			io.ReadFull(c, buf[:5])        // request, up to the name's length
-			io.ReadFull(c, buf[:buf[4]+2]) // the name and port
-			c.Write(append(append([]byte{5, code, 0}, bound...), 0x1f, 0x90))
-			if code == 0 {
-				c.Write([]byte("hello"))
-			}
-			c.Close()
+	return testenv.Serve(t, nil, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(waitLimit))
+		buf := make([]byte, 512)
+		io.ReadFull(c, buf[:3])        // greeting, one method
+		c.Write([]byte{5, 0})          // no authentication
+		io.ReadFull(c, buf[:5])        // request, up to the name's length
+		io.ReadFull(c, buf[:buf[4]+2]) // the name and port
+		c.Write(append(append([]byte{5, code, 0}, bound...), 0x1f, 0x90))
+		if code == 0 {
+			c.Write([]byte("hello"))
 		}
-	}()
-	return ln.Addr().String()
+		c.Close()
+	})
 }
 
 func TestReplies(t *testing.T) {

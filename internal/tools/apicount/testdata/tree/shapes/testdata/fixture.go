@@ -1,0 +1,4 @@
+// Package fixture is under testdata: not counted.
+package fixture
+
+func InTestdata() {}
