@@ -243,7 +243,8 @@ func DialTLSPair[C io.Closer](cfg *tls.Config, dial func(addr string) (C, error)
 		c.SetDeadline(time.Time{})
 	}()
 	client, err = dial(ln.Addr().String())
-	if err != nil {
+	dialed := err == nil // a failed dial's client (maybe a typed nil) is not ours to close
+	if !dialed {
 		ln.Close() // ends the Accept if dial never connected
 	}
 	<-done
@@ -251,7 +252,7 @@ func DialTLSPair[C io.Closer](cfg *tls.Config, dial func(addr string) (C, error)
 		err = herr
 	}
 	if err != nil {
-		if any(client) != nil {
+		if dialed {
 			client.Close()
 		}
 		if server != nil {

@@ -151,6 +151,11 @@ func TestDialTLSPair(t *testing.T) {
 	if _, s, err := DialTLSPair(certs.ServerConfig(), func(string) (net.Conn, error) { return nil, errDial }); !errors.Is(err, errDial) || s != nil {
 		t.Errorf("failed dial: %v, %v", s, err)
 	}
+	// The same with a pointer type: a failed dial's typed nil is not
+	// closed (calling Close on a nil *tls.Conn panics).
+	if _, s, err := DialTLSPair(certs.ServerConfig(), func(string) (*tls.Conn, error) { return nil, errDial }); !errors.Is(err, errDial) || s != nil {
+		t.Errorf("failed dial of a *tls.Conn: %v, %v", s, err)
+	}
 	// The client connects but speaks no TLS: the server's handshake
 	// fails, and the client's end is closed.
 	var plain net.Conn
