@@ -400,6 +400,20 @@ func dialPending(tr *Transport, k key) bool {
 	return p.pending != nil
 }
 
+// dialWaited reports whether a caller waits for the pending dial of k's
+// pool (it subscribed to the dial's news).
+func dialWaited(tr *Transport, k key) bool {
+	tr.mu.RLock()
+	p := tr.pools[k]
+	tr.mu.RUnlock()
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending != nil && p.news != nil
+}
+
 // TestH2AtMaxConnsPerHost shows that at MaxConnsPerHost, with its only
 // HTTP/2 connection full, a request waits for a stream on that connection
 // rather than dialing.

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,8 +224,23 @@ func TestTraceSharedH2Dial(t *testing.T) {
 	tr, b := newMockTransport(t)
 	tr.H2C = true
 	tr.Proxy = NoProxy
-	b.Handle("slow.test:80", mock.HandlerPeer(helloHandler(), mock.H2C), mock.Delay(100*time.Millisecond))
+	// The dial waits for the test, and the first request's answer waits
+	// until the second caller has its connection, so the second finds the
+	// dial pending and then a connection with a stream in flight, whatever
+	// the scheduler does.
+	gate, answer := make(chan struct{}), make(chan struct{})
+	tr.Backend = gatedBackend{b, gate}
+	var served atomic.Int32
 	first, second := &traceLog{}, &traceLog{}
+	b.Handle("slow.test:80", mock.HandlerPeer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) == 1 {
+			select {
+			case <-answer:
+			case <-r.Context().Done():
+			}
+		}
+		helloHandler().ServeHTTP(w, r)
+	}), mock.H2C))
 	get := func(l *traceLog, wg *sync.WaitGroup) {
 		defer wg.Done()
 		ctx := httptrace.WithClientTrace(context.Background(), l.trace())
@@ -240,14 +256,41 @@ func TestTraceSharedH2Dial(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go get(first, &wg)
-	testenv.Eventually(t, 10*time.Second, func() bool { return dialPending(tr, key{scheme: "http", host: "slow.test"}) })
+	k := key{scheme: "http", host: "slow.test"}
+	testenv.Eventually(t, 10*time.Second, func() bool { return dialPending(tr, k) })
 	go get(second, &wg)
+	testenv.Eventually(t, 10*time.Second, func() bool { return dialWaited(tr, k) })
+	close(gate)
+	testenv.Eventually(t, 10*time.Second, func() bool { return second.has("GotConn") })
+	close(answer)
 	wg.Wait()
 	want1 := []string{"GetConn slow.test:80", "ConnectStart tcp slow.test:80", "ConnectDone tcp slow.test:80 <nil>", "GotConn reused=false wasIdle=false idleTime>0=false"}
 	want2 := []string{"GetConn slow.test:80", "GotConn reused=true wasIdle=false idleTime>0=false"}
 	if !slices.Equal(first.events, want1) || !slices.Equal(second.events, want2) {
 		t.Fatalf("dialing caller: %q\nwant %q\nwaiting caller: %q\nwant %q", first.events, want1, second.events, want2)
 	}
+}
+
+// gatedBackend holds every Dial until gate is closed.
+type gatedBackend struct {
+	transport.Backend
+	gate chan struct{}
+}
+
+func (g gatedBackend) Dial(ctx context.Context, network, addr string) (transport.Stream, error) {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Backend.Dial(ctx, network, addr)
+}
+
+// has reports whether an event starting with prefix was recorded.
+func (l *traceLog) has(prefix string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.events, func(e string) bool { return strings.HasPrefix(e, prefix) })
 }
 
 // TestTraceProxyGetConn: GetConn names the proxy, as net/http's does.
