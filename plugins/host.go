@@ -32,8 +32,9 @@ const (
 //
 // Streams come back one of two ways, chosen per stream by the plugin (see
 // ServeConfig.Open). A kernel socket is handed to the host and runs on the
-// host's default in-process backend (epoll on Linux, else stdnet; or a
-// plain net.Conn-based stream when neither is linked in): it costs nothing
+// host's default in-process backend (the first of registry.DefaultChain
+// linked in: stdnet, on Linux else epoll; or a plain net.Conn-based stream
+// when neither is linked in): it costs nothing
 // per byte and outlives the plugin. Any other stream is a byte stream: a
 // raw unix connection to the plugin, which copies bytes between it and its
 // own stream. Byte streams carry half-close, and their errors come from

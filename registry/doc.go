@@ -16,7 +16,8 @@
 //  2. the TRANSPORTKIT_BACKEND environment variable;
 //  3. the "backend" key of the config file (Selection.ConfigPath, or the
 //     TRANSPORTKIT_CONFIG environment variable);
-//  4. the platform's [DefaultChain]: "epoll" then "stdnet" on Linux,
+//  4. the platform's [DefaultChain]: "stdnet" then "epoll" on Linux (epoll
+//     is reached only by a program that links it without stdnet),
 //     "stdnet" elsewhere. The mock backend is never chosen by default.
 //
 // A backend named by any of the first three is opened or fails, with the

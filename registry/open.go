@@ -78,7 +78,7 @@ type Choice struct {
 	// Source is where the choice came from.
 	Source Source
 	// Reason says it in words, such as "env TRANSPORTKIT_BACKEND" or
-	// "default chain; skipped epoll: ...".
+	// "default chain; skipped stdnet: ...".
 	Reason string
 }
 

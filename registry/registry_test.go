@@ -188,7 +188,7 @@ func TestUnknownPluginSaysWhatToImport(t *testing.T) {
 func TestDefaultChain(t *testing.T) {
 	want := []string{"stdnet"}
 	if runtime.GOOS == "linux" {
-		want = []string{"epoll", "stdnet"}
+		want = []string{"stdnet", "epoll"}
 	}
 	c := DefaultChain()
 	if !slices.Equal(c, want) {

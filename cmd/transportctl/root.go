@@ -40,7 +40,7 @@ Backend selection, strongest first:
   1. --backend NAME
   2. the TRANSPORTKIT_BACKEND environment variable
   3. the "backend" key of the config file
-  4. the default chain (on Linux epoll, then stdnet; elsewhere stdnet)
+  4. the default chain (on Linux stdnet, then epoll; elsewhere stdnet)
 A backend named by 1-3 is used or fails with the reason; only the default
 chain falls back, and only past backends that cannot run here.
 

@@ -8,7 +8,7 @@
 //
 // The backend is, strongest first: -backend, TRANSPORTKIT_BACKEND, the
 // "backend" of the config file (-config or TRANSPORTKIT_CONFIG), and the
-// default chain (epoll on Linux, then stdnet).
+// default chain (stdnet; on Linux epoll when stdnet is not linked).
 package main
 
 import (
