@@ -387,31 +387,32 @@ func TestH2RefusedStreamRetried(t *testing.T) {
 	}
 }
 
-// dialPending reports whether a shared dial to k is in flight.
-func dialPending(tr *Transport, k key) bool {
+// poolState reports, under k's pool lock, whether a dial that other
+// callers may share is pending and whether a caller waits on it (it
+// subscribed to the dial's news). Both are false when there is no pool.
+func poolState(tr *Transport, k key) (pending, waited bool) {
 	tr.mu.RLock()
 	p := tr.pools[k]
 	tr.mu.RUnlock()
 	if p == nil {
-		return false
+		return false, false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.pending != nil
+	return p.pending != nil, p.pending != nil && p.news != nil
+}
+
+// dialPending reports whether k's pool has a dial other callers may share.
+func dialPending(tr *Transport, k key) bool {
+	pending, _ := poolState(tr, k)
+	return pending
 }
 
 // dialWaited reports whether a caller waits for the pending dial of k's
-// pool (it subscribed to the dial's news).
+// pool.
 func dialWaited(tr *Transport, k key) bool {
-	tr.mu.RLock()
-	p := tr.pools[k]
-	tr.mu.RUnlock()
-	if p == nil {
-		return false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.pending != nil && p.news != nil
+	_, waited := poolState(tr, k)
+	return waited
 }
 
 // TestH2AtMaxConnsPerHost shows that at MaxConnsPerHost, with its only
