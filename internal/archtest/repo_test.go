@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,40 @@ func TestNames(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Error(p)
+	}
+}
+
+// ciPackageArg is a package directory given to a command in .ci/run, such
+// as ./protocols/internal/h1/ or ./cmd/transportctl.
+var ciPackageArg = regexp.MustCompile(`(?:^|\s)\./([A-Za-z0-9_][A-Za-z0-9_./-]*)`)
+
+// TestCIRunPaths: every package directory .ci/run names exists, so that a
+// move or rename cannot leave CI running a step on nothing (its fuzz step
+// named ./protocols/h1/ after the package moved, and only a CI run found
+// it).
+func TestCIRunPaths(t *testing.T) {
+	root, _ := repoRoot(t)
+	script, err := os.ReadFile(filepath.Join(root, ".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for i, line := range strings.Split(string(script), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		for _, m := range ciPackageArg.FindAllStringSubmatch(line, -1) {
+			rel := strings.TrimSuffix(strings.TrimSuffix(m[1], "..."), "/")
+			if rel == "" || rel == "." {
+				continue
+			}
+			checked++
+			if fi, err := os.Stat(filepath.Join(root, rel)); err != nil || !fi.IsDir() {
+				t.Errorf(".ci/run:%d names ./%s, which is not a directory of the repository", i+1, m[1])
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no package directory found in .ci/run: the pattern no longer matches its commands")
 	}
 }
