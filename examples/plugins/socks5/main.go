@@ -10,8 +10,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -22,23 +24,35 @@ import (
 	"github.com/transportkit/transportkit/transport"
 )
 
-func main() {
-	proxy := flag.String("proxy", "127.0.0.1:1080", "the SOCKS5 proxy's host:port")
-	target := flag.String("target", "", "the host:port to send GET / to")
-	flag.Parse()
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run is the program with its arguments and output; it returns the exit
+// code: 2 for bad arguments, 1 if the request failed.
+func run(args []string, stdout, stderr io.Writer) int {
+	flags := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	proxy := flags.String("proxy", "127.0.0.1:1080", "the SOCKS5 proxy's host:port")
+	target := flags.String("target", "", "the host:port to send GET / to")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h, as flag.ExitOnError does
+		}
+		return 2
+	}
 	if *target == "" {
-		flag.Usage()
-		os.Exit(2)
+		flags.Usage()
+		return 2
 	}
 	defer plugins.Cleanup()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	status, path, err := get(ctx, *proxy, *target)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, err)
+		return 1
 	}
-	fmt.Printf("%s (data path: %s)\n", status, path)
+	fmt.Fprintf(stdout, "%s (data path: %s)\n", status, path)
+	return 0
 }
 
 // get opens plugin:socks5 for proxy, sends GET / to target through it and

@@ -13,8 +13,10 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -24,27 +26,39 @@ import (
 	"github.com/transportkit/transportkit/transport"
 )
 
-func main() {
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run is the program with its arguments and output; it returns the exit
+// code: 2 for bad arguments, 1 if the connection failed.
+func run(args []string, stdout, stderr io.Writer) int {
 	var c config
-	flag.StringVar(&c.CertFile, "cert", "", "client certificate (PEM), read by the plugin only")
-	flag.StringVar(&c.KeyFile, "key", "", "client key (PEM), read by the plugin only")
-	flag.StringVar(&c.CAFile, "ca", "", "roots to verify the server with (PEM); the system's if empty")
-	target := flag.String("target", "", "the server's host:port")
-	alpn := flag.String("alpn", "h2,http/1.1", "ALPN protocols to offer, comma-separated")
-	flag.Parse()
+	flags := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.StringVar(&c.CertFile, "cert", "", "client certificate (PEM), read by the plugin only")
+	flags.StringVar(&c.KeyFile, "key", "", "client key (PEM), read by the plugin only")
+	flags.StringVar(&c.CAFile, "ca", "", "roots to verify the server with (PEM); the system's if empty")
+	target := flags.String("target", "", "the server's host:port")
+	alpn := flags.String("alpn", "h2,http/1.1", "ALPN protocols to offer, comma-separated")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h, as flag.ExitOnError does
+		}
+		return 2
+	}
 	if *target == "" || c.CertFile == "" || c.KeyFile == "" {
-		flag.Usage()
-		os.Exit(2)
+		flags.Usage()
+		return 2
 	}
 	defer plugins.Cleanup()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r, err := connect(ctx, c, *target, strings.Split(*alpn, ","))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, err)
+		return 1
 	}
-	fmt.Printf("ALPN %q, server %q, data path %s\n", r.alpn, r.server, r.path)
+	fmt.Fprintf(stdout, "ALPN %q, server %q, data path %s\n", r.alpn, r.server, r.path)
+	return 0
 }
 
 // config is the plugin's config section: file names only.

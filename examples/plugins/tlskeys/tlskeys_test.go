@@ -3,10 +3,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +46,69 @@ func TestConnect(t *testing.T) {
 	}
 	if got := srv.Clients(); len(got) != 1 || got[0] != p.ClientName {
 		t.Errorf("server saw client certificates %v, want [%s]", got, p.ClientName)
+	}
+}
+
+// TestRun runs the command as main does: what was negotiated on stdout,
+// exit 0. -alpn is passed on: the server prefers h2 but is offered
+// http/1.1 only.
+func TestRun(t *testing.T) {
+	p := tlstest.NewTestPKI(t)
+	srv := p.ServeTest(t)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-cert", p.CertFile, "-key", p.KeyFile, "-ca", p.CAFile, "-target", srv.Addr(), "-alpn", "http/1.1"}, &stdout, &stderr)
+	if want := `ALPN "http/1.1", server "CN=tlstest server", data path bytes` + "\n"; code != 0 || stdout.String() != want || stderr.Len() != 0 {
+		t.Errorf("run = %d, stdout %q, stderr %q; want 0, %q and nothing", code, stdout.String(), stderr.String(), want)
+	}
+	if got := srv.Clients(); len(got) != 1 || got[0] != p.ClientName {
+		t.Errorf("server saw client certificates %v, want [%s]", got, p.ClientName)
+	}
+}
+
+// TestRunUsage checks bad arguments exit 2 with the usage on stderr, and
+// -h exits 0, as with flag.ExitOnError.
+func TestRunUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{nil, 2},
+		{[]string{"-cert", "c.pem", "-key", "k.pem"}, 2},
+		{[]string{"-cert", "c.pem", "-target", "127.0.0.1:1"}, 2},
+		{[]string{"-key", "k.pem", "-target", "127.0.0.1:1"}, 2},
+		{[]string{"-nosuchflag"}, 2},
+		{[]string{"-h"}, 0},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(tc.args, &stdout, &stderr)
+		if code != tc.code || stdout.Len() != 0 || !strings.Contains(stderr.String(), "Usage of ") || !strings.Contains(stderr.String(), "-target string") {
+			t.Errorf("run(%q) = %d, stdout %q, stderr %q; want %d and the usage on stderr", tc.args, code, stdout.String(), stderr.String(), tc.code)
+		}
+	}
+}
+
+// TestRunFails checks a failed connection exits 1 with the error on one
+// line of stderr: a key file the plugin cannot read, and a server whose
+// certificate the plugin's roots do not trust.
+func TestRunFails(t *testing.T) {
+	p := tlstest.NewTestPKI(t)
+	srv := tlstest.NewTestPKI(t).ServeTest(t) // another CA
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	for _, tc := range []struct {
+		key  string
+		want string
+	}{
+		{missing, missing},
+		{p.KeyFile, "certificate signed by unknown authority"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"-cert", p.CertFile, "-key", tc.key, "-ca", p.CAFile, "-target", srv.Addr()}, &stdout, &stderr)
+		if code != 1 || stdout.Len() != 0 || !strings.Contains(stderr.String(), tc.want) || strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("run(-key %s) = %d, stdout %q, stderr %q; want 1 and %q on one line of stderr", tc.key, code, stdout.String(), stderr.String(), tc.want)
+		}
+	}
+	if got := srv.Clients(); len(got) != 0 {
+		t.Errorf("the untrusted server saw client certificates %v, want none", got)
 	}
 }
 

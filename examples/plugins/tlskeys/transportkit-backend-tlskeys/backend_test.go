@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +22,13 @@ import (
 	"github.com/transportkit/transportkit/transport/transporttest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(plugins.Handshake.MagicCookieKey) == plugins.Handshake.MagicCookieValue {
+		main() // a copy of this binary, launched by TestMainServes
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const waitLimit = 20 * time.Second
 
@@ -97,6 +105,45 @@ func tlsPipe(t testing.TB, b transport.Backend, p *tlstest.PKI) transporttest.Ma
 			return nil, nil, nil, err
 		}
 		return s, peer, func() { s.Close(); peer.Close() }, nil
+	}
+}
+
+// TestMainServes launches a copy of this test binary as the plugin: its
+// TestMain runs main, which serves the backend to the host over go-plugin.
+func TestMainServes(t *testing.T) {
+	path, err := pluginstest.Install(t.TempDir(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tlstest.NewTestPKI(t)
+	srv := p.ServeTest(t)
+	b := pluginstest.OpenBinary(t, path, transport.Options{Config: pluginConfig(t, p)})
+	s, err := transport.DialTLS(ctx(t), b, "tcp", srv.Addr(), &tls.Config{NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.Info(plugins.InfoDataPath); transport.NegotiatedProtocol(s) != "h2" || v != plugins.DataPathBytes {
+		t.Errorf("ALPN %q over the %v path, want h2 over %s", transport.NegotiatedProtocol(s), v, plugins.DataPathBytes)
+	}
+	if got := srv.Clients(); len(got) != 1 || got[0] != p.ClientName {
+		t.Errorf("server saw client certificates %v, want [%s]", got, p.ClientName)
+	}
+}
+
+// TestDialTLSRefused checks a refused connect is the dial's error, as
+// without TLS.
+func TestDialTLSRefused(t *testing.T) {
+	p := tlstest.NewTestPKI(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	b := pluginstest.TestBackend(t, serveConfig(), transport.Options{Config: pluginConfig(t, p)})
+	if _, err := transport.DialTLS(ctx(t), b, "tcp", addr, nil); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("DialTLS to a closed port: %v, want ECONNREFUSED", err)
 	}
 }
 
