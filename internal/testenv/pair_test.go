@@ -33,7 +33,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("read from the silent server: %v, want a timeout", err)
 	}
 	// Cleanup closes the connections, which ends their handlers.
-	ended := make(chan struct{})
+	started, ended := make(chan struct{}), make(chan struct{})
 	var addr string
 	t.Run("cleanup", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -42,14 +42,21 @@ func TestServe(t *testing.T) {
 		}
 		addr = Serve(t, ln, func(c net.Conn) {
 			defer close(ended)
+			close(started)
 			c.Read(make([]byte, 1))
 		})
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Write([]byte{}) // connected; the handler waits in Read
 		t.Cleanup(func() { c.Close() })
+		// The subtest ends once the handler runs (a connection still in
+		// the accept queue at cleanup has no handler to end).
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler never started")
+		}
 	})
 	select {
 	case <-ended:
