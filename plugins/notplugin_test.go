@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/internal/testenv"
+
 	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/transport"
 )
@@ -22,15 +24,7 @@ import (
 func TestVerifyNotPlugin(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string, mode os.FileMode) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(p, mode); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return testenv.WriteFile(t, dir, name, body, mode)
 	}
 	sub := filepath.Join(dir, "sub")
 	if err := os.Mkdir(sub, 0o755); err != nil {

@@ -469,15 +469,7 @@ func TestPluginVerifyNotPlugin(t *testing.T) {
 	noEnv(t)
 	dir := t.TempDir()
 	file := func(name, body string, mode os.FileMode) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(p, mode); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return testenv.WriteFile(t, dir, name, body, mode)
 	}
 	trueCopy := filepath.Join(dir, "true")
 	if data, err := os.ReadFile("/bin/true"); err != nil {

@@ -102,6 +102,21 @@ var debianPackages = map[string]string{
 	"wrk":        "wrk",
 }
 
+// WriteFile writes body to dir/name with exactly mode (whatever the
+// umask) and returns the path; it fails t on error. Tests of plugin
+// discovery and verification use it for files that are not plugins.
+func WriteFile(t testing.TB, dir, name, body string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // FreePort returns a loopback address (127.0.0.1:PORT) whose port was free
 // a moment ago, for a server the test starts.
 func FreePort(t testing.TB) string {

@@ -77,6 +77,21 @@ func TestRequireBinary(t *testing.T) {
 	}
 }
 
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	p := WriteFile(t, dir, "x", "body", 0o751)
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o751 || filepath.Dir(p) != dir {
+		t.Fatalf("WriteFile: %v, %v", fi, err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "body" {
+		t.Errorf("content %q", b)
+	}
+	if fatal, _ := capture(t, func(tb testing.TB) { WriteFile(tb, filepath.Join(dir, "none"), "x", "", 0o600) }); fatal == "" {
+		t.Error("WriteFile into a missing directory did not fail the test")
+	}
+}
+
 func TestFreePorts(t *testing.T) {
 	addrs := FreePorts(t, 5)
 	seen := map[string]bool{}
