@@ -92,12 +92,7 @@ func CheckLinks(root string, outside ...string) ([]Problem, error) {
 	if err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(c.problems, func(a, b Problem) int {
-		if a.File != b.File {
-			return strings.Compare(a.File, b.File)
-		}
-		return a.Line - b.Line
-	})
+	sortProblems(c.problems)
 	return c.problems, nil
 }
 
@@ -123,17 +118,9 @@ func (c *linkChecker) markdown(path string) error {
 	if err != nil {
 		return err
 	}
-	fence := ""
+	var code fences
 	for i, line := range strings.Split(string(data), "\n") {
-		trimmed := strings.TrimSpace(line)
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if f := fenceOf(trimmed); f != "" {
-			fence = f
+		if code.skip(line) {
 			continue
 		}
 		n := i + 1
@@ -157,14 +144,38 @@ func (c *linkChecker) markdown(path string) error {
 	return nil
 }
 
-// fenceOf returns the fence a line opens (``` or ~~~), or "".
-func fenceOf(trimmed string) string {
-	for _, f := range []string{"```", "~~~"} {
-		if strings.HasPrefix(trimmed, f) {
-			return f
+// fences follows the fenced code blocks of a Markdown file, line by line.
+type fences struct {
+	open string // the fence of the block the lines are in (``` or ~~~), or ""
+}
+
+// skip reports whether line is a fence or inside a fenced block: code,
+// not prose to check.
+func (f *fences) skip(line string) bool {
+	trimmed := strings.TrimSpace(line)
+	if f.open != "" {
+		if strings.HasPrefix(trimmed, f.open) {
+			f.open = ""
+		}
+		return true
+	}
+	for _, fence := range []string{"```", "~~~"} {
+		if strings.HasPrefix(trimmed, fence) {
+			f.open = fence
+			return true
 		}
 	}
-	return ""
+	return false
+}
+
+// sortProblems orders problems by file, then line.
+func sortProblems(problems []Problem) {
+	slices.SortStableFunc(problems, func(a, b Problem) int {
+		if a.File != b.File {
+			return strings.Compare(a.File, b.File)
+		}
+		return a.Line - b.Line
+	})
 }
 
 // link checks the target of one Markdown link.
@@ -210,17 +221,9 @@ func (c *linkChecker) anchors(path string) ([]string, error) {
 	}
 	var anchors []string
 	seen := map[string]int{}
-	fence := ""
+	var code fences
 	for _, line := range strings.Split(string(data), "\n") {
-		trimmed := strings.TrimSpace(line)
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if f := fenceOf(trimmed); f != "" {
-			fence = f
+		if code.skip(line) {
 			continue
 		}
 		text, ok := headingText(line)

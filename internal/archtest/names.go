@@ -218,10 +218,10 @@ func CheckNames(root string, names Names) ([]Problem, error) {
 			if err != nil {
 				return err
 			}
-			fence, history := "", false
+			var code fences
+			history := false
 			for i, line := range strings.Split(string(data), "\n") {
-				trimmed := strings.TrimSpace(line)
-				switch trimmed {
+				switch strings.TrimSpace(line) {
 				case HistoryBegin:
 					history = true
 				case HistoryEnd:
@@ -230,13 +230,7 @@ func CheckNames(root string, names Names) ([]Problem, error) {
 				if history {
 					continue
 				}
-				if fence != "" {
-					if strings.HasPrefix(trimmed, fence) {
-						fence = ""
-					}
-					continue
-				}
-				if fence = fenceOf(trimmed); fence != "" {
+				if code.skip(line) {
 					continue
 				}
 				check(path, "", i+1, line)
@@ -261,12 +255,7 @@ func CheckNames(root string, names Names) ([]Problem, error) {
 	if err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(c.problems, func(a, b Problem) int {
-		if a.File != b.File {
-			return strings.Compare(a.File, b.File)
-		}
-		return a.Line - b.Line
-	})
+	sortProblems(c.problems)
 	return c.problems, nil
 }
 
