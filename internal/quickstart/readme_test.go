@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,9 @@ func readmeBlocks(t *testing.T, root string) []block {
 	if err != nil || len(top) == 0 {
 		t.Fatalf("README.md: no quickstart block (%v)", err)
 	}
-	blocks := top[:1]
+	quick, tests := splitTestCommands(top[0])
+	checkCICommands(t, root, tests)
+	blocks := []block{quick}
 	err = filepath.WalkDir(filepath.Join(root, "examples"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || d.Name() != "README.md" {
 			return err
@@ -109,6 +112,43 @@ func readmeBlocks(t *testing.T, root string) []block {
 		t.Fatal(err)
 	}
 	return blocks
+}
+
+// splitTestCommands takes the `go test` lines out of the README's
+// quickstart block b: what is left is run like any block, while the tests
+// are not run here (inside this test they would run the whole suite
+// again); CI runs them instead, which checkCICommands checks.
+func splitTestCommands(b block) (rest block, tests []string) {
+	var keep []string
+	for _, line := range strings.Split(b.text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "go test ") {
+			tests = append(tests, strings.TrimSpace(line))
+			continue
+		}
+		keep = append(keep, line)
+	}
+	b.text = strings.Join(keep, "\n")
+	return b, tests
+}
+
+// checkCICommands fails t unless the README gives a test command and
+// .ci/run runs each one, as a line of its own: the README's test
+// command is the one CI runs.
+func checkCICommands(t *testing.T, root string, tests []string) {
+	t.Helper()
+	if len(tests) == 0 {
+		t.Fatal("README.md's quickstart block has no `go test` command")
+	}
+	script, err := os.ReadFile(filepath.Join(root, ".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(script), "\n")
+	for _, cmd := range tests {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.TrimSpace(l) == cmd }) {
+			t.Errorf("README.md's test command %q is not a line of .ci/run, which must run it as given", cmd)
+		}
+	}
 }
 
 // moduleRoot is the directory of the module's go.mod, above this package.
