@@ -47,6 +47,15 @@ type Config struct {
 	// arrived since. If false (the default), such a Read parks at once and
 	// saves the read that could only fail with EAGAIN.
 	TryRead bool `json:"try_read"`
+
+	// NoSpin stops a loop's only waiting caller from spinning before it
+	// sleeps. If false (the default), a caller that waits alone on its
+	// loop, while its recent waits were short (a lockstep exchange with a
+	// fast peer), first polls the loop without blocking for up to 50 µs,
+	// yielding its processor between polls; a wake-up from sleep costs a
+	// cross-CPU interrupt that a spin avoids. NoSpin saves that CPU time
+	// at the cost of latency.
+	NoSpin bool `json:"no_spin"`
 }
 
 // The ranges of Config's numbers. A loop holds two fds and a goroutine,

@@ -16,11 +16,11 @@ func TestParseConfig(t *testing.T) {
 	if c.Loops != epoll.DefaultLoops() || c.Events != 256 || c.TryRead || c.BlockingWait {
 		t.Errorf("defaults = %+v", c)
 	}
-	c, err = epoll.ParseConfig([]byte(`{"loops": 3, "events": 8, "try_read": true, "blocking_wait": true, "lock_os_thread": true, "no_yield": true}`))
+	c, err = epoll.ParseConfig([]byte(`{"loops": 3, "events": 8, "try_read": true, "blocking_wait": true, "lock_os_thread": true, "no_yield": true, "no_spin": true}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Loops != 3 || c.Events != 8 || !c.TryRead || !c.BlockingWait || !c.LockOSThread || !c.NoYield {
+	if c.Loops != 3 || c.Events != 8 || !c.TryRead || !c.BlockingWait || !c.LockOSThread || !c.NoYield || !c.NoSpin {
 		t.Errorf("parsed = %+v", c)
 	}
 	if c, err := epoll.ParseConfig([]byte(" null ")); err != nil || c.Loops == 0 {

@@ -21,6 +21,7 @@ func TestConformance(t *testing.T) {
 	for _, cfg := range []struct{ name, json string }{
 		{"default", ""},
 		{"tryread", `{"try_read": true, "loops": 2, "no_yield": true}`},
+		{"nospin", `{"no_spin": true}`},
 	} {
 		t.Run(cfg.name, func(t *testing.T) {
 			b := openBackend(t, cfg.json)

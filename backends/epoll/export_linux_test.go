@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/transportkit/transportkit/transport"
 )
@@ -82,4 +83,20 @@ func SetLoneWait(msec int) int {
 // the fd-level entry the exported Adopt is built on.
 func (b *Backend) NewStream(fd int, network string) (transport.Stream, error) {
 	return b.newStream(fd, network)
+}
+
+// SetSpinWindow sets the spin window of loops made from now on and
+// returns the previous one. Tests call it while no backend is open.
+func SetSpinWindow(d time.Duration) time.Duration {
+	old := spinWindowNsec
+	spinWindowNsec = int64(d)
+	return time.Duration(old)
+}
+
+// SpinStats returns the spins of s's loop that caught the leader's event,
+// those that ran out, and the moving average of its lone waits. Only the
+// goroutine that last led the loop may call it (a lone Read leads).
+func SpinStats(s transport.Stream) (hits, misses int, avg time.Duration) {
+	l := s.(*stream).loop
+	return l.spinHits, l.spinMisses, time.Duration(l.waitAvg)
 }

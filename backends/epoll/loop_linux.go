@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -117,6 +118,14 @@ type loop struct {
 
 	loneWait int // loneWaitMsec when the loop was made
 
+	// waitAvg is a moving average of the lone leader's waits, in ns;
+	// only the leader touches it.
+	waitAvg    int64
+	spinWindow int64 // spinWindowNsec when the loop was made
+	// spinHits and spinMisses count the spins that caught the leader's
+	// event and those that ran out; only the leader touches them.
+	spinHits, spinMisses int
+
 	// crowded counts the leads left before a leader may sleep in
 	// epoll_wait by itself again (see leadWait): each follower, and each
 	// harvest with other streams' events, sets it to calmLeads, each lead
@@ -162,7 +171,8 @@ func newLoop(cfg *Config) (*loop, error) {
 		events: make([]unix.EpollEvent, cfg.Events),
 		wakeL:  make(chan struct{}, 1),
 
-		loneWait: loneWaitMsec,
+		loneWait:   loneWaitMsec,
+		spinWindow: spinWindowNsec,
 	}
 	l.crowded.Store(calmLeads)
 	if !cfg.BlockingWait {
@@ -320,11 +330,33 @@ var loneWaitMsec = 1
 // it blocks, so a lone wait lasts at most loneWaitMsec before the leader
 // goes on through the runtime poller: that bounds their wait, and a wait
 // that long amortizes the few system calls of the switch.
+//
+// Before it sleeps, a lone leader whose recent waits were short (a moving
+// average of at most the spin window, 50 µs) spins: it polls the epoll fd
+// without blocking, yielding its P between polls, for at most the window.
+// On a machine with few CPUs the wake-up of a thread asleep in epoll_wait
+// is the largest cost of a lockstep exchange (the peer's CPU interrupts
+// the idle one); a spin that catches the event saves it. Waits longer
+// than the window raise the average past it and stop the spinning, so a
+// slow peer costs no CPU; short waits bring it back.
 func (l *loop) leadWait(own *pollDir) {
 	if c := l.crowded.Load(); c > 0 {
 		l.crowded.Store(c - 1)
 	} else if l.waiters.Load() == 0 {
 		l.attach(false)
+		start := monoNow()
+		if max := l.spinMax(); max > 0 && l.waitAvg <= max {
+			switch l.spin(own, start, max) {
+			case spinDone:
+				l.spinHits++
+				l.noteWait(monoNow() - start)
+				return
+			case spinCrowded:
+				l.lead(own)
+				return
+			}
+			l.spinMisses++
+		}
 		for {
 			n, errno := epollWait(l.epfd, l.events, l.loneWait)
 			if errno != 0 && errno != unix.EINTR {
@@ -335,14 +367,74 @@ func (l *loop) leadWait(own *pollDir) {
 				_, others = l.dispatch(n, own)
 			}
 			if own.state.Load() != pollWaiting {
+				l.noteWait(monoNow() - start)
 				return
 			}
-			if others || n == 0 && errno == 0 {
+			if others {
 				break
+			}
+			if n == 0 && errno == 0 {
+				l.lead(own)
+				l.noteWait(monoNow() - start)
+				return
 			}
 		}
 	}
 	l.lead(own)
+}
+
+// Outcomes of spin.
+const (
+	spinTimedOut = iota // the window passed with the leader's wait not over
+	spinDone            // the leader's wait is over
+	spinCrowded         // another stream's event came: lead through the runtime poller
+)
+
+// spinMax is the window of a lone leader's spin, in nanoseconds, or 0
+// when it must not spin.
+func (l *loop) spinMax() int64 {
+	if l.cfg.NoSpin {
+		return 0
+	}
+	return l.spinWindow
+}
+
+// noteWait folds the length of a lone wait into the loop's average. A
+// wait counts as at most twice the spin window, so that after a slow
+// peer's waits a few short ones bring the spin back.
+func (l *loop) noteWait(d int64) {
+	d = min(d, 2*l.spinWindow)
+	l.waitAvg += (d - l.waitAvg) / 4
+}
+
+// spinWindowNsec bounds a lone leader's spin (see leadWait); a loop takes
+// it when made (tests change it).
+var spinWindowNsec = int64(50 * time.Microsecond)
+
+// spin polls the loop's epoll fd without blocking, yielding the P between
+// polls, until the leader's own wait is over or the window of max
+// nanoseconds since start has passed.
+func (l *loop) spin(own *pollDir, start, max int64) int {
+	for {
+		n, errno := epollWait(l.epfd, l.events, 0)
+		if errno != 0 && errno != unix.EINTR {
+			panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
+		}
+		others := false
+		if n > 0 {
+			_, others = l.dispatch(n, own)
+		}
+		if own.state.Load() != pollWaiting {
+			return spinDone
+		}
+		if others {
+			return spinCrowded
+		}
+		if monoNow()-start >= max {
+			return spinTimedOut
+		}
+		runtime.Gosched()
+	}
 }
 
 // stepDown ends a caller's lead; the loop goroutine takes over if
