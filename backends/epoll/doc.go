@@ -22,15 +22,16 @@
 // of a few event loops. A caller that must wait parks on its stream; the
 // callers waiting on a loop elect a leader that waits in epoll_wait for
 // all of them (alone, on the loop's epoll fd itself, so that its wake-up
-// is the return of its own system call; with company, through the
-// runtime's poller) and hands out their events. Reads use readv(2) with
+// is the return of its own system call, after a spin of up to 50 µs while
+// its recent waits were that short; with company, through the runtime's
+// poller) and hands out their events. Reads use readv(2) with
 // one spare byte, so that a drained socket is known and a Read that
 // would fail with EAGAIN parks without trying. Deadlines are runtime
 // timers, one per stream and direction. Close waits for the system calls
 // in flight, so a descriptor is closed once and never while in use.
 // Config.BlockingWait (a loop goroutine blocked in epoll_wait) and
 // Config.TryRead (read first, wait on EAGAIN) select the classic designs
-// instead, for comparison.
+// instead, for comparison; Config.NoSpin turns the spin off.
 //
 // docs/design/epoll.md has the design: readiness words, leaders and
 // followers, how deadlines and lifetimes are kept, what was tried and
