@@ -44,7 +44,12 @@ type goProxy struct {
 	mu       sync.Mutex
 	connects []*http.Request
 	conns    map[net.Conn]bool
-	wg       sync.WaitGroup
+	closed   bool // set by the cleanup: no handler starts after it
+	// wg counts the handlers and the tunnels' copies. A handler joins it
+	// under mu while closed is not set, so every Add happens before the
+	// cleanup's Wait: httptest's Close does not wait for a handler whose
+	// connection is hijacked.
+	wg sync.WaitGroup
 }
 
 // startGoProxy starts a goProxy, over TLS when useTLS (offering h2 and
@@ -70,6 +75,7 @@ func startGoProxy(t testing.TB, useTLS bool, status int) *goProxy {
 	t.Cleanup(func() {
 		srv.Close()
 		p.mu.Lock()
+		p.closed = true
 		for c := range p.conns {
 			c.Close()
 		}
@@ -80,6 +86,14 @@ func startGoProxy(t testing.TB, useTLS bool, status int) *goProxy {
 }
 
 func (p *goProxy) serve(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	defer p.wg.Done()
 	if r.Method != http.MethodConnect {
 		fmt.Fprintf(w, "forwarded %s %s auth=%q", r.Proto, r.RequestURI, r.Header.Get("Proxy-Authorization"))
 		return
@@ -103,6 +117,14 @@ func (p *goProxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
+	if p.closed {
+		// The cleanup has closed the tunnels it knew of; this one is
+		// too late to be one.
+		p.mu.Unlock()
+		c.Close()
+		dst.Close()
+		return
+	}
 	p.conns[c], p.conns[dst] = true, true
 	p.mu.Unlock()
 	c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
