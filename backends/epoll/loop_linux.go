@@ -358,14 +358,7 @@ func (l *loop) leadWait(own *pollDir) {
 			l.spinMisses++
 		}
 		for {
-			n, errno := epollWait(l.epfd, l.events, l.loneWait)
-			if errno != 0 && errno != unix.EINTR {
-				panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
-			}
-			others := false
-			if n > 0 {
-				_, others = l.dispatch(n, own)
-			}
+			timedOut, others := l.pollOnce(own, l.loneWait)
 			if own.state.Load() != pollWaiting {
 				l.noteWait(monoNow() - start)
 				return
@@ -373,7 +366,7 @@ func (l *loop) leadWait(own *pollDir) {
 			if others {
 				break
 			}
-			if n == 0 && errno == 0 {
+			if timedOut {
 				l.lead(own)
 				l.noteWait(monoNow() - start)
 				return
@@ -416,14 +409,7 @@ var spinWindowNsec = int64(50 * time.Microsecond)
 // nanoseconds since start has passed.
 func (l *loop) spin(own *pollDir, start, max int64) int {
 	for {
-		n, errno := epollWait(l.epfd, l.events, 0)
-		if errno != 0 && errno != unix.EINTR {
-			panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
-		}
-		others := false
-		if n > 0 {
-			_, others = l.dispatch(n, own)
-		}
+		_, others := l.pollOnce(own, 0)
 		if own.state.Load() != pollWaiting {
 			return spinDone
 		}
@@ -435,6 +421,22 @@ func (l *loop) spin(own *pollDir, start, max int64) int {
 		}
 		runtime.Gosched()
 	}
+}
+
+// pollOnce waits up to msec milliseconds (0: not at all) in epoll_wait on
+// the loop's epoll fd and hands out the events, for a leader whose own
+// wait is own. It reports whether the wait timed out with no event (not
+// when a signal interrupted it) and whether an event was another
+// stream's.
+func (l *loop) pollOnce(own *pollDir, msec int) (timedOut, others bool) {
+	n, errno := epollWait(l.epfd, l.events, msec)
+	if errno != 0 && errno != unix.EINTR {
+		panic(fmt.Sprintf("epoll: epoll_wait: %v", errno))
+	}
+	if n > 0 {
+		_, others = l.dispatch(n, own)
+	}
+	return n == 0 && errno == 0, others
 }
 
 // stepDown ends a caller's lead; the loop goroutine takes over if
