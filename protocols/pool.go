@@ -800,11 +800,18 @@ func (p *hostPool) closeIdle(cutoff time.Time) (oldest time.Time) {
 func (p *hostPool) dial(ctx context.Context, d *dialCall) (conn, error) {
 	c, err := p.dialConn(ctx)
 	if err == nil {
-		if hc, ok := c.(*h2conn); ok && !hc.c.Reserve() {
-			// Gone away at once (GOAWAY right after SETTINGS).
-			hc.close()
-			c, err = nil, &Error{Op: "handshake", Proto: protoNameHTTP2, Addr: p.addr,
-				Err: fmt.Errorf("%w: %w", ErrNotProcessed, transport.ErrClosed)}
+		if hc, ok := c.(*h2conn); ok {
+			if !hc.c.Reserve() {
+				// Gone away at once (GOAWAY right after SETTINGS).
+				hc.close()
+				c, err = nil, &Error{Op: "handshake", Proto: protoNameHTTP2, Addr: p.addr,
+					Err: fmt.Errorf("%w: %w", ErrNotProcessed, transport.ErrClosed)}
+			} else {
+				// The dialing request has the connection first, before
+				// the waiters granted below: theirs is reused, its is
+				// not, whichever of them runs first.
+				hc.used.Store(true)
+			}
 		}
 	}
 	p.mu.Lock()

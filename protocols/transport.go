@@ -379,8 +379,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			continue
 		}
+		dialed := false
 		if err == nil && c == nil {
 			c, err = p.dial(ctx, d)
+			dialed = true
 		}
 		if err != nil {
 			if r.Body != nil {
@@ -395,8 +397,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		connReused := reused
-		if hc, ok := c.(*h2conn); ok {
-			// As net/http: reused once any request had it before.
+		if hc, ok := c.(*h2conn); ok && !dialed {
+			// As net/http: reused once any request had it before (the
+			// request that dialed it first of all, see dial).
 			connReused = hc.used.Swap(true)
 		}
 		poolGone = false
