@@ -345,8 +345,8 @@ func (l *loop) leadWait(own *pollDir) {
 	} else if l.waiters.Load() == 0 {
 		l.attach(false)
 		start := monoNow()
-		if max := l.spinMax(); max > 0 && l.waitAvg <= max {
-			switch l.spin(own, start, max) {
+		if window := l.spinMax(); window > 0 && l.waitAvg <= window {
+			switch l.spin(own, start, window) {
 			case spinDone:
 				l.spinHits++
 				l.noteWait(monoNow() - start)
@@ -405,9 +405,9 @@ func (l *loop) noteWait(d int64) {
 var spinWindowNsec = int64(50 * time.Microsecond)
 
 // spin polls the loop's epoll fd without blocking, yielding the P between
-// polls, until the leader's own wait is over or the window of max
-// nanoseconds since start has passed.
-func (l *loop) spin(own *pollDir, start, max int64) int {
+// polls, until the leader's own wait is over or window nanoseconds
+// have passed since start.
+func (l *loop) spin(own *pollDir, start, window int64) int {
 	for {
 		_, others := l.pollOnce(own, 0)
 		if own.state.Load() != pollWaiting {
@@ -416,7 +416,7 @@ func (l *loop) spin(own *pollDir, start, max int64) int {
 		if others {
 			return spinCrowded
 		}
-		if monoNow()-start >= max {
+		if monoNow()-start >= window {
 			return spinTimedOut
 		}
 		runtime.Gosched()
