@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/transportkit/transportkit/protocols/internal/h2"
 	"github.com/transportkit/transportkit/protocols/internal/httperr"
 	"github.com/transportkit/transportkit/transport"
 )
@@ -116,14 +115,14 @@ func (e *Error) Is(target error) bool {
 }
 
 // h2Cause classifies err, from an HTTP/2 exchange before its response
-// head, with the shared sentinels when the h2 package has not already:
-// a request the server did not process, and a connection that ended
+// head, with the shared sentinels when the h2 package has not already. The
+// h2 package marks a request the server did not process with
+// ErrNotProcessed itself (its ErrRetryable is that value); what is left is
+// a bare end of file from the connection, which means the server closed it
 // before the response began.
 func h2Cause(err error) error {
 	switch {
 	case errors.Is(err, ErrNotProcessed) || errors.Is(err, ErrServerClosed):
-	case h2.IsRetryable(err):
-		err = fmt.Errorf("%w: %w", ErrNotProcessed, err)
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		err = fmt.Errorf("%w: %w", ErrServerClosed, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -348,5 +349,40 @@ func TestNothingLoggedMalformedH2(t *testing.T) {
 	}
 	if got := logs.String(); got != "" {
 		t.Errorf("written to the standard logger:\n%s", got)
+	}
+}
+
+// TestH2Cause checks the classification of HTTP/2 errors before the
+// response head: what the h2 package marked is kept, and a bare end of
+// file becomes ErrServerClosed.
+func TestH2Cause(t *testing.T) {
+	notProcessed := fmt.Errorf("%w: GOAWAY", ErrNotProcessed)
+	cases := []struct {
+		name string
+		err  error
+		want []error
+		not  []error
+	}{
+		{"not processed", notProcessed, []error{ErrNotProcessed}, []error{ErrServerClosed}},
+		{"server closed", fmt.Errorf("%w: %w", ErrServerClosed, io.EOF), []error{ErrServerClosed, io.EOF}, []error{ErrNotProcessed}},
+		{"bare EOF", io.EOF, []error{ErrServerClosed, io.EOF}, []error{ErrNotProcessed}},
+		{"unexpected EOF", io.ErrUnexpectedEOF, []error{ErrServerClosed, io.ErrUnexpectedEOF}, nil},
+		{"other", errors.New("boom"), nil, []error{ErrServerClosed, ErrNotProcessed}},
+	}
+	for _, c := range cases {
+		got := h2Cause(c.err)
+		if !errors.Is(got, c.err) {
+			t.Errorf("%s: %v does not wrap the cause", c.name, got)
+		}
+		for _, w := range c.want {
+			if !errors.Is(got, w) {
+				t.Errorf("%s: %v does not match %v", c.name, got, w)
+			}
+		}
+		for _, n := range c.not {
+			if errors.Is(got, n) {
+				t.Errorf("%s: %v matches %v", c.name, got, n)
+			}
+		}
 	}
 }
