@@ -130,7 +130,7 @@ func (b *body) drain() {
 // end ends the exchange after the body's last byte.
 func (b *body) end() {
 	b.done = true
-	b.c.finish(b.c.sent && !b.c.closed)
+	b.c.end(!b.c.closed)
 }
 
 // failWith ends the exchange unusable and records the error.

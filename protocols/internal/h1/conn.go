@@ -148,6 +148,7 @@ type Conn struct {
 	stop     func() bool // stops the context's AfterFunc
 	sent     bool        // the request was written in full
 	wbody    io.Reader   // the request body to send
+	bw       *bodyWriter // the body's writer goroutine, until joined
 	wlen     int64       // its length, or -1 when chunked
 	wchunked bool
 	probe    [1]byte
@@ -156,18 +157,20 @@ type Conn struct {
 	gotFirst bool // GotFirstResponseByte was reported
 	trace    *httptrace.ClientTrace
 
-	mu       sync.Mutex // guards the fields below, shared with abort
-	gen      uint64     // exchange number, bumped when one ends
-	abortErr error      // why the exchange was aborted
-	reqBody  io.Closer  // request body while it is being written
-	dlSet    bool       // a read deadline is set
+	mu        sync.Mutex // guards the fields below, shared with abort
+	gen       uint64     // exchange number, bumped when one ends
+	abortErr  error      // why the exchange was aborted
+	reqBody   io.Closer  // request body while it is being written
+	dlSet     bool       // a read deadline is set
+	gotHead   bool       // the final response head has been read
+	headTimed bool       // the read deadline is ResponseHeaderTimeout's
 
 	// The Conn is padded to 384 bytes: at 352 it shares the size class
 	// of a response header's map group, made with each response, and
 	// long-lived Conns among those short-lived groups left spans partly
 	// used (about 0.2 KB of HeapInuse per idle connection in W3;
 	// docs/design/idle-memory.md, TestConnSize).
-	_ [32]byte
+	_ [24]byte
 }
 
 var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
@@ -311,6 +314,109 @@ func (c *Conn) abort(err error) {
 	}
 }
 
+// abortBeforeHead aborts the exchange with err if its response head has
+// not come: a request body that failed while the server waits for it.
+// Once the caller has the response, the failure only keeps the connection
+// from being reused.
+func (c *Conn) abortBeforeHead(err error) {
+	c.mu.Lock()
+	got := c.gotHead
+	c.mu.Unlock()
+	if !got {
+		c.abort(err)
+	}
+}
+
+// armHeadTimer starts the wait for the response head, bounded by
+// Options.ResponseHeaderTimeout, once the request is written in full,
+// unless the head has come already.
+func (c *Conn) armHeadTimer() {
+	if c.headerWait <= 0 {
+		return
+	}
+	c.mu.Lock()
+	if c.abortErr == nil && !c.gotHead {
+		c.s.SetReadDeadline(time.Now().Add(c.headerWait))
+		c.dlSet, c.headTimed = true, true
+	}
+	c.mu.Unlock()
+}
+
+// headDone records that the final response head has been read, and stops
+// the wait that armHeadTimer started.
+func (c *Conn) headDone() {
+	c.mu.Lock()
+	c.gotHead = true
+	if c.headTimed && c.abortErr == nil {
+		c.s.SetReadDeadline(time.Time{})
+		c.dlSet = false
+	}
+	c.headTimed = false
+	c.mu.Unlock()
+}
+
+// headTimedOut reports that a read deadline error came from
+// ResponseHeaderTimeout.
+func (c *Conn) headTimedOut() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.headTimed && c.abortErr == nil
+}
+
+// joinWriter waits up to wait for the request body's writer goroutine, if
+// there is one, to finish. It reports whether no writer is left and, if
+// one finished, its error. A writer still running is left to the caller
+// (see finish).
+func (c *Conn) joinWriter(wait time.Duration) (joined bool, werr error) {
+	w := c.bw
+	if w == nil {
+		return true, nil
+	}
+	select {
+	case <-w.done:
+	default:
+		if wait <= 0 {
+			return false, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-w.done:
+			t.Stop()
+		case <-t.C:
+			return false, nil
+		}
+	}
+	c.bw = nil
+	return true, w.err
+}
+
+// awaitLastWrite lets a body writer whose last write is under way report
+// WroteRequest before the response's first byte is reported, the order
+// in which the two happened on the wire (a server that answers early is
+// answered in its order: the writer is not in its last write then). It
+// waits drainWait at most.
+func (c *Conn) awaitLastWrite() {
+	w := c.bw
+	if w == nil || !w.final.Load() {
+		return
+	}
+	t := time.NewTimer(drainWait)
+	select {
+	case <-w.done:
+	case <-t.C:
+	}
+	t.Stop()
+}
+
+// end ends an exchange whose response has been read in full: the
+// connection is kept if keep and the request was written in full. A body
+// still being written gets drainWait to end, as with net/http; after that
+// the connection is closed instead.
+func (c *Conn) end(keep bool) {
+	joined, _ := c.joinWriter(drainWait)
+	c.finish(joined && c.sent && keep)
+}
+
 // abortGen aborts exchange number gen if it is still running.
 func (c *Conn) abortGen(gen uint64, err error) {
 	c.mu.Lock()
@@ -340,7 +446,12 @@ func (c *Conn) setReadDeadline(t time.Time) {
 
 // fail ends the exchange unusable and returns the typed error for err.
 func (c *Conn) fail(op string, err error) error {
-	notSent := c.notSent()
+	joined, werr := c.joinWriter(drainWait)
+	notSent := joined && c.notSent()
+	if werr != nil {
+		// The body's failure came first and explains the rest.
+		op, err = "write", werr
+	}
 	if aerr := c.aborted(); aerr != nil {
 		err = aerr
 		notSent = false
@@ -374,8 +485,15 @@ func (c *Conn) finish(reusable bool) {
 		}
 		c.stop = nil
 	}
+	if c.bw != nil {
+		// A body writer still running: the connection is closed under
+		// it, and it ends on its next read or write.
+		reusable = false
+		c.abort(ErrConnClosed)
+	}
 	c.mu.Lock()
 	c.gen++
+	c.gotHead, c.headTimed = false, false
 	if c.abortErr != nil {
 		reusable = false
 	}
@@ -421,7 +539,9 @@ func (c *Conn) releaseBuffers() {
 		c.rpool = nil
 	}
 	c.rbuf, c.r, c.w, c.scan = nil, 0, 0, 0
-	c.releaseWbuf()
+	if c.bw == nil {
+		c.releaseWbuf() // a writer still running owns it
+	}
 }
 
 func (c *Conn) releaseWbuf() {
@@ -474,14 +594,14 @@ func (c *Conn) grow(size int) {
 }
 
 // readErr maps an error from fill while reading a response head.
-func (c *Conn) readErr(err error, timed bool) error {
+func (c *Conn) readErr(err error) error {
 	if err == io.EOF {
 		if c.nread == 0 {
 			return ErrServerClosed
 		}
 		return io.ErrUnexpectedEOF
 	}
-	if timed && errors.Is(err, os.ErrDeadlineExceeded) && c.aborted() == nil {
+	if errors.Is(err, os.ErrDeadlineExceeded) && c.headTimedOut() {
 		return ErrResponseHeaderTimeout
 	}
 	return err
@@ -490,12 +610,13 @@ func (c *Conn) readErr(err error, timed bool) error {
 // readHead reads and parses the next response head into h, charging
 // its size to *budget. It returns the response the head will be given
 // to, whose storage holds the head's first field values.
-func (c *Conn) readHead(h *head, isHead bool, budget *int, timed bool) (*response, error) {
+func (c *Conn) readHead(h *head, isHead bool, budget *int) (*response, error) {
 	lineOK := false // the status line has been checked while incomplete
 	for {
 		if c.r < c.w {
 			if !c.gotFirst && c.trace != nil && c.trace.GotFirstResponseByte != nil {
 				c.gotFirst = true
+				c.awaitLastWrite()
 				c.trace.GotFirstResponseByte()
 			}
 			end := headEnd(c.rbuf[c.r:c.w], c.scan, &c.scan)
@@ -526,48 +647,47 @@ func (c *Conn) readHead(h *head, isHead bool, budget *int, timed bool) (*respons
 			err = c.fill()
 		}
 		if err != nil {
-			return nil, c.readErr(err, timed)
+			return nil, c.readErr(err)
 		}
 	}
 }
 
-// readResponse reads the final response, skipping 1xx ones, and sends a
-// deferred body on "100 Continue" (or when ExpectContinueTimeout passes
-// with no answer).
+// readResponse reads the final response, skipping 1xx ones. A body held
+// back for "100 Continue" is sent when the 100 comes, or when
+// ExpectContinueTimeout passes without one (other 1xx responses do not
+// end the wait), or after a final response on a connection that stays
+// open, as net/http sends it; it is dropped when the connection closes.
 func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, error) {
 	isHead := req.Method == http.MethodHead
 	budget := c.maxHeader
 	want100 := deferred // a 100 Continue is awaited, even after the timeout
+	var continueAt time.Time
 	if deferred {
-		c.setReadDeadline(time.Now().Add(c.continueFor))
-		err := c.fill()
-		c.setReadDeadline(time.Time{})
-		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) || c.aborted() != nil {
-				closeBody(req)
-				c.wroteRequest(nil) // as net/http: the body was not due
-				return nil, c.fail("read", c.readErr(err, false))
-			}
-			// No answer in time: send the body anyway.
-			if err := c.writeBody(req); err != nil {
-				return nil, c.fail("write", err)
-			}
-			deferred = false
-		}
-	}
-	timed := false
-	if !deferred && c.headerWait > 0 {
-		c.setReadDeadline(time.Now().Add(c.headerWait))
-		timed = true
+		continueAt = time.Now().Add(c.continueFor)
+	} else if c.bw == nil {
+		c.armHeadTimer()
 	}
 	var r *response
 	var hdr head // on the stack: an idle connection holds no head
 	for {
+		if deferred {
+			c.setReadDeadline(continueAt)
+		}
 		var err error
-		if r, err = c.readHead(&hdr, isHead, &budget, timed); err != nil {
+		r, err = c.readHead(&hdr, isHead, &budget)
+		if deferred {
+			c.setReadDeadline(time.Time{})
+			if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.aborted() == nil {
+				// No 100 Continue in time: send the body anyway.
+				c.sendDeferred(req)
+				deferred = false
+				continue
+			}
+		}
+		if err != nil {
 			if deferred {
 				closeBody(req)
-				c.wroteRequest(nil)
+				c.wroteRequest(nil) // as net/http: the body was not due
 			}
 			return nil, c.fail("read", err)
 		}
@@ -594,25 +714,23 @@ func (c *Conn) readResponse(req *http.Request, deferred bool) (*http.Response, e
 			budget = c.maxHeader
 		}
 		if code == http.StatusContinue && deferred {
-			if err := c.writeBody(req); err != nil {
-				return nil, c.fail("write", err)
-			}
+			c.sendDeferred(req)
 			deferred = false
-			if c.headerWait > 0 {
-				c.setReadDeadline(time.Now().Add(c.headerWait))
-				timed = true
-			}
 		}
 	}
-	if timed {
-		c.setReadDeadline(time.Time{})
-	}
+	c.headDone()
 	if deferred {
-		// A final answer without 100 Continue: the body stays unsent, so
-		// the connection cannot carry another request.
-		closeBody(req)
-		c.wroteRequest(nil)
-		c.sent = false
+		if c.closed || hdr.close || hdr.code == http.StatusSwitchingProtocols {
+			// A final answer without 100 Continue on a connection
+			// that ends: the body is not due.
+			closeBody(req)
+			c.wroteRequest(nil)
+			c.sent = false
+		} else {
+			// The connection stays open: as net/http, send the body
+			// so that it can carry the next request.
+			c.sendDeferred(req)
+		}
 	}
 	return c.response(req, r, &hdr), nil
 }
@@ -694,7 +812,9 @@ func (c *Conn) response(req *http.Request, r *response, h *head) *http.Response 
 	c.closed = c.closed || h.close
 
 	if h.code == http.StatusSwitchingProtocols {
-		if !h.upgrade {
+		if joined, _ := c.joinWriter(drainWait); !h.upgrade || !joined {
+			// (A body still being written would go on over the
+			// switched stream.)
 			// Not a protocol switch, as for net/http: no body, and
 			// the connection, whose next bytes nobody can frame, is
 			// dropped.
@@ -711,7 +831,7 @@ func (c *Conn) response(req *http.Request, r *response, h *head) *http.Response 
 	}
 	if h.bodyLength == 0 {
 		resp.Body = http.NoBody
-		c.finish(c.sent && !c.closed)
+		c.end(!c.closed)
 		return resp
 	}
 	b := &r.body

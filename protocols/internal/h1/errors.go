@@ -173,6 +173,7 @@ var (
 	// field name or value.
 	ErrInvalidRequest = errors.New("invalid request")
 
-	// ErrBodyLength: the request body ended before ContentLength bytes.
-	ErrBodyLength = errors.New("request body shorter than ContentLength")
+	// ErrBodyLength: the request body ended before ContentLength bytes,
+	// or went on after them.
+	ErrBodyLength = errors.New("request body length differs from ContentLength")
 )

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/transportkit/transportkit/protocols/internal/gzipbody"
 )
@@ -59,7 +60,83 @@ func (c *Conn) writeRequest(req *http.Request) (deferred bool, err error) {
 		}
 		return true, nil
 	}
-	return false, c.writeBody(req)
+	if c.inline(req) {
+		return false, c.writeBody(req)
+	}
+	if err := c.flush(); err != nil {
+		closeBody(req)
+		c.wroteRequest(err)
+		return false, err
+	}
+	c.startBody(req)
+	return false, nil
+}
+
+// inline reports whether req's body is written on the caller's goroutine
+// with the head: a body known to be in memory (http.NewRequest sets
+// GetBody for those) that fits the write buffer beside the head, which no
+// server can hold up, and the body of a request asking for a protocol
+// switch, whose stream goes to the caller after a 101. Any other body is
+// written by a goroutine of its own while the caller reads the response,
+// as net/http does: a server may answer before it has read the body (and
+// stop reading it), and a caller may write a streamed body in answer to
+// the response.
+func (c *Conn) inline(req *http.Request) bool {
+	if req.Header["Upgrade"] != nil {
+		return true
+	}
+	return req.GetBody != nil && c.wlen >= 0 && c.wlen <= int64(cap(c.wbuf)-len(c.wbuf))
+}
+
+// bodyWriter is a request body being written on a goroutine of its own.
+type bodyWriter struct {
+	done  chan struct{} // closed when the writing is over
+	err   error         // its failure, set before done is closed
+	final atomic.Bool   // the last bytes are being written
+}
+
+// startBody writes req's body on a goroutine of its own (see inline). The
+// writer owns the write buffer and the write counters until done is
+// closed; the caller's goroutine learns the outcome from joinWriter. A
+// body that fails (its Read, or its length) ends the exchange while no
+// response head has come, since the server waits for the rest; a write
+// that fails leaves the reading to find out why (the server's answer, or
+// the connection's end). A request written in full starts the wait for
+// the response head (Options.ResponseHeaderTimeout).
+func (c *Conn) startBody(req *http.Request) {
+	w := &bodyWriter{done: make(chan struct{})}
+	c.bw = w
+	go func() {
+		err := c.writeBody(req)
+		switch {
+		case err == nil:
+			c.armHeadTimer()
+		case !c.wfailed:
+			c.abortBeforeHead(err)
+		}
+		w.err = err
+		close(w.done)
+	}()
+}
+
+// sendDeferred sends a body held back for "100 Continue", now due.
+func (c *Conn) sendDeferred(req *http.Request) {
+	if c.inline(req) {
+		// Written on this goroutine: the error, if any, is the
+		// writer's, found by joinWriter like a writer goroutine's.
+		w := &bodyWriter{done: make(chan struct{})}
+		w.err = c.writeBody(req)
+		if w.err == nil {
+			c.armHeadTimer()
+		}
+		close(w.done)
+		c.bw = w
+		if w.err != nil && !c.wfailed {
+			c.abortBeforeHead(w.err)
+		}
+		return
+	}
+	c.startBody(req)
 }
 
 // wroteRequest reports the end of the request's writing, with its error,
@@ -90,9 +167,14 @@ func (c *Conn) planBody(req *http.Request) (io.Reader, error) {
 		c.wlen = 0
 	case len(te) == 1 || c.wlen < 0:
 		c.wchunked, c.wlen = true, -1
+	case c.wlen == 0 && !usuallyBodiless(req.Method):
+		// Unknown length: chunked, as net/http sends it. Reading ahead
+		// would hold the head back until the caller writes a streamed
+		// body, which it may do only once it has the response.
+		c.wchunked, c.wlen = true, -1
 	case c.wlen == 0:
-		// Unknown length: peek one byte to tell an empty body from one
-		// to send chunked.
+		// Unknown length on a method that rarely has a body: peek one
+		// byte to tell an empty body from one to send chunked.
 		n, err := req.Body.Read(c.probe[:])
 		if n == 0 && err == io.EOF {
 			return nil, nil
@@ -104,6 +186,16 @@ func (c *Conn) planBody(req *http.Request) (io.Reader, error) {
 		body = io.MultiReader(bytes.NewReader(c.probe[:n]), req.Body)
 	}
 	return body, nil
+}
+
+// usuallyBodiless reports a method whose requests rarely carry a body, for
+// which net/http, too, looks for a body before it sends one.
+func usuallyBodiless(method string) bool {
+	switch method {
+	case "", http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions, "PROPFIND", "SEARCH":
+		return true
+	}
+	return false
 }
 
 // appendHead appends the request line and header fields to b.
@@ -308,6 +400,9 @@ func (c *Conn) writeBody(req *http.Request) error {
 		err = c.copyLength(c.wbody, c.wlen)
 	}
 	if err == nil {
+		if c.bw != nil {
+			c.bw.final.Store(true)
+		}
 		err = c.flush()
 	}
 	c.wroteRequest(err)
@@ -318,9 +413,11 @@ func (c *Conn) writeBody(req *http.Request) error {
 	return err
 }
 
-// copyLength sends exactly n bytes of r. A body that is longer is cut at
-// n bytes: the request on the wire stays well framed.
+// copyLength sends exactly n bytes of r, and fails with ErrBodyLength if r
+// has fewer, or more (as net/http does: a caller's wrong length must not
+// pass unnoticed; the extra bytes are not sent).
 func (c *Conn) copyLength(r io.Reader, n int64) error {
+	want := n
 	for n > 0 {
 		b := c.wbuf
 		if len(b) == cap(b) {
@@ -337,7 +434,23 @@ func (c *Conn) copyLength(r io.Reader, n int64) error {
 			if n > 0 {
 				return fmt.Errorf("%w: %d bytes missing", ErrBodyLength, n)
 			}
-			break
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// One more byte tells whether the body ends here; a reader that keeps
+	// returning nothing is taken to end. The buffered end of the body
+	// waits for it (as with net/http), so that a server never gets a
+	// complete request whose body then fails.
+	for range 3 {
+		k, err := r.Read(c.probe[:])
+		if k > 0 {
+			return fmt.Errorf("%w: ContentLength=%d with a longer Body", ErrBodyLength, want)
+		}
+		if err == io.EOF {
+			return nil
 		}
 		if err != nil {
 			return err

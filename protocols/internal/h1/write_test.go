@@ -311,27 +311,47 @@ func TestExpectContinue(t *testing.T) {
 			}
 		})
 	}
-	t.Run("final answer", func(t *testing.T) {
-		s := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
+	// A final answer without 100 Continue: as net/http, the body is sent
+	// when the connection stays open (it may carry the next request),
+	// and dropped when it closes.
+	for _, tc := range []struct {
+		name, close string
+		sent        bool
+	}{
+		{"final answer", "", true},
+		{"final answer closing", "Connection: close\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan string, 1)
+			s := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 417 Expectation Failed\r\n"+tc.close+"Content-Length: 0\r\n\r\n")
+				b, _ := io.ReadAll(req.Body)
+				got <- string(b)
+				io.Copy(io.Discard, br)
+			})
+			c, log := d.conn(t, s.Addr(), Options{ExpectContinueTimeout: time.Minute})
+			body := &closeCounter{r: strings.NewReader("body")}
+			req := newReq(t, "PUT", s.Addr(), body)
+			req.ContentLength = 4
+			req.Header.Set("Expect", "100-continue")
+			resp, err := c.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
 			}
-			io.WriteString(c, "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
-			io.Copy(io.Discard, br)
+			if resp.StatusCode != 417 || body.closed == 0 || !slices.Equal(log.get(), []bool{tc.sent}) {
+				t.Errorf("status %d closed %d OnDone %v", resp.StatusCode, body.closed, log.get())
+			}
+			if tc.sent {
+				if b := <-got; b != "body" {
+					t.Errorf("server got body %q", b)
+				}
+			}
 		})
-		c, log := d.conn(t, s.Addr(), Options{ExpectContinueTimeout: time.Minute})
-		body := &closeCounter{r: strings.NewReader("body")}
-		req := newReq(t, "PUT", s.Addr(), body)
-		req.ContentLength = 4
-		req.Header.Set("Expect", "100-continue")
-		resp, err := c.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != 417 || body.closed == 0 || !slices.Equal(log.get(), []bool{false}) {
-			t.Errorf("status %d closed %d OnDone %v", resp.StatusCode, body.closed, log.get())
-		}
-	})
+	}
 	t.Run("server closes", func(t *testing.T) {
 		s := newRawServer(t, func(c net.Conn, br *bufio.Reader) { http.ReadRequest(br) })
 		c, _ := d.conn(t, s.Addr(), Options{ExpectContinueTimeout: time.Minute})
