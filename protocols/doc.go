@@ -9,8 +9,9 @@
 //
 // # Connections
 //
-// An HTTP/1.1 exchange runs on the caller's goroutine, and an idle
-// HTTP/1.1 connection holds no goroutine and no buffer; a connection that
+// An HTTP/1.1 exchange runs on the caller's goroutine (a streamed request
+// body is written by a goroutine of its own, beside the response), and an
+// idle HTTP/1.1 connection holds no goroutine and no buffer; a connection that
 // the server closed while it was idle is noticed (transport.Stream's
 // IsReadable) and dropped when it is next taken, and IdleConnTimeout
 // closes those left idle. An HTTP/2 connection is shared by the callers to its origin, up to

@@ -60,8 +60,9 @@ const (
 // knowledge when H2C is set), and pools connections per origin.
 //
 // HTTP/1.1 requests run on their caller's goroutine: the transport starts
-// no goroutine per HTTP/1.1 connection or request, and an idle one holds
-// no buffer. Idle HTTP/1.1 connections are kept on a stack per origin,
+// no goroutine per HTTP/1.1 connection, only one per request whose body is
+// streamed (not a small one in memory), written beside the response as
+// net/http does; an idle connection holds no buffer. Idle HTTP/1.1 connections are kept on a stack per origin,
 // most recently used first; one the server closed is found when it is
 // taken (Stream.IsReadable) and replaced.
 //

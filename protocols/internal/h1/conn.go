@@ -112,8 +112,10 @@ const (
 // Conn is an HTTP/1.1 client connection over a transport.Stream. It
 // carries one exchange at a time: RoundTrip writes the request and reads
 // the response head on the caller's goroutine, and the response body reads
-// straight from the connection's buffer. A Conn starts no goroutine and,
-// while idle, holds no buffer.
+// straight from the connection's buffer. A request body that is not small
+// and in memory is written by a goroutine of the exchange, beside the
+// response (see inline); otherwise a Conn starts no goroutine. While idle
+// it holds no goroutine and no buffer.
 //
 // RoundTrip may be called again once the previous exchange has ended (see
 // Options.OnDone). Close may be called at any time from any goroutine.

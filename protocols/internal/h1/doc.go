@@ -4,9 +4,13 @@
 // RoundTrip writes the request (Host, Content-Length or chunked body,
 // trailers, "Expect: 100-continue") and reads the response head; the
 // response body then reads straight from the connection's buffer, which
-// comes from a pool only while an exchange is in flight. The Conn starts
-// no goroutine; context cancellation sets a deadline in the past on the
-// stream through context.AfterFunc.
+// comes from a pool only while an exchange is in flight. A request body
+// that is not small and in memory is written by a goroutine of the
+// exchange while the response is read, as net/http does, so that a server
+// may answer before it has read the body and a caller may stream a body in
+// answer to the response; otherwise the Conn starts no goroutine. Context
+// cancellation sets a deadline in the past on the stream through
+// context.AfterFunc.
 //
 // Responses are read with the rules of http.ReadResponse, checked against
 // it by a differential fuzz target: 1xx responses are skipped (101 is
