@@ -78,9 +78,8 @@ func (r *Reader) Read(p []byte) (int, error) {
 		var err error
 		zr, err = gzip.NewReader(r.body)
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // an empty body is not a gzip stream
-			}
+			// An empty body gives io.EOF: an empty body, as net/http
+			// reads it, and that is sticky too.
 			return 0, r.fail(err)
 		}
 		r.mu.Lock()

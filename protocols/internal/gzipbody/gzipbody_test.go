@@ -85,13 +85,24 @@ func TestUnwrapLeavesOthers(t *testing.T) {
 	}
 }
 
+// TestEmptyBody: an empty body labelled gzip reads as an empty body with no
+// error, as net/http's does.
+func TestEmptyBody(t *testing.T) {
+	resp := &http.Response{Header: http.Header{"Content-Encoding": {"gzip"}}, Body: io.NopCloser(bytes.NewReader(nil))}
+	Unwrap(resp)
+	for range 2 {
+		if b, err := io.ReadAll(resp.Body); err != nil || len(b) != 0 {
+			t.Fatalf("read %q, %v; want nothing and no error", b, err)
+		}
+	}
+}
+
 func TestCorruptIsReadError(t *testing.T) {
 	good := gz(t, strings.Repeat("a", 5000))
 	corrupt := append([]byte{}, good...)
 	corrupt[len(corrupt)/2] ^= 0xff
 	for name, data := range map[string][]byte{
 		"not gzip":  []byte("plain text, not gzip"),
-		"empty":     nil,
 		"truncated": good[:len(good)/2],
 		"corrupt":   corrupt,
 		"bad crc":   append(good[:len(good)-8:len(good)-8], 1, 2, 3, 4, 5, 6, 7, 8),

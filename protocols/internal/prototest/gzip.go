@@ -168,11 +168,20 @@ func CorruptCases(t testing.TB) []CorruptCase {
 // CheckCorrupt checks that resp was to be decompressed, that reading its
 // body fails with an error matching want, and that a Read after that
 // fails too. It closes the body.
+//
+// A want of nil is an empty body: as net/http, it reads as an empty
+// decompressed body, with no error.
 func CheckCorrupt(t testing.TB, resp *http.Response, want error) {
 	t.Helper()
 	defer resp.Body.Close()
 	if !resp.Uncompressed {
 		t.Fatal("response not decompressed")
+	}
+	if want == nil {
+		if b, err := io.ReadAll(resp.Body); err != nil || len(b) != 0 {
+			t.Fatalf("empty gzip body read %q, %v; want nothing and no error", b, err)
+		}
+		return
 	}
 	if _, err := io.ReadAll(resp.Body); !errors.Is(err, want) {
 		t.Fatalf("read error %v, want %v", err, want)
