@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -255,6 +256,37 @@ func TestResponseBeforeRequestBodyEnds(t *testing.T) {
 			}
 			resp.Body.Close()
 			cancel()
+		}
+	})
+}
+
+// TestHTTPSProxyHandshakeTimeout: an http URL through an https proxy that
+// never answers the TLS handshake fails after TLSHandshakeTimeout, as
+// with net/http; it waited for the request's context before.
+func TestHTTPSProxyHandshakeTimeout(t *testing.T) {
+	srv := prototest.StartTCP(t, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(io.Discard, c) // reads the ClientHello, never answers
+	})
+	proxy := &url.URL{Scheme: "https", Host: srv.Addr()}
+	onBackends(t, func(tr *Transport) {
+		tr.Proxy = http.ProxyURL(proxy)
+		tr.TLSHandshakeTimeout = 200 * time.Millisecond
+	}, func(t *testing.T, tr *Transport) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://origin.test/", nil)
+		start := time.Now()
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatal("RoundTrip through a silent proxy succeeded")
+		}
+		if d := time.Since(start); d > 5*time.Second || ctx.Err() != nil {
+			t.Fatalf("failed after %v (%v), want about TLSHandshakeTimeout", d, err)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error %v, want a timeout", err)
 		}
 	})
 }

@@ -857,7 +857,7 @@ func (p *hostPool) dialConn(ctx context.Context) (conn, error) {
 		return nil, &Error{Op: "dial", Proto: p.proto(), Addr: p.addr, Err: err}
 	}
 	var s transport.Stream
-	if d := t.setupTimeout(); d > 0 && (p.key.scheme == "https" || t.H2C) {
+	if d := t.setupTimeout(); d > 0 && (p.key.scheme == "https" || t.H2C || p.proxy != nil && p.proxy.Scheme == "https") {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()

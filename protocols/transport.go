@@ -157,9 +157,10 @@ type Transport struct {
 	HTTP2 h2.Options
 
 	// TLSHandshakeTimeout bounds the setup of a connection that needs a
-	// handshake: for https the dial and the TLS handshake together, and
-	// for HTTP/2 (over TLS or h2c) also the wait for the server's first
-	// SETTINGS frame. Plain HTTP/1.1 dials are bounded by the request's
+	// handshake: for https, or through an https proxy, the dial and the
+	// TLS handshake together, and for HTTP/2 (over TLS or h2c) also the
+	// wait for the server's first SETTINGS frame. Other HTTP/1.1 dials
+	// are bounded by the request's
 	// context (and the backend's ConnectTimeout) only. If zero,
 	// DefaultTLSHandshakeTimeout (10 s); if negative, only the request's
 	// context bounds the setup. A setup that runs out of time fails with
