@@ -3,11 +3,13 @@ package protocols
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/url"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportkit/transportkit/backends/mock"
 	"github.com/transportkit/transportkit/protocols/internal/prototest"
 )
 
@@ -289,4 +292,44 @@ func TestHTTPSProxyHandshakeTimeout(t *testing.T) {
 			t.Errorf("error %v, want a timeout", err)
 		}
 	})
+}
+
+// TestDefaultMaxResponseHeaderBytes: with MaxResponseHeaderBytes zero, a
+// 2 MiB response head is taken over HTTP/1.1 and HTTP/2, as net/http
+// takes up to 10 MiB; the default was 1 MiB.
+func TestDefaultMaxResponseHeaderBytes(t *testing.T) {
+	big := strings.Repeat("a", 2<<20)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", big)
+		io.WriteString(w, "ok")
+	})
+	h1URL := serveHTTP(t, h)
+	h2Addr := startH2Server(t, h, 10)
+	onBackends(t, func(tr *Transport) {
+		tr.TLSClientConfig = &tls.Config{RootCAs: mock.RootCAs(), ServerName: "localhost"}
+	}, func(t *testing.T, tr *Transport) {
+		for _, url := range []string{h1URL, "https://" + h2Addr + "/"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				cancel()
+				t.Fatalf("%s: %v", url, err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			cancel()
+			if err != nil || string(b) != "ok" || len(resp.Header.Get("X-Big")) != len(big) {
+				t.Fatalf("%s: %s %q, %v, X-Big of %d bytes", url, resp.Proto, b, err, len(resp.Header.Get("X-Big")))
+			}
+		}
+	})
+}
+
+// serveHTTP serves h with net/http's HTTP/1.1 server on loopback until t
+// ends, and returns its URL.
+func serveHTTP(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/"
 }

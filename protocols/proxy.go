@@ -235,8 +235,8 @@ type proxyOptions struct {
 	// http.Transport.OnProxyConnectResponse. An error fails the dial.
 	OnConnectResponse func(ctx context.Context, proxyURL *url.URL, connectReq *http.Request, connectRes *http.Response) error
 
-	// MaxHeaderBytes limits the CONNECT response head. If zero,
-	// h1.DefaultMaxHeaderBytes.
+	// MaxHeaderBytes limits the CONNECT response head. If zero, 10 MiB,
+	// as for any response head.
 	MaxHeaderBytes int
 
 	// UserAgent is sent with CONNECT requests whose header has no

@@ -217,8 +217,8 @@ type Transport struct {
 	// HTTP/1.1 and HTTP/2. If zero, the body is sent at once.
 	ExpectContinueTimeout time.Duration
 
-	// MaxResponseHeaderBytes limits a response head. If zero,
-	// h1.DefaultMaxHeaderBytes.
+	// MaxResponseHeaderBytes limits a response head (over HTTP/2, the
+	// header list). If zero, 10 MiB, as with net/http.
 	MaxResponseHeaderBytes int
 
 	// UserAgent is sent when a request has none, over HTTP/1.1 and

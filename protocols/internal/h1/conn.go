@@ -21,9 +21,10 @@ import (
 // Defaults for the zero values of Options.
 const (
 	// DefaultMaxHeaderBytes bounds a response head when
-	// Options.MaxHeaderBytes is zero: 1 MiB, room for large cookies while
-	// keeping a hostile server from filling memory.
-	DefaultMaxHeaderBytes = 1 << 20
+	// Options.MaxHeaderBytes is zero: 10 MiB, net/http's Transport's
+	// default (the buffer grows with the head, so only a head that large
+	// costs that much).
+	DefaultMaxHeaderBytes = 10 << 20
 
 	// DefaultDrainBytes is how much of an unread response body Close reads
 	// to keep the connection, when Options.DrainBytes is zero.

@@ -19,8 +19,9 @@ import (
 const NextProtoTLS = "h2"
 
 // DefaultMaxHeaderListSize is the response header list limit used when
-// Options.MaxHeaderListSize is zero: 1 MiB, net/http's default.
-const DefaultMaxHeaderListSize = 1 << 20
+// Options.MaxHeaderListSize is zero: 10 MiB, net/http's client default
+// (its servers' is 1 MiB).
+const DefaultMaxHeaderListSize = 10 << 20
 
 // DefaultMaxControlFrames is the control-frame rate limit used when
 // Options.MaxControlFrames is zero.
