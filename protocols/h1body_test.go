@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
-	"net/url"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -271,7 +271,7 @@ func TestHTTPSProxyHandshakeTimeout(t *testing.T) {
 		defer c.Close()
 		io.Copy(io.Discard, c) // reads the ClientHello, never answers
 	})
-	proxy := &url.URL{Scheme: "https", Host: srv.Addr()}
+	proxy := &neturl.URL{Scheme: "https", Host: srv.Addr()}
 	onBackends(t, func(tr *Transport) {
 		tr.Proxy = http.ProxyURL(proxy)
 		tr.TLSHandshakeTimeout = 200 * time.Millisecond
@@ -332,4 +332,51 @@ func serveHTTP(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL + "/"
+}
+
+// TestIDNHost: an internationalized host name goes out in its ASCII form,
+// as net/http sends it: in the Host field, in the absolute target sent to
+// a forwarding proxy, and in a CONNECT; it went out as UTF-8.
+func TestIDNHost(t *testing.T) {
+	lines := make(chan string, 1)
+	url := serveRaw(t, func(c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		lines <- req.Method + " " + req.RequestURI + " " + req.Host
+		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	})
+	proxy, _ := neturl.Parse(url)
+	for _, tc := range []struct {
+		name, url, host string
+		proxy           bool
+		want            string
+	}{
+		{"Host", url + "/a", "bücher.example", false, "GET /a xn--bcher-kva.example"},
+		{"forward", "http://bücher.example/a", "", true, "GET http://xn--bcher-kva.example/a xn--bcher-kva.example"},
+		{"connect", "https://bücher.example:8443/a", "", true, "CONNECT xn--bcher-kva.example:8443 xn--bcher-kva.example:8443"},
+	} {
+		onBackends(t, func(tr *Transport) {
+			if tc.proxy {
+				tr.Proxy = http.ProxyURL(proxy)
+			}
+		}, func(t *testing.T, tr *Transport) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", tc.url, nil)
+			req.Host = tc.host
+			if resp, err := tr.RoundTrip(req); err == nil {
+				resp.Body.Close()
+			}
+			select {
+			case got := <-lines:
+				if got != tc.want {
+					t.Errorf("%s: server got %q, want %q", tc.name, got, tc.want)
+				}
+			case <-ctx.Done():
+				t.Fatalf("%s: no request reached the server", tc.name)
+			}
+		})
+	}
 }

@@ -355,6 +355,9 @@ func forwardRequest(req *http.Request, proxy *url.URL) *http.Request {
 		if path == "" {
 			path = "/"
 		}
+		if a, err := httpguts.PunycodeHostPort(host); err == nil {
+			host = a // as net/http; an invalid name fails in h1
+		}
 		nu := *u
 		nu.Opaque = "//" + removeZone(host) + path
 		r.URL = &nu

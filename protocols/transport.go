@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/transportkit/transportkit/protocols/internal/h1"
 	"github.com/transportkit/transportkit/protocols/internal/h2"
@@ -536,7 +537,13 @@ func (t *Transport) poolFor(req *http.Request) (*hostPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := key{scheme: u.Scheme, host: strings.TrimSuffix(u.Host, ":"+port)}
+	// As net/http, an internationalized name is dialed, named to proxies
+	// and TLS, and sent, in its ASCII form.
+	host, err := httpguts.PunycodeHostPort(strings.TrimSuffix(u.Host, ":"+port))
+	if err != nil {
+		return nil, fmt.Errorf("%w: host %q: %v", h1.ErrInvalidRequest, u.Host, err)
+	}
+	k := key{scheme: u.Scheme, host: host}
 	forward := proxyForwards(proxy, u.Scheme, t.H2C)
 	if proxy != nil {
 		k.proxy = proxyKey(proxy)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/transportkit/transportkit/protocols/internal/gzipbody"
 )
 
@@ -213,6 +215,10 @@ func (c *Conn) appendHead(b []byte, req *http.Request) ([]byte, error) {
 	host := req.Host
 	if host == "" {
 		host = u.Host
+	}
+	host, err := httpguts.PunycodeHostPort(host)
+	if err != nil {
+		return b, fmt.Errorf("%w: host %q: %v", ErrInvalidRequest, host, err)
 	}
 	host = removeZone(host)
 	if host == "" || !validValue(host) || strings.ContainsAny(host, " \t") {
