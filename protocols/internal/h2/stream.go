@@ -432,6 +432,18 @@ var errStreamGone = errors.New("h2: stream closed")
 func (s *stream) writeBody(body io.Reader, length int64, trailer http.Header) {
 	c := s.c
 	err := s.sendBody(body, length, trailer)
+	if err != nil && err != errStopBody {
+		// A read error may come from this side closing the body: the
+		// stream failed, or the rest of the body is not wanted.
+		c.mu.Lock()
+		switch {
+		case s.sendErr != nil:
+			err = s.sendErr
+		case s.bodyStopped:
+			err = errStopBody
+		}
+		c.mu.Unlock()
+	}
 	s.closeReqBody()
 	if err != nil && err != errStopBody {
 		s.wroteRequest(err)

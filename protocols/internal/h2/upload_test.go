@@ -1,0 +1,90 @@
+package h2
+
+import (
+	"io"
+	"net/http"
+	"testing"
+	"testing/synctest"
+
+	"golang.org/x/net/http2"
+)
+
+// uploadPeer returns a Conn whose peer reads a request's head and first
+// DATA frame (the client's body writer is then waiting for more of its
+// body), then runs respond, then drains the connection.
+func uploadPeer(t *testing.T, respond func(p *rawPeer, stream uint32)) *Conn {
+	return rawH2C(t, Options{}, func(p *rawPeer) {
+		if !p.handshake() {
+			return
+		}
+		h := p.readHeaders()
+		if h == nil {
+			return
+		}
+		for {
+			f, err := p.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if _, ok := f.(*http2.DataFrame); ok {
+				break
+			}
+		}
+		respond(p, h.StreamID)
+		p.drain()
+	})
+}
+
+// postStreaming starts a POST on c whose body is a pipe the caller still
+// holds after a first piece: the body writer waits on it.
+func postStreaming(t *testing.T, c *Conn) (*http.Response, *io.PipeWriter) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	go pw.Write([]byte("first part"))
+	req, _ := http.NewRequestWithContext(testContext(t), "POST", "http://raw.test/", pr)
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("RoundTrip: %v", err)
+	}
+	return resp, pw
+}
+
+// TestResponseKeptWhenUploadStops: a complete response that stops the
+// request body being sent (an error status, or RST_STREAM(NO_ERROR)
+// after the response, RFC 9113 section 8.1) keeps its body. The
+// transport closes the request body itself, and the body writer's read
+// failing then is no failure of the request; net/http too returns the
+// whole response.
+//
+// It runs in a synctest bubble, so that the body writer has seen its
+// body closed before the response body is read.
+func TestResponseKeptWhenUploadStops(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		status  int
+		respond func(p *rawPeer, stream uint32)
+	}{
+		{"ErrorStatus", 413, func(p *rawPeer, s uint32) {
+			p.respondFields(s, "too large", ":status", "413")
+		}},
+		{"ResetNoError", 200, func(p *rawPeer, s uint32) {
+			p.respondFields(s, "ok", ":status", "200")
+			p.write(func() error { return p.fr.WriteRSTStream(s, http2.ErrCodeNo) })
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := uploadPeer(t, tc.respond)
+				resp, _ := postStreaming(t, c)
+				synctest.Wait() // the response is in; the body writer has ended
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := map[int]string{413: "too large", 200: "ok"}[tc.status]
+				if resp.StatusCode != tc.status || err != nil || string(b) != want {
+					t.Fatalf("%d %q %v; want %d %q", resp.StatusCode, b, err, tc.status, want)
+				}
+			})
+		})
+	}
+}
