@@ -435,8 +435,9 @@ func TestMalformedResponses(t *testing.T) {
 		{"ShortBody", []step{{[]string{":status", "200", "content-length", "10"}, false, "abc"}, {nil, true, ""}}, wantUnexpectedEOF},
 		{"LongBody", []step{{[]string{":status", "200", "content-length", "2"}, false, "abcdef"}, {nil, true, ""}},
 			func(t *testing.T, resp *http.Response, body string, err error) {
-				if !errors.Is(err, errBodyTooLong) {
-					t.Fatalf("body %q, %v: want too long", body, err)
+				// The declared bytes, then the error, as net/http.
+				if !errors.Is(err, errBodyTooLong) || body != "ab" {
+					t.Fatalf("body %q, %v: want \"ab\", then too long", body, err)
 				}
 			}},
 	}

@@ -759,11 +759,16 @@ func (s *stream) Read(p []byte) (int, error) {
 			n := s.buf.read(p)
 			if s.remain >= 0 {
 				if int64(n) > s.remain {
+					// The declared bytes go to the caller with the error,
+					// as net/http does; the stream is reset.
+					kept := int(s.remain)
+					s.remain = 0
 					s.mu.Unlock()
+					c.consumed(s.id, int64(n), 0)
 					err := fmt.Errorf("h2: server sent more than the declared Content-Length: %w", errBodyTooLong)
 					s.cancel(http2.ErrCodeProtocol, err)
 					s.end()
-					return 0, c.opError("body", err)
+					return kept, c.opError("body", err)
 				}
 				s.remain -= int64(n)
 			}
