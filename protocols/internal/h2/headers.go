@@ -541,10 +541,6 @@ func responseStatus(fields []hpack.HeaderField) (int, error) {
 	return n, nil
 }
 
-// max1xxResponses bounds the informational responses a stream takes when
-// no Got1xxResponse hook looks at them, besides the header list limit.
-const max1xxResponses = 5
-
 // process1xx handles an informational response.
 func (c *Conn) process1xx(s *stream, status int, fields []hpack.HeaderField, endStream bool) error {
 	fail := func(err error) error {
@@ -557,11 +553,15 @@ func (c *Conn) process1xx(s *stream, status int, fields []hpack.HeaderField, end
 	if status == http.StatusSwitchingProtocols {
 		return fail(errors.New("101 Switching Protocols is not allowed in HTTP/2"))
 	}
-	s.n1xx++
+	// Without a Got1xxResponse hook, the 1xx heads of a stream are
+	// bounded by their sizes together, as net/http does (not by their
+	// number); a hook sees each and bounds them itself, so the size
+	// starts again, as with HTTP/1.1.
 	for _, f := range fields {
 		s.size1xx += uint64(f.Size())
 	}
 	if s.trace != nil && s.trace.Got1xxResponse != nil {
+		s.size1xx = 0
 		hdr := make(textproto.MIMEHeader, len(fields))
 		for _, f := range fields {
 			if !f.IsPseudo() {
@@ -573,8 +573,8 @@ func (c *Conn) process1xx(s *stream, status int, fields []hpack.HeaderField, end
 			c.resetStream(s.id, http2.ErrCodeCancel, err)
 			return nil
 		}
-	} else if s.n1xx > max1xxResponses || s.size1xx > uint64(c.maxHeaderList) {
-		return fail(errors.New("too many or too large 1xx responses"))
+	} else if s.size1xx > uint64(c.maxHeaderList) {
+		return fail(errors.New("1xx responses too large"))
 	}
 	if status == http.StatusContinue {
 		if s.trace != nil && s.trace.Got100Continue != nil {

@@ -42,8 +42,7 @@ type stream struct {
 
 	// Owned by the read loop.
 	firstByte bool
-	n1xx      int
-	size1xx   uint64
+	size1xx   uint64 // 1xx header bytes since a hook last saw one
 
 	wake     chan struct{} // RoundTrip's and the body reader's wait
 	sendWake chan struct{} // the body writer's wait; nil without one
