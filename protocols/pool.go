@@ -174,12 +174,14 @@ func (b *streamBody) end() {
 }
 
 // retry: the server certainly did not process the request (refused
-// stream, GOAWAY before it, a connection going away), whatever its
-// method; or, as for HTTP/1.1, a reused connection broke before the
-// response began (an HTTP/2 RoundTrip fails only before the response
-// head) and the method allows a replay.
+// stream, GOAWAY before it, a connection going away), or it reset the
+// stream with PROTOCOL_ERROR before any response (as net/http's
+// canRetryError, golang/go#47635), whatever its method; or, as for
+// HTTP/1.1, a reused connection broke before the response began (an
+// HTTP/2 RoundTrip fails only before the response head) and the method
+// allows a replay.
 func (hc *h2conn) retry(err error, reused bool, req *http.Request) bool {
-	if errors.Is(err, ErrNotProcessed) {
+	if errors.Is(err, ErrNotProcessed) || h2.IsResetByPeerProtocolError(err) {
 		return true
 	}
 	return reused && replayable(req) && hc.c.State().Closed && !isContextErr(err) &&

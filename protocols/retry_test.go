@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -177,4 +180,56 @@ func TestRetryGoAwayAtOnce(t *testing.T) {
 			t.Errorf("waited %v before retrying after GOAWAY", w)
 		}
 	})
+}
+
+// TestRetryResetProtocolError: a server that resets a stream with
+// RST_STREAM(PROTOCOL_ERROR) before any response gets the request again,
+// on a new connection (that one takes no new requests), whatever its
+// method, as net/http does (its canRetryError, golang/go#47635): some
+// servers answer a request they did not process so.
+func TestRetryResetProtocolError(t *testing.T) {
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tr, b := newMockTransport(t)
+				tr.H2C = true
+				var mu sync.Mutex
+				conns := 0
+				b.Handle("a.test:80", mock.FuncPeer(func(nc net.Conn) {
+					mu.Lock()
+					first := conns == 0
+					conns++
+					mu.Unlock()
+					rawH2Peer(true, func(fr *http2.Framer, enc *hpack.Encoder, hbuf *bytes.Buffer, id uint32) bool {
+						if first {
+							fr.WriteRSTStream(id, http2.ErrCodeProtocol)
+							return true
+						}
+						writeHead(fr, enc, hbuf, id, false)
+						fr.WriteData(id, true, []byte("ok"))
+						return true
+					})(nc)
+				}))
+				waits := recordWaits(t)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a bound, not a timing
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, method, "http://a.test/", strings.NewReader("body"))
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Fatalf("RoundTrip: %v", err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || string(body) != "ok" {
+					t.Fatalf("body %q, %v", body, err)
+				}
+				if s := tr.Stats(); s.Dials != 2 {
+					t.Errorf("stats %+v, want a second connection for the retry", s)
+				}
+				if w := waits(); len(w) != 0 {
+					t.Errorf("waited %v before retrying on a new connection", w)
+				}
+			})
+		})
+	}
 }

@@ -312,7 +312,11 @@ var ErrClosed = errors.New("protocols: transport closed")
 //   - the server certainly did not process it (ErrNotProcessed: an
 //     HTTP/2 stream refused or above the last stream of a GOAWAY, a
 //     connection going away before the request went out, an HTTP/1.1
-//     request of which no byte could be written), whatever its method; or
+//     request of which no byte could be written), whatever its method;
+//   - the server reset its HTTP/2 stream with PROTOCOL_ERROR before any
+//     response, whatever its method, as net/http does (some servers
+//     answer so requests they did not process); the connection takes
+//     no new requests, so the request goes on another one; or
 //   - a reused connection broke before any byte of the response (the
 //     server closed an idle connection as it was taken), and the method
 //     allows a replay: GET, HEAD, OPTIONS, TRACE, or a request with an

@@ -121,6 +121,17 @@ var (
 // is errors.Is(err, ErrRetryable).
 func IsRetryable(err error) bool { return errors.Is(err, ErrRetryable) }
 
+// IsResetByPeerProtocolError reports whether err is the error of a
+// request whose stream the peer reset with RST_STREAM(PROTOCOL_ERROR)
+// before any response. Such a request does not match ErrRetryable (the
+// server may have processed it), but net/http sends it again on another
+// connection whatever its method (golang/go#47635: servers answer so
+// requests they did not process), and so does the protocols package.
+func IsResetByPeerProtocolError(err error) bool {
+	var se http2.StreamError
+	return errors.As(err, &se) && se.Code == http2.ErrCodeProtocol && se.Cause == errResetByPeer
+}
+
 // opError wraps err, the cause of a failed op, with the stream's identity.
 // A context's error becomes what transport.ContextError makes of it.
 func (c *Conn) opError(op string, err error) error {

@@ -42,7 +42,10 @@ func TestRefusedStream(t *testing.T) {
 }
 
 // TestResetProtocolError checks that a stream reset with PROTOCOL_ERROR
-// fails without retry and stops the Conn taking new requests, as
+// fails with the peer's StreamError, which does not match ErrRetryable
+// (the server may have processed the request) but is told apart by
+// IsResetByPeerProtocolError (net/http sends such a request again on
+// another connection), and stops the Conn taking new requests, as
 // net/http does.
 func TestResetProtocolError(t *testing.T) {
 	c := rawH2C(t, Options{}, func(p *rawPeer) {
@@ -56,8 +59,8 @@ func TestResetProtocolError(t *testing.T) {
 	})
 	err := mustGetError(t, c)
 	var se http2.StreamError
-	if IsRetryable(err) || !errors.As(err, &se) || se.Code != http2.ErrCodeProtocol {
-		t.Fatalf("error %v: want a PROTOCOL_ERROR StreamError, not retryable", err)
+	if IsRetryable(err) || !errors.As(err, &se) || se.Code != http2.ErrCodeProtocol || !IsResetByPeerProtocolError(err) {
+		t.Fatalf("error %v: want a PROTOCOL_ERROR StreamError from the peer, not retryable", err)
 	}
 	if !c.State().GoingAway || c.Reserve() {
 		t.Fatalf("State = %+v, want going away", c.State())
