@@ -584,8 +584,9 @@ func (c *Conn) idleAfterGoAway() {
 	}
 }
 
-// resetStream resets stream id on this side's initiative: RST_STREAM
-// with code goes to the peer and the request fails with err.
+// resetStream resets stream id on this side's initiative, for something
+// wrong the peer sent: RST_STREAM with code goes to the peer and the
+// request fails with err, after the body bytes already received.
 func (c *Conn) resetStream(id uint32, code http2.ErrCode, err error) {
 	c.mu.Lock()
 	s := c.streams[id]
@@ -598,7 +599,10 @@ func (c *Conn) resetStream(id uint32, code http2.ErrCode, err error) {
 		c.send(context.Background(), func() { c.appendRSTLocked(id, code) })
 	}
 	if s != nil {
-		s.fail(err, true)
+		// The peer's fault: the body bytes that came before it are read
+		// first, and a response that had ended keeps its body, as with
+		// net/http.
+		s.fail(err, false)
 	}
 	c.idleAfterGoAway()
 }

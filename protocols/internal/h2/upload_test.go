@@ -88,3 +88,26 @@ func TestResponseKeptWhenUploadStops(t *testing.T) {
 		})
 	}
 }
+
+// TestStrayDataAfterResponseKeepsIt: DATA after a response's END_STREAM,
+// while the request body is still being sent (the stream is still open
+// on this side), resets the stream, but the response, complete, keeps its
+// body, as with net/http.
+func TestStrayDataAfterResponseKeepsIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := uploadPeer(t, func(p *rawPeer, s uint32) {
+			p.respondFields(s, "ok", ":status", "200")
+			p.write(func() error { return p.fr.WriteData(s, false, []byte("xx")) })
+		})
+		resp, _ := postStreaming(t, c)
+		synctest.Wait() // the stray DATA is in, the stream reset
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != "ok" {
+			t.Fatalf("%q %v; want \"ok\"", b, err)
+		}
+		if n := c.openStreams(); n != 0 {
+			t.Fatalf("%d streams open, want the reset one closed", n)
+		}
+	})
+}
