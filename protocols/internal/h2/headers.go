@@ -589,9 +589,6 @@ func (c *Conn) process1xx(s *stream, status int, fields []hpack.HeaderField, end
 	return nil
 }
 
-// connHeaders are connection-specific fields, dropped from responses.
-var connHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade"}
-
 // newResponse builds the final response of s.
 func (c *Conn) newResponse(s *stream, status int, fields []hpack.HeaderField, endStream bool) *http.Response {
 	n := 0
@@ -627,9 +624,6 @@ func (c *Conn) newResponse(s *stream, status int, fields []hpack.HeaderField, en
 		strs = strs[1:]
 		vv[0] = f.Value
 		hdr[key] = vv
-	}
-	for _, k := range connHeaders {
-		delete(hdr, k)
 	}
 	resp := &http.Response{
 		Status:        statusText(status),
