@@ -853,8 +853,10 @@ func (c *Conn) consumed(id uint32, n, grant int64) {
 }
 
 // Close closes the response body, resetting the stream if the response
-// had not ended, and ends the request on the connection.
+// had not ended or the request body is still being sent (it is closed,
+// as net/http does), and ends the request on the connection.
 func (s *stream) Close() error {
+	c := s.c
 	s.mu.Lock()
 	if s.bodyClosed {
 		s.mu.Unlock()
@@ -866,10 +868,23 @@ func (s *stream) Close() error {
 	open := !s.eof && s.err == nil
 	s.mu.Unlock()
 	if dropped > 0 {
-		s.c.consumed(s.id, int64(dropped), 0)
+		c.consumed(s.id, int64(dropped), 0)
 	}
+	c.mu.Lock()
+	writing := s.writer
+	if !open {
+		// The response ended; the stream is still open if this side has
+		// not ended it: the rest of the request body is not wanted.
+		open = c.streams[s.id] == s && !s.sentEnd
+	}
+	c.mu.Unlock()
 	if open {
 		s.cancel(http2.ErrCodeCancel, ErrBodyClosed)
+		if writing {
+			// As with net/http, the request body is closed when Close
+			// returns: the caller may reuse what fed it.
+			s.closeReqBody()
+		}
 	}
 	s.end()
 	return nil

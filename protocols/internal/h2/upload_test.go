@@ -111,3 +111,67 @@ func TestStrayDataAfterResponseKeepsIt(t *testing.T) {
 		}
 	})
 }
+
+// TestBodyCloseStopsUpload: closing the body of a response that came in
+// full while the request body was still being sent stops the request
+// body (it is closed when Close returns) and resets the stream with
+// CANCEL, as net/http does: the stream's slot is free at once for the next request, here on
+// a peer that allows one stream.
+//
+// It runs in a synctest bubble, so that "at once" is before anything
+// else happens.
+func TestBodyCloseStopsUpload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reset := make(chan http2.ErrCode, 1)
+		c := rawH2C(t, Options{}, func(p *rawPeer) {
+			if !p.handshake(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1}) {
+				return
+			}
+			h := p.readHeaders()
+			if h == nil {
+				return
+			}
+			for {
+				f, err := p.fr.ReadFrame()
+				if err != nil {
+					return
+				}
+				switch f := f.(type) {
+				case *http2.DataFrame:
+					if f.StreamID == h.StreamID && len(f.Data()) > 0 {
+						p.respondFields(h.StreamID, "ok", ":status", "200")
+					}
+				case *http2.RSTStreamFrame:
+					reset <- f.ErrCode
+				case *http2.MetaHeadersFrame:
+					p.respond(f.StreamID, "next")
+				}
+			}
+		})
+		resp, pw := postStreaming(t, c)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || string(b) != "ok" {
+			t.Fatalf("POST body %q %v", b, err)
+		}
+		resp.Body.Close()
+		// Closed by the time Close returns, as with net/http.
+		if _, err := pw.Write([]byte("more")); err != io.ErrClosedPipe {
+			t.Errorf("write to the request body after the response's Close: %v, want io.ErrClosedPipe", err)
+		}
+		synctest.Wait()
+		select {
+		case code := <-reset:
+			if code != http2.ErrCodeCancel {
+				t.Errorf("RST_STREAM %v, want CANCEL", code)
+			}
+		default:
+			t.Error("no RST_STREAM for the stream")
+		}
+		if n := c.openStreams(); n != 0 {
+			t.Fatalf("%d streams open after the response's Close, want 0", n)
+		}
+		if body, _, err := get(testContext(t), c, "http://raw.test/"); err != nil || body != "next" {
+			t.Fatalf("next GET: %q %v", body, err)
+		}
+	})
+}
