@@ -542,6 +542,7 @@ func (c *Conn) processGoAway(f *http2.GoAwayFrame) error {
 	}
 	c.goAway = ga
 	c.goingAway = true
+	c.wakeSlotsLocked() // requests waiting for a stream go elsewhere
 	for id, s := range c.streams {
 		if id > ga.LastStreamID {
 			refused = append(refused, s)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/transportkit/transportkit/internal/testenv"
 	"github.com/transportkit/transportkit/protocols/internal/httperr"
@@ -340,4 +341,58 @@ func TestHeadCutShort(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGoAwayWakesStreamWaiters: a request waiting for a stream slot (the
+// peer allows one, which another request holds) fails as not processed
+// as soon as GOAWAY comes, instead of waiting on a connection that takes
+// no new streams; the pool then sends it on another one.
+//
+// It runs in a synctest bubble, so that the request is known to wait,
+// and "as soon as" is before anything else happens.
+func TestGoAwayWakesStreamWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		goAway := make(chan struct{})
+		c := rawH2C(t, Options{}, func(p *rawPeer) {
+			if !p.handshake(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1}) {
+				return
+			}
+			h := p.readHeaders()
+			if h == nil {
+				return
+			}
+			<-goAway
+			p.write(func() error { return p.fr.WriteGoAway(h.StreamID, http2.ErrCodeNo, nil) })
+			<-goAway
+			p.respond(h.StreamID, "one")
+			p.drain()
+		})
+		got1 := make(chan error, 1)
+		go func() {
+			_, _, err := get(testContext(t), c, "http://raw.test/1")
+			got1 <- err
+		}()
+		synctest.Wait() // the first request holds the one stream
+		got2 := make(chan error, 1)
+		go func() {
+			_, _, err := get(testContext(t), c, "http://raw.test/2")
+			got2 <- err
+		}()
+		synctest.Wait() // the second waits for a slot
+		goAway <- struct{}{}
+		synctest.Wait()
+		select {
+		case err := <-got2:
+			if !IsRetryable(err) {
+				t.Errorf("waiting request: %v, want retryable", err)
+			}
+		default:
+			t.Error("the waiting request still waits after GOAWAY")
+			defer func() { <-got2 }() // the first request's end frees it
+		}
+		goAway <- struct{}{}
+		if err := <-got1; err != nil {
+			t.Fatalf("first request: %v", err)
+		}
+	})
 }
