@@ -742,3 +742,79 @@ func TestH2NoBodyFreesSlot(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// TestH2NoStreamsYet: the server's first SETTINGS allow no streams
+// (SETTINGS_MAX_CONCURRENT_STREAMS 0), and a later SETTINGS raises the
+// limit. The request that dialed the connection waits on it for a
+// stream, and goes when the limit is raised: a connection that allows no
+// streams for now has not gone away, and dialing others would meet the
+// same server.
+//
+// It runs in a synctest bubble, so that the server's pause is no time.
+func TestH2NoStreamsYet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr, b := newMockTransport(t)
+		tr.H2C = true
+		b.Handle("a.test:80", mock.FuncPeer(func(nc net.Conn) {
+			defer nc.Close()
+			if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
+				return
+			}
+			fr := http2.NewFramer(nc, nc)
+			var mu sync.Mutex // guards fr's writing side
+			if fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 0}) != nil {
+				return
+			}
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				select {
+				case <-time.After(200 * time.Millisecond):
+				case <-done:
+					return
+				}
+				mu.Lock()
+				fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 10})
+				mu.Unlock()
+			}()
+			var hbuf bytes.Buffer
+			enc := hpack.NewEncoder(&hbuf)
+			for {
+				f, err := fr.ReadFrame()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				switch f := f.(type) {
+				case *http2.SettingsFrame:
+					if !f.IsAck() {
+						fr.WriteSettingsAck()
+					}
+				case *http2.HeadersFrame:
+					writeHead(fr, enc, &hbuf, f.StreamID, false)
+					fr.WriteData(f.StreamID, true, []byte("ok"))
+				}
+				mu.Unlock()
+			}
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a bound, not a timing
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
+		start := time.Now()
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("RoundTrip: %v (stats %+v)", err, tr.Stats())
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(body) != "ok" {
+			t.Fatalf("body %q, %v", body, err)
+		}
+		if d := time.Since(start); d != 200*time.Millisecond {
+			t.Errorf("the response came after %v, want when the limit was raised (200ms)", d)
+		}
+		if s := tr.Stats(); s.Dials != 1 {
+			t.Errorf("stats %+v, want one dial", s)
+		}
+	})
+}

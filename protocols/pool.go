@@ -803,7 +803,13 @@ func (p *hostPool) dial(ctx context.Context, d *dialCall) (conn, error) {
 	c, err := p.dialConn(ctx)
 	if err == nil {
 		if hc, ok := c.(*h2conn); ok {
-			if !hc.c.Reserve() {
+			// Without a slot on a connection that has not gone away, the
+			// peer allows no streams for now (SETTINGS_MAX_CONCURRENT_STREAMS
+			// 0): the request waits on it for one (RoundTrip does without
+			// a reservation), until the peer raises its limit or the
+			// request's context ends; another connection would meet the
+			// same server.
+			if !hc.c.Reserve() && hc.c.State().GoingAway {
 				// Gone away at once (GOAWAY right after SETTINGS).
 				hc.close()
 				c, err = nil, &Error{Op: "handshake", Proto: protoNameHTTP2, Addr: p.addr,
