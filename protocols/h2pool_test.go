@@ -818,3 +818,90 @@ func TestH2NoStreamsYet(t *testing.T) {
 		}
 	})
 }
+
+// TestH2UploadAfterResponseHoldsSlot: at MaxConnsPerHost 1, on a server
+// allowing one stream, a POST answered without a body while its request
+// body is still being sent holds the stream: a GET waits for it, and goes
+// on the same connection once the request body has ended.
+//
+// It runs in a synctest bubble, so that the GET is known to wait.
+func TestH2UploadAfterResponseHoldsSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr, b := newMockTransport(t)
+		tr.H2C = true
+		tr.MaxConnsPerHost = 1
+		b.Handle("a.test:80", mock.FuncPeer(func(nc net.Conn) {
+			defer nc.Close()
+			if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
+				return
+			}
+			fr := http2.NewFramer(nc, nc)
+			if fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1}) != nil {
+				return
+			}
+			var hbuf bytes.Buffer
+			enc := hpack.NewEncoder(&hbuf)
+			answered := false
+			for {
+				f, err := fr.ReadFrame()
+				if err != nil {
+					return
+				}
+				switch f := f.(type) {
+				case *http2.SettingsFrame:
+					if !f.IsAck() {
+						fr.WriteSettingsAck()
+					}
+				case *http2.DataFrame:
+					if !answered { // the POST's: answered at once, no body
+						answered = true
+						writeHead(fr, enc, &hbuf, f.StreamID, true)
+					}
+				case *http2.HeadersFrame:
+					if f.StreamEnded() { // the GET
+						writeHead(fr, enc, &hbuf, f.StreamID, false)
+						fr.WriteData(f.StreamID, true, []byte("ok"))
+					}
+				}
+			}
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a bound, not a timing
+		defer cancel()
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		go pw.Write([]byte("first part"))
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://a.test/", pr)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("POST: %v", err)
+		}
+		resp.Body.Close()
+		got := make(chan error, 1)
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.test/", nil)
+			resp, err := tr.RoundTrip(req)
+			if err == nil {
+				var body []byte
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && string(body) != "ok" {
+					err = errors.New(string(body))
+				}
+			}
+			got <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-got:
+			t.Fatalf("GET ended while the POST held the one stream: %v", err)
+		default:
+		}
+		pw.Close() // the POST's body ends: its stream closes
+		if err := <-got; err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		if s := tr.Stats(); s.Dials != 1 {
+			t.Errorf("stats %+v, want one connection", s)
+		}
+	})
+}

@@ -530,13 +530,18 @@ func closeAll[C conn](cs []C) {
 	}
 }
 
-// h2Idle is called when an HTTP/2 connection's last request ended. One
-// that went away (or whose transport is closed) is closed and forgotten;
-// otherwise the janitor will time its idleness.
+// h2Idle is called when an HTTP/2 connection's last request ended (or
+// its last stream closed, one still sending a request body after its
+// response). One that went away (or whose transport is closed) is closed
+// and forgotten; otherwise the janitor will time its idleness, and a
+// caller waiting at MaxConnsPerHost looks again for a stream slot.
 func (p *hostPool) h2Idle(hc *h2conn) {
 	st := hc.c.State()
 	if !st.GoingAway && !p.t.closed.Load() {
 		p.t.armJanitor()
+		if p.t.MaxConnsPerHost > 0 {
+			p.streamFreed()
+		}
 		return
 	}
 	p.mu.Lock()

@@ -136,9 +136,11 @@ type Options struct {
 
 	// OnIdle, if not nil, is called each time the Conn becomes idle:
 	// the last active request ended (its body was read to its end or
-	// closed, or it failed) or the last reservation was released, leaving
-	// nothing active or reserved. It runs on the goroutine that ended the
-	// request, with no lock held; it must not block, and may call the
+	// closed, or it failed) or the last reservation was released, or the
+	// last stream still sending its request body after its response
+	// closed, leaving nothing active or reserved. It runs on the goroutine
+	// that ended the request (on a goroutine of its own when a stream
+	// closed), with no lock held; it must not block, and may call the
 	// Conn's methods. A pool uses it to retire a connection that is going
 	// away, or to time its idleness. If nil, nothing is called.
 	OnIdle func()
@@ -148,7 +150,8 @@ type Options struct {
 type State struct {
 	// Active is the number of requests in flight: sent, or waiting for a
 	// stream, and whose response body has not been read to its end or
-	// closed.
+	// closed; and of streams still sending their request body after the
+	// response ended (each holds a stream slot).
 	Active int
 	// Reserved is the number of slots claimed by Reserve and not yet used
 	// by RoundTrip or given back by Release.
@@ -233,6 +236,8 @@ type Conn struct {
 	pingSeq           uint64
 	maxConcurrent     int // for Reserve and State
 	active            int
+	lingering         int  // streams still sending after their request ended
+	idleDue           bool // the last lingering stream closed: OnIdle is due
 	reserved          int
 	lastIdle          time.Time
 	goingAway         bool
@@ -240,7 +245,7 @@ type Conn struct {
 	closeErr          error         // why the connection closed
 	goAway            *GoAwayError  // the peer's GOAWAY
 	closeWhenIdle     bool          // a request asked for the connection to close
-	idlec             chan struct{} // closed when nothing is active (Shutdown)
+	idlec             chan struct{} // closed when nothing is active or lingering (Shutdown)
 	sentGoAway        bool
 
 	ready     chan struct{} // closed by the peer's first SETTINGS or the close
@@ -430,25 +435,37 @@ func (c *Conn) goingAwayError() error {
 	return errGoingAway
 }
 
-// finish accounts for a request that is over.
-func (c *Conn) finish() {
+// finish accounts for a request that is over. Its stream s (nil if it
+// has none) may still be open, sending the request body after the
+// response ended: it lingers, holding its slot, until it closes.
+func (c *Conn) finish(s *stream) {
 	c.mu.Lock()
 	c.active--
-	idle := c.markIdleLocked()
-	if c.active == 0 && c.idlec != nil {
-		close(c.idlec)
-		c.idlec = nil
+	if s != nil && c.streams[s.id] == s && !s.sentEnd && !s.lingers {
+		s.lingers = true
+		c.lingering++
 	}
+	idle := c.markIdleLocked()
+	c.wakeShutdownLocked()
 	c.mu.Unlock()
 	if idle && c.onIdle != nil {
 		c.onIdle()
 	}
 }
 
-// markIdleLocked notes the time when nothing is active or reserved, and
-// reports whether that is the case.
+// wakeShutdownLocked wakes Shutdown when nothing is active or
+// lingering; mu is held.
+func (c *Conn) wakeShutdownLocked() {
+	if c.active+c.lingering == 0 && c.idlec != nil {
+		close(c.idlec)
+		c.idlec = nil
+	}
+}
+
+// markIdleLocked notes the time when nothing is active, lingering or
+// reserved, and reports whether that is the case.
 func (c *Conn) markIdleLocked() bool {
-	if c.active == 0 && c.reserved == 0 {
+	if c.active == 0 && c.lingering == 0 && c.reserved == 0 {
 		c.lastIdle = time.Now()
 		return true
 	}
@@ -462,7 +479,7 @@ func (c *Conn) markIdleLocked() bool {
 func (c *Conn) Reserve() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.goingAway || c.closed || c.active+c.reserved >= c.maxConcurrent {
+	if c.goingAway || c.closed || c.active+c.lingering+c.reserved >= c.maxConcurrent {
 		return false
 	}
 	c.reserved++
@@ -500,7 +517,7 @@ func (c *Conn) State() State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return State{
-		Active:        c.active,
+		Active:        c.active + c.lingering,
 		Reserved:      c.reserved,
 		MaxConcurrent: c.maxConcurrent,
 		GoingAway:     c.goingAway || c.closed,
@@ -525,6 +542,12 @@ func (c *Conn) removeLocked(s *stream) {
 	if s.sendingBody {
 		s.sendingBody = false
 		c.bodies--
+	}
+	if s.lingers {
+		s.lingers = false
+		c.lingering--
+		c.idleDue = c.idleDue || c.markIdleLocked()
+		c.wakeShutdownLocked()
 	}
 	c.wakeSlotsLocked()
 	if len(c.streams) == 0 && c.peakStreams > 8 {
@@ -567,9 +590,13 @@ func (c *Conn) peerEnded(s *stream) {
 }
 
 // idleAfterGoAway closes a connection that got GOAWAY, or carried a
-// request that asked for it to close, once no stream is left on it.
+// request that asked for it to close, once no stream is left on it. It
+// is called after a stream closed, and calls OnIdle if the stream was
+// the last thing on the connection.
 func (c *Conn) idleAfterGoAway() {
 	c.mu.Lock()
+	due := c.idleDue
+	c.idleDue = false
 	var cause error
 	switch {
 	case c.closed || len(c.streams) > 0:
@@ -581,6 +608,11 @@ func (c *Conn) idleAfterGoAway() {
 	c.mu.Unlock()
 	if cause != nil {
 		c.shut(cause)
+	}
+	if due && c.onIdle != nil {
+		// Maybe on the read loop, which OnIdle's call of Close would
+		// wait for.
+		go c.onIdle()
 	}
 }
 
@@ -634,6 +666,11 @@ func (c *Conn) shut(cause error) {
 	c.closeErr = cause
 	streams := c.streams
 	c.streams = map[uint32]*stream{}
+	for _, s := range streams {
+		s.lingers = false
+	}
+	c.lingering, c.idleDue = 0, false
+	c.wakeShutdownLocked()
 	c.wakeSlotsLocked()
 	if c.windowc != nil {
 		close(c.windowc)
@@ -745,7 +782,7 @@ func (c *Conn) Shutdown(ctx context.Context) error {
 	}
 	c.goingAway = true
 	var idle chan struct{}
-	if c.active > 0 {
+	if c.active+c.lingering > 0 {
 		if c.idlec == nil {
 			c.idlec = make(chan struct{})
 		}

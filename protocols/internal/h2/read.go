@@ -549,14 +549,11 @@ func (c *Conn) processGoAway(f *http2.GoAwayFrame) error {
 			c.removeLocked(s)
 		}
 	}
-	empty := len(c.streams) == 0
 	c.mu.Unlock()
 	for _, s := range refused {
 		s.fail(notSent(ga), false)
 	}
-	if empty {
-		c.shut(ga)
-	}
+	c.idleAfterGoAway() // closes the connection if no stream is left
 	return nil
 }
 

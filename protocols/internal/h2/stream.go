@@ -54,6 +54,7 @@ type stream struct {
 	sentEnd     bool  // END_STREAM was sent
 	bodyStopped bool  // the rest of the body will not be sent
 	sendErr     error // why the body writer must stop
+	lingers     bool  // open after its request ended, counted in c.lingering
 
 	closeBodyOnce sync.Once
 
@@ -114,7 +115,7 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := c.roundTrip(req)
 	if err != nil {
-		c.finish()
+		c.finish(nil)
 		return nil, c.opError("roundtrip", err)
 	}
 	return resp, nil
@@ -305,7 +306,7 @@ func (s *stream) awaitResponse() (*http.Response, error) {
 		switch {
 		case resp != nil:
 			if resp.Body != s {
-				c.finish()
+				c.finish(s)
 			}
 			return resp, nil
 		case err != nil:
@@ -823,7 +824,7 @@ func (s *stream) end() {
 	s.finished = true
 	s.mu.Unlock()
 	if first {
-		s.c.finish()
+		s.c.finish(s)
 	}
 }
 

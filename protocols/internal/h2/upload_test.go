@@ -1,8 +1,10 @@
 package h2
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -174,4 +176,77 @@ func TestBodyCloseStopsUpload(t *testing.T) {
 			t.Fatalf("next GET: %q %v", body, err)
 		}
 	})
+}
+
+// TestUploadAfterResponseHoldsSlot: a request whose response ended
+// without a body while its request body is still being sent is over for
+// the caller, but its stream, still open on the wire, holds its slot:
+// Reserve refuses it on a peer that allows one stream, State counts it
+// active and the connection is not idle (as net/http counts its open
+// streams), until the body ends; then OnIdle says the connection is
+// free, or, after GOAWAY, that it closed.
+//
+// It runs in a synctest bubble, so that each step has happened before
+// the next.
+func TestUploadAfterResponseHoldsSlot(t *testing.T) {
+	for _, goAway := range []bool{false, true} {
+		t.Run(fmt.Sprintf("goAway=%v", goAway), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var idle atomic.Int32
+				c := rawH2C(t, Options{OnIdle: func() { idle.Add(1) }}, func(p *rawPeer) {
+					if !p.handshake(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1}) {
+						return
+					}
+					h := p.readHeaders()
+					if h == nil {
+						return
+					}
+					for {
+						f, err := p.fr.ReadFrame()
+						if err != nil {
+							return
+						}
+						if _, ok := f.(*http2.DataFrame); ok {
+							p.respondFields(h.StreamID, "", ":status", "200")
+							break
+						}
+					}
+					if goAway {
+						p.write(func() error { return p.fr.WriteGoAway(h.StreamID, http2.ErrCodeNo, nil) })
+					}
+					p.drain()
+				})
+				<-c.Ready()
+				if !c.Reserve() {
+					t.Fatal("Reserve refused on an unused connection")
+				}
+				resp, pw := postStreaming(t, c)
+				if resp.Body != http.NoBody {
+					t.Fatalf("body %T, want http.NoBody", resp.Body)
+				}
+				synctest.Wait()
+				before := idle.Load()
+				st := c.State()
+				if c.Reserve() || st.Active != 1 || !st.LastIdle.IsZero() || st.Closed {
+					t.Fatalf("while the request body is sent: State %+v, want the stream's slot held", st)
+				}
+				pw.Close()
+				synctest.Wait()
+				if n := idle.Load() - before; n != 1 {
+					t.Errorf("OnIdle called %d times once the body ended, want 1", n)
+				}
+				st = c.State()
+				if goAway {
+					if !st.Closed {
+						t.Fatalf("after the request body ended: State %+v, want closed after GOAWAY", st)
+					}
+					return
+				}
+				if st.Active != 0 || st.LastIdle.IsZero() || !c.Reserve() {
+					t.Fatalf("after the request body ended: State %+v, want the slot free", st)
+				}
+				c.Release()
+			})
+		})
+	}
 }
