@@ -312,8 +312,26 @@ func (b *Backend) connectSocket(ctx context.Context, network, address string, fa
 		s.wd.ch = nil
 	}
 	lsa, _ := unix.Getsockname(fd)
+	if vague(sa) {
+		if psa, err := unix.Getpeername(fd); err == nil {
+			sa = psa // the kernel's name for the peer, as net reports it
+		}
+	}
 	s.setAddrs(lsa, sa)
 	return s, nil
+}
+
+// vague reports a dialed address that is not the peer's own name: the
+// unspecified address (which reaches this host) or one with an IPv6 zone.
+// net reports the kernel's name for those (127.0.0.1, ::1, no zone).
+func vague(sa unix.Sockaddr) bool {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return a.Addr == [4]byte{}
+	case *unix.SockaddrInet6:
+		return a.Addr == [16]byte{} || a.ZoneId != 0
+	}
+	return false
 }
 
 // setup applies the Options to a fresh socket: TCP_NODELAY, keep-alive,

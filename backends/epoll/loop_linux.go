@@ -655,6 +655,9 @@ func (l *loop) control(op int, s *stream, out bool) error {
 // Readiness bits the loop folds into stream.ev.
 const (
 	evHup uint32 = 1 << iota // peer shut down, hang-up or error: reads never park
+
+	// evShutter counts a CloseWrite in stream.ev, above the bits.
+	evShutter uint32 = 1 << 8
 )
 
 // epollWait calls epoll_wait; a zero timeout takes the raw path, as it

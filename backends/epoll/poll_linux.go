@@ -2,6 +2,7 @@ package epoll
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,8 +175,12 @@ func (d *pollDir) setDeadline(s *stream, t time.Time) bool {
 		}
 	} else {
 		dur := time.Until(t)
-		w := monoNow() + int64(dur)
-		if w <= 0 {
+		now := monoNow()
+		w := now + int64(dur)
+		switch {
+		case dur > 0 && w < now:
+			w = math.MaxInt64 // centuries away: never, in practice
+		case w <= 0:
 			w = 1
 		}
 		d.deadline.Store(w)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,11 @@ type stream struct {
 	ux    *[2]net.UnixAddr
 
 	closed atomic.Bool
-	ev     atomic.Uint32 // evHup
+	// ev holds the loop's readiness bits (evHup) and, above them, the
+	// count of CloseWrite calls using the fd (evShutter each): those take
+	// no mutex (a Write parked for room holds wmu), so Close waits for
+	// them before it closes the fd.
+	ev atomic.Uint32
 	// lent is set once InfoFD has handed the fd out: a duplicate of it may
 	// outlive the stream, so Close removes the fd from the epoll set
 	// itself (the kernel only drops a registration when the last
@@ -176,11 +181,11 @@ func (s *stream) read(b []byte) (int, error) {
 		if s.closed.Load() {
 			return 0, s.opErr("read", net.ErrClosed)
 		}
+		if len(b) == 0 {
+			return 0, nil // as net: an empty read looks at no deadline
+		}
 		if s.rd.expired() {
 			return 0, s.opErr("read", transport.ErrTimeout)
-		}
-		if len(b) == 0 {
-			return 0, nil
 		}
 		if s.hasSpill {
 			return s.readSpill(b), nil
@@ -301,6 +306,9 @@ func (s *stream) Close() error {
 	s.wd.stopTimer()
 	s.rmu.Lock()
 	s.wmu.Lock()
+	for s.ev.Load() >= evShutter {
+		runtime.Gosched() // a shutdown(2) in progress: it does not block
+	}
 	fdClear(s.fd, s)
 	if s.lent.Load() {
 		// Best effort: the registration goes with the socket anyway when
@@ -317,16 +325,19 @@ func (s *stream) Close() error {
 	return nil
 }
 
-// CloseWrite shuts down the writing side (shutdown(2) with SHUT_WR).
+// CloseWrite shuts down the writing side (shutdown(2) with SHUT_WR). As
+// net.TCPConn's, it returns at once while a Write waits for room, and that
+// Write then fails (EPIPE).
 func (s *stream) CloseWrite() error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	s.ev.Add(evShutter)
+	defer s.ev.Add(^(evShutter - 1)) // minus evShutter
 	if s.closed.Load() {
 		return s.opErr("close", net.ErrClosed)
 	}
 	if err := unix.Shutdown(s.fd, unix.SHUT_WR); err != nil {
 		return s.opErr("close", os.NewSyscallError("shutdown", err))
 	}
+	s.wd.poke(s.loop) // a parked Write tries again, and fails
 	return nil
 }
 

@@ -42,8 +42,9 @@ import (
 //     unknown key is absent.
 //   - Deadlines: Reads and Writes past a deadline fail with an error that
 //     is a net.Error with Timeout() true and matches
-//     os.ErrDeadlineExceeded, and clearing a read deadline makes the
-//     stream usable again.
+//     os.ErrDeadlineExceeded (an empty Read returns 0, nil whatever the
+//     deadline, as net.TCPConn's), a deadline in the year 9999 lets both
+//     through, and clearing a read deadline makes the stream usable again.
 //   - StopReleases: a pair's stop function leaves no file descriptor or
 //     goroutine behind (see VerifyNoLeaks).
 //
@@ -314,6 +315,9 @@ func sameAddr(a, b net.Addr) bool {
 func checkDeadlines(c1 transport.Stream, c2 net.Conn) error {
 	buf := make([]byte, 8)
 	c1.SetReadDeadline(time.Now().Add(-time.Second))
+	if n, err := c1.Read(nil); n != 0 || err != nil {
+		return fmt.Errorf("empty Read past its deadline = %d, %v; want 0, nil as net.TCPConn's", n, err)
+	}
 	_, err := c1.Read(buf)
 	if err := isTimeout(err); err != nil {
 		return fmt.Errorf("Read past its deadline: %w", err)
@@ -328,6 +332,13 @@ func checkDeadlines(c1 transport.Stream, c2 net.Conn) error {
 	}
 	if err := isOpError("Read reaching its deadline", err); err != nil {
 		return err
+	}
+	// A deadline centuries away is no deadline in practice.
+	if err := c1.SetDeadline(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		return fmt.Errorf("setting a far deadline: %w", err)
+	}
+	if err := exchange(c1, c2); err != nil {
+		return fmt.Errorf("with a deadline in the year 9999: %w", err)
 	}
 	if err := c1.SetDeadline(time.Time{}); err != nil {
 		return fmt.Errorf("clearing the deadline: %w", err)
