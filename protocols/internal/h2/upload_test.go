@@ -20,17 +20,8 @@ func uploadPeer(t *testing.T, respond func(p *rawPeer, stream uint32)) *Conn {
 			return
 		}
 		h := p.readHeaders()
-		if h == nil {
+		if h == nil || !p.skipToData() {
 			return
-		}
-		for {
-			f, err := p.fr.ReadFrame()
-			if err != nil {
-				return
-			}
-			if _, ok := f.(*http2.DataFrame); ok {
-				break
-			}
 		}
 		respond(p, h.StreamID)
 		p.drain()
@@ -198,19 +189,10 @@ func TestUploadAfterResponseHoldsSlot(t *testing.T) {
 						return
 					}
 					h := p.readHeaders()
-					if h == nil {
+					if h == nil || !p.skipToData() {
 						return
 					}
-					for {
-						f, err := p.fr.ReadFrame()
-						if err != nil {
-							return
-						}
-						if _, ok := f.(*http2.DataFrame); ok {
-							p.respondFields(h.StreamID, "", ":status", "200")
-							break
-						}
-					}
+					p.respondFields(h.StreamID, "", ":status", "200")
 					if goAway {
 						p.write(func() error { return p.fr.WriteGoAway(h.StreamID, http2.ErrCodeNo, nil) })
 					}
@@ -248,5 +230,19 @@ func TestUploadAfterResponseHoldsSlot(t *testing.T) {
 				c.Release()
 			})
 		})
+	}
+}
+
+// skipToData reads frames up to the first DATA frame; false if the
+// connection ended first.
+func (p *rawPeer) skipToData() bool {
+	for {
+		f, err := p.fr.ReadFrame()
+		if err != nil {
+			return false
+		}
+		if _, ok := f.(*http2.DataFrame); ok {
+			return true
+		}
 	}
 }
