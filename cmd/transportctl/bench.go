@@ -200,11 +200,17 @@ func (a *app) bench(ctx context.Context, bf benchFlags, args []string) error {
 		}
 	}()
 	for round := range bf.rounds {
+		if ctx.Err() != nil {
+			break
+		}
 		order := slices.Clone(live)
 		if round%2 == 1 {
 			slices.Reverse(order)
 		}
 		for _, i := range order {
+			if ctx.Err() != nil {
+				break
+			}
 			row := rows[i]
 			if row.Error != "" {
 				bar.Add(1)
@@ -227,6 +233,10 @@ func (a *app) bench(ctx context.Context, bf benchFlags, args []string) error {
 	}
 	bar.Finish()
 	fmt.Fprint(a.stderr, barEnd(bar))
+	if ctx.Err() != nil {
+		// Interrupted: the rounds cut short measure nothing worth a table.
+		return context.Cause(ctx)
+	}
 
 	report := summarizeBench(tg, bf, rows)
 	if bf.asJSON {

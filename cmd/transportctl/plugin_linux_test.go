@@ -64,6 +64,7 @@ func cleanupTestPlugin() {
 	if testPluginBuild.dir != "" {
 		os.RemoveAll(testPluginBuild.dir)
 	}
+	cleanupSlowBuild()
 }
 
 // descendants returns the pids of the processes this one started, and

@@ -169,6 +169,10 @@ func (a *app) probe(ctx context.Context, pf probeFlags, args []string) error {
 	rows := make([]probeRow, 0, len(picks))
 	for _, p := range picks {
 		rows = append(rows, a.probeOne(ctx, pf, tg, p, roots, hdr))
+		if ctx.Err() != nil {
+			// Interrupted: the rows would only report the interruption.
+			return context.Cause(ctx)
+		}
 	}
 	if pf.asJSON {
 		enc := json.NewEncoder(a.stdout)

@@ -60,7 +60,9 @@ Exit codes:
      discovery failed, or a plugin failed verification
   2  bad usage: unknown command or flag, bad config file (a plugin's
      section the plugin refuses included), unknown backend, a plugin
-     binary that is not a plugin at all`
+     binary that is not a plugin at all
+  130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: the command stops,
+      prints no report, and ends the plugins it launched before exiting`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	a := &app{stdout: stdout, stderr: stderr}
