@@ -52,8 +52,14 @@ Which backends: --backend a,b (or TRANSPORTKIT_BACKEND, or the config
 file's "backend") chooses; otherwise every available backend runs, and
 the in-memory mock only against the embedded server.
 
-Exit codes: 0 when every backend ran without error, 1 when one failed or
-had errors, 2 for bad usage or an unknown backend.`
+A request still running when a round's time ends is neither a success
+nor an error: --json counts them as "in_flight". A backend whose rounds
+completed no request at all (a server that accepts and never answers)
+failed.
+
+Exit codes: 0 when every backend ran without error, 1 when one failed,
+had errors or completed no request, 2 for bad usage or an unknown
+backend.`
 
 // benchFlags are the bench command's flags.
 type benchFlags struct {
@@ -74,6 +80,7 @@ type benchRow struct {
 	Protocol    string  `json:"protocol,omitempty"`
 	Requests    int64   `json:"requests"`
 	Errors      int64   `json:"errors"`
+	InFlight    int64   `json:"in_flight"` // requests still running when a round's time ended
 	ReqPerSec   float64 `json:"req_per_s"`
 	P50MS       float64 `json:"p50_ms"`
 	P99MS       float64 `json:"p99_ms"`
@@ -352,10 +359,14 @@ func summarizeBench(tg target, bf benchFlags, rows []*benchRow) benchReport {
 			for _, x := range r.rounds {
 				r.Requests += x.Requests
 				r.Errors += x.Errors
+				r.InFlight += x.InFlight
 				if x.FirstError != nil && r.Error == "" {
 					r.Error = x.FirstError.Error()
 				}
 				r.notPlugin = r.notPlugin || errors.Is(x.FirstError, plugins.ErrNotPlugin)
+			}
+			if r.Requests == 0 && r.Errors == 0 && r.Error == "" {
+				r.Error = fmt.Sprintf("no request completed (%d still in flight when the time ended)", r.InFlight)
 			}
 			if base == 0 && r.ReqPerSec > 0 {
 				base = r.ReqPerSec
@@ -408,7 +419,10 @@ func printBenchTable(w io.Writer, rep benchReport) error {
 			continue
 		}
 		note := ""
-		if r.Error != "" {
+		switch {
+		case r.Requests == 0 && r.Errors == 0:
+			note = "FAIL: " + r.Error
+		case r.Error != "":
 			note = "first error: " + r.Error
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.3fms\t%.3fms\t%d\t%.1fµs\t%.3f\t%s\n", r.Backend, orDash(r.Protocol),
@@ -435,7 +449,7 @@ func benchVerdict(rows []benchRow) error {
 			continue
 		}
 		ran++
-		if r.Error != "" || r.Errors > 0 || len(r.rounds) == 0 {
+		if r.Error != "" || r.Errors > 0 || len(r.rounds) == 0 || r.Requests == 0 {
 			bad = append(bad, r.Backend)
 		}
 	}

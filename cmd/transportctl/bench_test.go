@@ -125,3 +125,27 @@ func TestBenchFailures(t *testing.T) {
 		t.Errorf("refused target: exit %d, %q; want 1 and the error", code, out)
 	}
 }
+
+// TestBenchNoResponseIsFailure: against a server that accepts
+// connections and never answers, no request completes: the backend
+// failed (exit 1), its row says so, and the requests cut short by the
+// end of the time are reported in flight, not dropped.
+func TestBenchNoResponseIsFailure(t *testing.T) {
+	noEnv(t)
+	url := silentServer(t)
+	code, out, errOut := cli(t, "bench", "--json", "-c", "2", "-d", "300ms", "--warmup", "0", "--rounds", "1", "--backend", "stdnet", url)
+	var rep struct {
+		Backends []benchRow `json:"backends"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Backends) != 1 {
+		t.Fatalf("%v: %s", err, out)
+	}
+	r := rep.Backends[0]
+	if code != exitFailure || r.Requests != 0 || r.InFlight != 2 || !strings.Contains(r.Error, "no request completed") {
+		t.Errorf("exit %d, row %+v, stderr %q; want exit 1, 2 requests in flight and \"no request completed\"", code, r, errOut)
+	}
+	code, out, _ = cli(t, "bench", "-c", "1", "-d", "100ms", "--warmup", "0", "--rounds", "1", "--backend", "stdnet", url)
+	if code != exitFailure || !strings.Contains(out, "FAIL: no request completed (1 still in flight") {
+		t.Errorf("table: exit %d, want 1 and a FAIL note:\n%s", code, out)
+	}
+}

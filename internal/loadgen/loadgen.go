@@ -57,6 +57,11 @@ type Result struct {
 	Requests int64         // requests that succeeded
 	Errors   int64         // requests that failed
 	Elapsed  time.Duration // length of the measured span
+	// InFlight is the requests still running when the measured span
+	// ended (begun in it or in the warm-up): cut short by the end of the
+	// run, neither successes nor errors. A run whose requests all hang
+	// has Requests and Errors 0 and InFlight Callers.
+	InFlight int64
 	// Rate is successful requests per second.
 	Rate float64
 	// P50 and P99 are latency percentiles of successful requests.
@@ -98,8 +103,9 @@ func Run(ctx context.Context, cfg Config, newCaller func() Caller) (Result, erro
 	defer stop()
 
 	var (
-		measuring atomic.Bool
+		phase     atomic.Int32 // warmup, then measuring, then ended
 		ok, bad   atomic.Int64
+		cut       atomic.Int64 // running when the measured span ended
 		wg        sync.WaitGroup
 		mu        sync.Mutex
 		firstErr  error
@@ -114,13 +120,18 @@ func Run(ctx context.Context, cfg Config, newCaller func() Caller) (Result, erro
 		wg.Go(func() {
 			for runCtx.Err() == nil {
 				start := time.Now()
+				begun := phase.Load()
 				err := do(runCtx)
-				if !measuring.Load() {
+				if now := phase.Load(); now != phaseMeasuring {
+					if now == phaseEnded && begun != phaseEnded {
+						cut.Add(1) // the measured span ended under it
+					}
 					continue
 				}
 				if err != nil {
 					if runCtx.Err() != nil {
-						return // the run ended under it
+						cut.Add(1) // the run ended under it
+						return
 					}
 					bad.Add(1)
 					mu.Lock()
@@ -153,7 +164,7 @@ func Run(ctx context.Context, cfg Config, newCaller func() Caller) (Result, erro
 	runtime.ReadMemStats(&ms0)
 	cpu0, cpuOK := cpuTime()
 	t0 := time.Now()
-	measuring.Store(true)
+	phase.Store(phaseMeasuring)
 
 	var deadline <-chan time.Time
 	if cfg.Duration > 0 {
@@ -178,7 +189,7 @@ wait:
 			}
 		}
 	}
-	measuring.Store(false)
+	phase.Store(phaseEnded)
 	elapsed := time.Since(t0)
 	cpu1, _ := cpuTime()
 	runtime.ReadMemStats(&ms1)
@@ -206,6 +217,7 @@ wait:
 	res := Result{
 		Requests:   n,
 		Errors:     nbad,
+		InFlight:   cut.Load(),
 		Elapsed:    elapsed,
 		P50:        all.Quantile(0.50),
 		P99:        all.Quantile(0.99),
@@ -225,6 +237,13 @@ wait:
 	}
 	return res, nil
 }
+
+// The phases of a run.
+const (
+	phaseWarmup int32 = iota
+	phaseMeasuring
+	phaseEnded
+)
 
 // sleep waits for d or ctx.
 func sleep(ctx context.Context, d time.Duration) {

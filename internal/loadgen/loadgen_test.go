@@ -252,3 +252,27 @@ func TestHTTPGet(t *testing.T) {
 		t.Errorf("a malformed URL: %+v, want errors", res)
 	}
 }
+
+// TestRunCountsInFlight: requests still running when the measured span
+// ends are neither successes nor errors but are reported as InFlight,
+// those begun in the warm-up included, so that a run whose requests all
+// hang (a server that accepts and never answers) is told from one that
+// made no request. It runs in a synctest bubble, on the bubble's clock.
+func TestRunCountsInFlight(t *testing.T) {
+	for _, warmup := range []time.Duration{0, 20 * time.Millisecond} {
+		synctest.Test(t, func(t *testing.T) {
+			res, err := Run(context.Background(), Config{Callers: 3, Duration: 50 * time.Millisecond, Warmup: warmup}, func() Caller {
+				return func(ctx context.Context) error {
+					<-ctx.Done()
+					return ctx.Err()
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Requests != 0 || res.Errors != 0 || res.InFlight != 3 {
+				t.Errorf("warm-up %v: %d requests, %d errors, %d in flight; want 0, 0, 3", warmup, res.Requests, res.Errors, res.InFlight)
+			}
+		})
+	}
+}
