@@ -341,7 +341,7 @@ func (c *benchClient) close() {
 // each backend's ratio to the first one that ran.
 func summarizeBench(tg target, bf benchFlags, rows []*benchRow) benchReport {
 	rep := benchReport{
-		URL: tg.url.String(), Embedded: tg.server != nil, Proto: bf.proto,
+		URL: tg.url.Redacted(), Embedded: tg.server != nil, Proto: bf.proto,
 		Callers: bf.callers, Rounds: bf.rounds, Go: runtime.Version(),
 	}
 	if bf.requests > 0 {

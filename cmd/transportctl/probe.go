@@ -237,7 +237,7 @@ func parseTarget(s, proto string) (*url.URL, error) {
 // probeOne opens p's backend, fetches tg pf.count times through it and
 // sums it up in a row.
 func (a *app) probeOne(ctx context.Context, pf probeFlags, tg target, p pick, roots *x509.CertPool, hdr http.Header) probeRow {
-	row := probeRow{Backend: p.info.Name, URL: tg.url.String()}
+	row := probeRow{Backend: p.info.Name, URL: tg.url.Redacted()}
 	if p.skip != "" {
 		row.Skipped, row.Note = true, p.skip
 		return row
@@ -385,7 +385,7 @@ func prepareInMemory(b transport.Backend, in registry.Info, tg target) error {
 // printProbeTable writes the rows as a table, after a line saying what
 // was probed.
 func printProbeTable(a *app, tg target, pf probeFlags, rows []probeRow) error {
-	what := tg.url.String()
+	what := tg.url.Redacted()
 	if tg.server != nil {
 		what += " (embedded server)"
 	}
