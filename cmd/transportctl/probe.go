@@ -45,6 +45,9 @@ time of each phase, as net/http/httptrace reports them:
   TLS      the TLS handshake
   TTFB     from the request written to the first byte of the response
   TOTAL    from the start of the fetch to the end of the body
+A plugin backend's process is started before its first fetch, so that
+its launch is in no phase: NOTE (and "launch_ms" in --json) says how
+long it took.
 With --count N each backend fetches N times and the row shows each
 phase's median (p50) and 99th percentile (p99). In --json a phase that
 was not reached is null.
@@ -112,6 +115,10 @@ type probeRow struct {
 	P99   *phases `json:"p99,omitempty"`
 	Error string  `json:"error,omitempty"`
 	Note  string  `json:"note,omitempty"`
+	// Launch is the time the plugin's process took to start, before the
+	// first fetch and apart from its phases; nil for a backend that is
+	// not a plugin.
+	Launch *float64 `json:"launch_ms,omitempty"`
 
 	notPlugin bool // the backend is a plugin path that is not a plugin
 }
@@ -258,6 +265,18 @@ func (a *app) probeOne(ctx context.Context, pf probeFlags, tg target, p pick, ro
 	}
 	if slices.Contains(p.info.Capabilities, registry.CapTLS) && tg.url.Scheme == "https" {
 		row.Note = "backend's own TLS"
+	}
+	// Start a plugin's process first, so that the first fetch's CONNECT
+	// and TOTAL are the fetch's own, not the launch's.
+	if _, isPlugin := b.(*plugins.Backend); isPlugin {
+		took, err := plugins.Launch(ctx, b)
+		if err != nil {
+			row.Error, row.notPlugin = err.Error(), errors.Is(err, plugins.ErrNotPlugin)
+			return row
+		}
+		launch := ms64(took)
+		row.Launch = &launch
+		row.Note = strings.TrimPrefix(row.Note+fmt.Sprintf("; plugin launched in %.2fms", launch), "; ")
 	}
 	var runs []fetchResult
 	for range pf.count {
