@@ -92,7 +92,36 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: trace, debug, info, warn, error or off")
 	root.RegisterFlagCompletionFunc("backend", completeBackends)
 	root.AddCommand(newListCmd(a), newProbeCmd(a), newPluginCmd(a), newVersionCmd(a), newBenchCmd(a))
+	strictHelpAndCompletion(root)
 	return root
+}
+
+// strictHelpAndCompletion makes "help TOPIC" and "completion SHELL" exit
+// 2 for an unknown topic or shell, as an unknown command does: cobra's
+// own print help and return no error.
+func strictHelpAndCompletion(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			show := c.Run
+			c.Run = nil
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				found, rest, err := cmd.Root().Find(args)
+				if err != nil {
+					return err
+				}
+				if found == nil || len(rest) > 0 {
+					return fmt.Errorf("unknown help topic %q for %q", strings.Join(args, " "), cmd.Root().Name())
+				}
+				show(cmd, args)
+				return nil
+			}
+		case "completion":
+			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
+	}
 }
 
 // completeBackends completes --backend with the names the registry knows,
