@@ -21,7 +21,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/transportkit/transportkit/internal/loadgen"
-	"github.com/transportkit/transportkit/plugins"
 	"github.com/transportkit/transportkit/protocols"
 	"github.com/transportkit/transportkit/registry"
 	"github.com/transportkit/transportkit/transport"
@@ -58,8 +57,9 @@ completed no request at all (a server that accepts and never answers)
 failed.
 
 Exit codes: 0 when every backend ran without error, 1 when one failed,
-had errors or completed no request, 2 for bad usage or an unknown
-backend.`
+had errors or completed no request, 2 for bad usage, an unknown backend,
+a plugin that refuses its config section or a plugin binary that is not
+a plugin.`
 
 // benchFlags are the bench command's flags.
 type benchFlags struct {
@@ -90,8 +90,10 @@ type benchRow struct {
 	Error       string  `json:"error,omitempty"`
 	Note        string  `json:"note,omitempty"`
 
-	rounds    []loadgen.Result
-	notPlugin bool // the backend is a plugin path that is not a plugin
+	rounds []loadgen.Result
+	// usage is the row's error when it is the user's to fix (exit 2):
+	// a plugin path that is not a plugin, or a plugin refusing its config.
+	usage error
 }
 
 // benchReport is the --json document.
@@ -186,7 +188,7 @@ func (a *app) bench(ctx context.Context, bf benchFlags, args []string) error {
 		}
 		b, err := p.open()
 		if err != nil {
-			rows[i].Error, rows[i].notPlugin = err.Error(), errors.Is(err, plugins.ErrNotPlugin)
+			rows[i].Error, rows[i].usage = err.Error(), usageError(err)
 			continue
 		}
 		backends[i] = b
@@ -363,7 +365,9 @@ func summarizeBench(tg target, bf benchFlags, rows []*benchRow) benchReport {
 				if x.FirstError != nil && r.Error == "" {
 					r.Error = x.FirstError.Error()
 				}
-				r.notPlugin = r.notPlugin || errors.Is(x.FirstError, plugins.ErrNotPlugin)
+				if r.usage == nil {
+					r.usage = usageError(x.FirstError)
+				}
 			}
 			if r.Requests == 0 && r.Errors == 0 && r.Error == "" {
 				r.Error = fmt.Sprintf("no request completed (%d still in flight when the time ended)", r.InFlight)
@@ -440,10 +444,10 @@ func printBenchTable(w io.Writer, rep benchReport) error {
 // benchVerdict fails the command when a backend failed or had errors, or
 // when none ran.
 func benchVerdict(rows []benchRow) error {
-	if err := notPluginError(rows, func(r benchRow) (bool, string, string) { return r.notPlugin, r.Backend, r.Error }); err != nil {
+	if err := firstUsageError(rows, func(r benchRow) (string, error) { return r.Backend, r.usage }); err != nil {
 		return err
 	}
-	ran, bad := 0, []string{}
+	ran, bad, first := 0, []string{}, ""
 	for _, r := range rows {
 		if r.Skipped {
 			continue
@@ -451,11 +455,14 @@ func benchVerdict(rows []benchRow) error {
 		ran++
 		if r.Error != "" || r.Errors > 0 || len(r.rounds) == 0 || r.Requests == 0 {
 			bad = append(bad, r.Backend)
+			if first == "" && r.Error != "" {
+				first = "; " + r.Backend + ": " + r.Error
+			}
 		}
 	}
 	switch {
 	case len(bad) > 0:
-		return &failure{fmt.Errorf("bench: errors with %s", strings.Join(bad, ", "))}
+		return &failure{fmt.Errorf("bench: errors with %s%s", strings.Join(bad, ", "), first)}
 	case ran == 0:
 		return &failure{errors.New("bench: no backend could run")}
 	}

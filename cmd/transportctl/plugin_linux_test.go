@@ -331,9 +331,10 @@ func TestProbePlugin(t *testing.T) {
 	if r := decodeRows(t, out)[name]; code != exitOK || !r.OK || r.Count != 2 {
 		t.Errorf("probe %s: exit %d, row %+v, stderr %s", name, code, r, errOut)
 	}
-	// Without its config section the plugin cannot open: a failed row.
+	// Without its config section the plugin refuses to open: a failed
+	// row, and a config error (exit 2), as verify reports it.
 	code, out, _ = cli(t, "probe", "--json", "--backend", name)
-	if r := decodeRows(t, out)[name]; code != exitFailure || r.OK || !strings.Contains(r.Error, "socks5 config") {
+	if r := decodeRows(t, out)[name]; code != exitUsage || r.OK || !strings.Contains(r.Error, "socks5 config") {
 		t.Errorf("unconfigured: exit %d, row %+v; want a failure naming the config", code, r)
 	}
 	noChildren(t)
@@ -527,6 +528,28 @@ func TestProbeBenchNotPlugin(t *testing.T) {
 		code, _, errOut := cli(t, args...)
 		if code != exitUsage || !strings.Contains(errOut, "plugin:fake: ") || !strings.Contains(errOut, fake+" is not a transportkit plugin") {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying %s is not a plugin", args, code, errOut, fake)
+		}
+	}
+	noChildren(t)
+}
+
+// TestPluginConfigRefusedExit: a config section the plugin refuses is a
+// bad config file, exit 2, for probe and bench as for verify (the root
+// help says so), and the last line says what the plugin refused.
+func TestPluginConfigRefusedExit(t *testing.T) {
+	noEnv(t)
+	dir, _ := testPlugin(t)
+	t.Setenv(registry.EnvPluginPath, dir)
+	cfg := writeFile(t, `{"backends": {"plugin:socks5": {"proxy": "127.0.0.1:1080", "proxxy": "x"}}}`)
+	for _, args := range [][]string{
+		{"--config", cfg, "probe", "--backend", "plugin:socks5"},
+		{"--config", cfg, "bench", "--backend", "plugin:socks5", "-c", "1", "-n", "2", "--rounds", "1"},
+	} {
+		code, _, errOut := cli(t, args...)
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		last := lines[len(lines)-1]
+		if code != exitUsage || !strings.Contains(last, "refused its options and config") || !strings.Contains(last, "proxxy") {
+			t.Errorf("%v: exit %d, last line %q; want exit 2 and the plugin's refusal of proxxy; stderr:\n%s", args[2:], code, last, errOut)
 		}
 	}
 	noChildren(t)

@@ -71,7 +71,8 @@ instead.
 
 Exit codes: 0 when every probe that ran succeeded (and at least one ran),
 1 when a probe failed or none could run (or, with --fail, when a status
-was 400 or above), 2 for bad usage or an unknown backend.`
+was 400 or above), 2 for bad usage, an unknown backend, a plugin that
+refuses its config section or a plugin binary that is not a plugin.`
 
 // probeFlags are the probe command's flags.
 type probeFlags struct {
@@ -120,7 +121,9 @@ type probeRow struct {
 	// not a plugin.
 	Launch *float64 `json:"launch_ms,omitempty"`
 
-	notPlugin bool // the backend is a plugin path that is not a plugin
+	// usage is the row's error when it is the user's to fix (exit 2):
+	// a plugin path that is not a plugin, or a plugin refusing its config.
+	usage error
 }
 
 func newProbeCmd(a *app) *cobra.Command {
@@ -251,7 +254,7 @@ func (a *app) probeOne(ctx context.Context, pf probeFlags, tg target, p pick, ro
 	}
 	b, err := p.open()
 	if err != nil {
-		row.Error, row.notPlugin = err.Error(), errors.Is(err, plugins.ErrNotPlugin)
+		row.Error, row.usage = err.Error(), usageError(err)
 		return row
 	}
 	defer func() {
@@ -271,7 +274,7 @@ func (a *app) probeOne(ctx context.Context, pf probeFlags, tg target, p pick, ro
 	if _, isPlugin := b.(*plugins.Backend); isPlugin {
 		took, err := plugins.Launch(ctx, b)
 		if err != nil {
-			row.Error, row.notPlugin = err.Error(), errors.Is(err, plugins.ErrNotPlugin)
+			row.Error, row.usage = err.Error(), usageError(err)
 			return row
 		}
 		launch := ms64(took)
@@ -285,7 +288,7 @@ func (a *app) probeOne(ctx context.Context, pf probeFlags, tg target, p pick, ro
 		cancel()
 		runs = append(runs, res)
 		if res.err != nil {
-			row.Error, row.notPlugin = res.err.Error(), errors.Is(res.err, plugins.ErrNotPlugin)
+			row.Error, row.usage = res.err.Error(), usageError(res.err)
 			a.log.Debug("probe failed", "backend", p.info.Name, "error", res.err)
 			break
 		}
@@ -453,13 +456,25 @@ func phaseText(p50, p99 *float64) string {
 	return fmt.Sprintf("%.2f/%.2fms", *p50, *p99)
 }
 
-// notPluginError returns the usage error (exit 2) for the first of rows
-// whose backend is a plugin binary that is not a plugin at all (a file
-// in a plugin directory that is not one), or nil.
-func notPluginError[R any](rows []R, of func(R) (notPlugin bool, backend, msg string)) error {
+// usageError returns err when it is the user's to fix, bad usage or
+// config (exit 2) rather than a failure of the work (exit 1): a plugin
+// binary that is not a plugin at all (a file in a plugin directory that
+// is not one), or a plugin that refused its options and config section
+// (*plugins.OpenError). Otherwise it returns nil.
+func usageError(err error) error {
+	var oe *plugins.OpenError
+	if errors.Is(err, plugins.ErrNotPlugin) || errors.As(err, &oe) {
+		return err
+	}
+	return nil
+}
+
+// firstUsageError returns the usage error (exit 2) of the first of rows
+// that has one, naming its backend, or nil.
+func firstUsageError[R any](rows []R, of func(R) (backend string, usage error)) error {
 	for _, r := range rows {
-		if np, backend, msg := of(r); np {
-			return fmt.Errorf("%s: %s", backend, msg)
+		if backend, err := of(r); err != nil {
+			return fmt.Errorf("%s: %w", backend, err)
 		}
 	}
 	return nil
@@ -469,7 +484,7 @@ func notPluginError[R any](rows []R, of func(R) (notPlugin bool, backend, msg st
 // probe failed, when none ran, or (failOnStatus) when a status was 400 or
 // above.
 func verdict(rows []probeRow, failOnStatus bool) error {
-	if err := notPluginError(rows, func(r probeRow) (bool, string, string) { return r.notPlugin, r.Backend, r.Error }); err != nil {
+	if err := firstUsageError(rows, func(r probeRow) (string, error) { return r.Backend, r.usage }); err != nil {
 		return err
 	}
 	failed, ran, bad := 0, 0, 0
