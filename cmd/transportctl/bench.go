@@ -36,8 +36,10 @@ Each backend runs protocols.Transport under a net/http.Client (the same
 path a program using transportkit takes), -c callers each repeating a GET
 and reading the whole body. -d is each backend's measured time, split
 over the rounds (a short unmeasured warm-up precedes each backend's first
-round); -n instead bounds each backend's requests. The load generator is
-the one the bench module's workloads use (internal/loadgen).
+round); -n instead bounds each backend's requests, split over the rounds
+(with fewer requests than rounds, as many rounds of one request run). The
+load generator is the one the bench module's workloads use
+(internal/loadgen).
 
 --proto chooses the protocol as for probe: auto (ALPN offers h2 and
 http/1.1), h1, h2, or h2c (HTTP/2 with prior knowledge over clear text).
@@ -160,6 +162,9 @@ func (a *app) bench(ctx context.Context, bf benchFlags, args []string) error {
 	if err := bf.check(); err != nil {
 		return err
 	}
+	if bf.requests > 0 && bf.requests < int64(bf.rounds) {
+		bf.rounds = int(bf.requests) // a round of one request each
+	}
 	tg, roots, stop, err := a.openTarget(args, bf.proto, bf.cacert, bf.insecure)
 	if err != nil {
 		return err
@@ -228,7 +233,7 @@ func (a *app) bench(ctx context.Context, bf benchFlags, args []string) error {
 			if clients[i] == nil {
 				clients[i] = newBenchClient(backends[i], tg, bf, roots)
 			}
-			res, err := clients[i].run(ctx, bf, round == 0)
+			res, err := clients[i].run(ctx, bf, round)
 			bar.Add(1)
 			if err != nil {
 				row.Error = err.Error()
@@ -301,15 +306,15 @@ func newBenchClient(b transport.Backend, tg target, bf benchFlags, roots *x509.C
 	return &benchClient{tr: tr, client: &http.Client{Transport: tr}, url: tg.url.String(), proto: make(chan string, 1)}
 }
 
-// run runs one round.
-func (c *benchClient) run(ctx context.Context, bf benchFlags, first bool) (loadgen.Result, error) {
+// run runs round number round (from 0).
+func (c *benchClient) run(ctx context.Context, bf benchFlags, round int) (loadgen.Result, error) {
 	cfg := loadgen.Config{Callers: bf.callers}
 	if bf.requests > 0 {
-		cfg.Requests = max(bf.requests/int64(bf.rounds), 1)
+		cfg.Requests = roundShare(bf.requests, bf.rounds, round)
 	} else {
 		cfg.Duration = max(bf.duration/time.Duration(bf.rounds), time.Millisecond)
 	}
-	if first {
+	if round == 0 {
 		cfg.Warmup = bf.warmup
 	}
 	return loadgen.Run(ctx, cfg, loadgen.HTTPGet(c.client.Do, c.url, func(resp *http.Response) error {
@@ -322,6 +327,16 @@ func (c *benchClient) run(ctx context.Context, bf benchFlags, first bool) (loadg
 		}
 		return nil
 	}))
+}
+
+// roundShare is round's share of n requests split over rounds: the
+// first n%rounds rounds run one more, so that the shares add up to n.
+func roundShare(n int64, rounds, round int) int64 {
+	share := n / int64(rounds)
+	if int64(round) < n%int64(rounds) {
+		share++
+	}
+	return share
 }
 
 // protocol returns the protocol the responses came on, once one has.

@@ -149,3 +149,39 @@ func TestBenchNoResponseIsFailure(t *testing.T) {
 		t.Errorf("table: exit %d, want 1 and a FAIL note:\n%s", code, out)
 	}
 }
+
+// TestBenchRequestsSplit: -n N is split over the rounds so that the
+// rounds' shares add up to N (-n 10 --rounds 3 is 4, 3 and 3; -n 1
+// --rounds 3 is one round of one request), and the report says so. With
+// one caller no request is in flight to blur it.
+func TestBenchRequestsSplit(t *testing.T) {
+	noEnv(t)
+	for _, tc := range []struct {
+		n      string
+		rounds int
+	}{{"10", 3}, {"1", 1}, {"3", 3}} {
+		code, out, errOut := cli(t, "bench", "--json", "-c", "1", "-n", tc.n, "--rounds", "3", "--backend", "stdnet")
+		var rep struct {
+			Requests int64      `json:"requests"`
+			Rounds   int        `json:"rounds"`
+			Backends []benchRow `json:"backends"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitOK || len(rep.Backends) != 1 {
+			t.Fatalf("-n %s: exit %d, %v, stderr %s", tc.n, code, err, errOut)
+		}
+		if got := rep.Backends[0].Requests + rep.Backends[0].Errors; got != rep.Requests || rep.Rounds != tc.rounds {
+			t.Errorf("-n %s --rounds 3: the backend ran %d requests in %d rounds, the report says %d; want %d rounds", tc.n, got, rep.Rounds, rep.Requests, tc.rounds)
+		}
+	}
+	for _, tc := range []struct {
+		n           int64
+		rounds      int
+		wantByRound []int64
+	}{{10, 3, []int64{4, 3, 3}}, {9, 3, []int64{3, 3, 3}}, {2, 4, []int64{1, 1, 0, 0}}} {
+		for r, want := range tc.wantByRound {
+			if got := roundShare(tc.n, tc.rounds, r); got != want {
+				t.Errorf("roundShare(%d, %d, %d) = %d, want %d", tc.n, tc.rounds, r, got, want)
+			}
+		}
+	}
+}
