@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -60,12 +61,14 @@ require: use --replace. new then runs go mod tidy in DIR (--no-tidy skips
 it), which needs the go command and transportkit's dependencies (from the
 module cache or the network).
 
-NAME is letters, digits, '.', '_' and '-': the backend is plugin:NAME and
-the binary transportkit-backend-NAME.
+NAME is letters, digits, '.', '_' and '-', not ending with '.': the
+backend is plugin:NAME and the binary transportkit-backend-NAME. The
+module path (--module, else the one NAME makes) must be one go accepts;
+otherwise nothing is written.
 
 Exit codes: 0 when the module was written (and tidied), 1 when go mod
-tidy failed (the files are written), 2 for a bad NAME, a DIR that exists
-and is not empty, or no transportkit version to require.`
+tidy failed (the files are written), 2 for a bad NAME or --module, a DIR
+that exists and is not empty, or no transportkit version to require.`
 
 // newFlags are plugin new's flags.
 type newFlags struct {
@@ -112,9 +115,12 @@ func (a *app) newPlugin(ctx context.Context, nf newFlags, name, dir string) erro
 	d := newPluginData{Name: name, Binary: registry.PluginBinaryPrefix + name, Module: nf.module, Go: goVersion}
 	if d.Module == "" {
 		d.Module = "example.com/" + d.Binary
+		if err := checkModulePath(d.Module); err != nil {
+			return fmt.Errorf("plugin name %q: it makes the module path %q, which go rejects (%v): choose another name, or pass --module", name, d.Module, err)
+		}
 	}
-	if strings.ContainsAny(d.Module, " \t\n\"'`\\") || strings.HasPrefix(d.Module, "/") {
-		return fmt.Errorf("--module %q is not a module path", d.Module)
+	if err := checkModulePath(d.Module); err != nil {
+		return fmt.Errorf("--module %q is not a module path: %v", d.Module, err)
 	}
 	if dir == "" {
 		dir = d.Binary
@@ -259,3 +265,49 @@ func goModTidy(ctx context.Context, dir string) error {
 	}
 	return nil
 }
+
+// checkModulePath returns why go would reject p as the path of a main
+// module (go.mod's module line), or nil: the rules of
+// golang.org/x/mod/module.CheckImportPath, which cmd/go applies and which
+// is not a dependency here, so that plugin new writes nothing rather than
+// a module that cannot build. p does not begin with '-'; its elements,
+// separated by '/', are not empty, not all dots, do not end with '.', use
+// ASCII letters, digits and "-._~+", and are neither a Windows reserved
+// name nor like a Windows short name (ending in '~' and digits).
+func checkModulePath(p string) error {
+	if p == "" {
+		return errors.New("empty path")
+	}
+	if p[0] == '-' {
+		return errors.New("leading dash")
+	}
+	for _, e := range strings.Split(p, "/") {
+		switch {
+		case e == "":
+			return errors.New("empty path element (leading, trailing or double slash)")
+		case strings.Trim(e, ".") == "":
+			return fmt.Errorf("invalid path element %q", e)
+		case e[len(e)-1] == '.':
+			return fmt.Errorf("trailing dot in path element %q", e)
+		}
+		for _, r := range e {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-._~+", r)) {
+				return fmt.Errorf("invalid char %q in path element %q", r, e)
+			}
+		}
+		short, _, _ := strings.Cut(e, ".")
+		if slices.ContainsFunc(windowsReserved, func(w string) bool { return strings.EqualFold(w, short) }) {
+			return fmt.Errorf("%q is a reserved file name on Windows", short)
+		}
+		if i := strings.LastIndexByte(short, '~'); i >= 0 && i < len(short)-1 && strings.Trim(short[i+1:], "0123456789") == "" {
+			return fmt.Errorf("trailing tilde and digits in path element %q", e)
+		}
+	}
+	return nil
+}
+
+// windowsReserved are the file names Windows reserves, which go refuses
+// as path elements (before any dot).
+var windowsReserved = []string{"CON", "PRN", "AUX", "NUL",
+	"COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9",
+	"LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9"}

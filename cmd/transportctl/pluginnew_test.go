@@ -139,3 +139,31 @@ func TestTransportkitDependency(t *testing.T) {
 		}
 	}
 }
+
+// TestPluginNewNameMakesBadModule: a plugin name that makes a default
+// module path go rejects ("x." makes example.com/transportkit-backend-x.,
+// with a trailing dot) is bad usage, exit 2, and nothing is written; so
+// is a --module go rejects.
+func TestPluginNewNameMakesBadModule(t *testing.T) {
+	noEnv(t)
+	for _, args := range [][]string{
+		{"x."}, {"."}, {"--module", "example.com/a/", "relay"}, {"--module", "example.com//a", "relay"},
+		{"--module", "example.com/..", "relay"}, {"--module", "example.com/con.x", "relay"},
+		{"--module", "-x.com/relay", "relay"}, {"--module", "example.com/a@b", "relay"},
+		{"--module", "example.com/ab~1", "relay"},
+	} {
+		dir := filepath.Join(t.TempDir(), "p")
+		code, _, errOut := cli(t, append(append([]string{"plugin", "new", "--no-tidy"}, args...), dir)...)
+		if _, err := os.Stat(dir); code != exitUsage || err == nil {
+			t.Errorf("plugin new %q: exit %d, %s written: %v; want exit 2 and nothing written (stderr %q)", args, code, dir, err, errOut)
+		}
+	}
+	for _, ok := range []string{"example.com/transportkit-backend-x.y", "relay", "github.com/me/relay/v2", "example.com/a_b~c+d", "example.com/.relay"} {
+		if err := checkModulePath(ok); err != nil {
+			t.Errorf("checkModulePath(%q) = %v, want nil", ok, err)
+		}
+	}
+	if err := checkModulePath(""); err == nil {
+		t.Error("checkModulePath(\"\") = nil")
+	}
+}
