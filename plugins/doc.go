@@ -109,7 +109,9 @@
 // apart from the launch. The plugin logs at the host's level, and its
 // logs and stderr reach the Backend's logger under the backend's name
 // (plugin:NAME); go-plugin's own messages, on both sides, are logged at
-// Trace. The end of the plugin's stderr (a panic, say) also goes into the
+// Trace, its own warnings and errors (a plugin that did not exit
+// gracefully, a process that exited, a broken stdout) at Debug: what they
+// are about is the error of the call that failed. The end of the plugin's stderr (a panic, say) also goes into the
 // *ExitError of a plugin that died.
 //
 // A Dial reports its connect to the httptrace.ClientTrace of its context

@@ -424,7 +424,9 @@ func (b *Backend) startLocked() *startOp {
 		default:
 			b.failures++
 			b.notBefore = time.Now().Add(backoff(b.failures))
-			b.log.Warn("plugin failed to start", "plugin", b.name, "error", err)
+			// The error is the Dial's or the Launch's: at Debug, so as
+			// not to say it twice.
+			b.log.Debug("plugin failed to start", "plugin", b.name, "error", err)
 		}
 		op.err = err
 		b.mu.Unlock()

@@ -554,3 +554,37 @@ func TestPluginConfigRefusedExit(t *testing.T) {
 	}
 	noChildren(t)
 }
+
+// TestVerifyNotPluginOneLine: a file that is not a plugin is reported in
+// one line naming what was wrong, at the default --log-level warn:
+// go-plugin's own warnings and errors about the launch ("plugin failed to
+// exit gracefully" for /bin/true, "plugin process exited ... signal:
+// killed" for a program killed at the timeout) and the host's "plugin
+// failed to start" do not repeat it first.
+func TestVerifyNotPluginOneLine(t *testing.T) {
+	noEnv(t)
+	data, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Skip("no /bin/true:", err)
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	truePath := testenv.WriteFile(t, dir, "transportkit-backend-true", string(data), 0o755)
+	sleeps := testenv.WriteFile(t, dir, "transportkit-backend-sleeps", "#!/bin/sh\nexec sleep 30\n", 0o755)
+	t.Setenv(registry.EnvPluginPath, dir)
+	for _, args := range [][]string{
+		{"plugin", "verify", truePath},
+		{"plugin", "verify", "--timeout", "1s", sleeps}, // no handshake, killed at the timeout
+		{"probe", "--backend", "plugin:true"},
+		{"bench", "-c", "1", "-n", "1", "--rounds", "1", "--backend", "plugin:true"},
+	} {
+		code, _, errOut := cli(t, args...)
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		if code != exitUsage || len(lines) != 1 || !strings.Contains(errOut, "not a transportkit plugin") {
+			t.Errorf("%v: exit %d, %d lines on stderr, want exit 2 and one line saying it is not a plugin:\n%s", args, code, len(lines), errOut)
+		}
+	}
+	noChildren(t)
+}
